@@ -1,0 +1,356 @@
+//! [`Table`]: one version of a table, open for zero-copy scans and random access.
+//!
+//! # Contract
+//! - Opening reads one manifest and maps and checks every segment it names, in O(metadata):
+//!   no column data is read. The segments stay mapped for as long as the `Table` (or any array
+//!   it handed out) lives, so a reader keeps its version — snapshot isolation — whatever later
+//!   commits or vacuums do to the directory.
+//! - [`Table::scan`] yields batches that are zero-copy slices of the segments; a batch never
+//!   spans two segments. [`Table::take`] gathers rows by position (any order, repeats allowed)
+//!   into one newly allocated batch.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::compute::interleave;
+use arrow::datatypes::SchemaRef;
+
+use super::read::SegmentReader;
+use super::types::{read_schema, source_schema};
+use crate::error::{Error, ErrorKind, Result};
+use crate::native::manifest::Manifest;
+use crate::native::segment::SegmentFile;
+use crate::native::table_dir;
+
+/// One version of a Quiver table.
+#[derive(Debug, Clone)]
+pub struct Table {
+    inner: Arc<TableInner>,
+}
+
+#[derive(Debug)]
+struct TableInner {
+    dir: PathBuf,
+    manifest: Manifest,
+    schema: SchemaRef,
+    segments: Vec<Arc<SegmentReader>>,
+    /// `starts[i]` is the table row at which segment `i` begins; `starts[len]` is the row count.
+    starts: Vec<u64>,
+}
+
+/// Options for [`Table::scan_with`].
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Column indices to return, in this order; `None` for all columns.
+    pub projection: Option<Vec<usize>>,
+    /// Most rows per batch (at least 1). Batches also end at segment boundaries.
+    pub batch_size: usize,
+    /// Table rows to return; `None` for all. Clamped to the table's row count.
+    pub row_range: Option<Range<u64>>,
+}
+
+/// Default most rows per batch.
+pub const DEFAULT_BATCH_SIZE: usize = 65_536;
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            projection: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            row_range: None,
+        }
+    }
+}
+
+impl ScanOptions {
+    /// Returns only these columns, in this order.
+    pub fn with_projection(mut self, columns: Vec<usize>) -> Self {
+        self.projection = Some(columns);
+        self
+    }
+
+    /// At most `rows` rows per batch.
+    pub fn with_batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows;
+        self
+    }
+
+    /// Only table rows in `rows`.
+    pub fn with_row_range(mut self, rows: Range<u64>) -> Self {
+        self.row_range = Some(rows);
+        self
+    }
+}
+
+impl Table {
+    /// Opens the newest version of the table in `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let dir = path.as_ref();
+        // A concurrent vacuum may delete the segments of the version we just listed as newest
+        // (only once a newer one exists): retry with the newer version.
+        let mut attempts = 0;
+        loop {
+            let version = table_dir::latest_version(dir)?;
+            match Self::open_version(dir, version) {
+                Err(e) if attempts < 3 && is_vanished(&e) && table_dir::latest_version(dir)? > version => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens version `version` of the table in `path`.
+    pub fn open_version(path: impl AsRef<Path>, version: u64) -> Result<Self> {
+        let dir = path.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(ErrorKind::TableNotFound { path: dir }.into());
+        }
+        let manifest = table_dir::read_manifest(&dir, version)?;
+        let schema = read_schema(&manifest.schema);
+        let mut segments = Vec::with_capacity(manifest.segments.len());
+        let mut starts = Vec::with_capacity(manifest.segments.len() + 1);
+        let mut row = 0u64;
+        for entry in &manifest.segments {
+            let path = dir.join(&entry.name);
+            let file = SegmentFile::open(&path, Some(entry.identity))?;
+            if file.row_count() != entry.row_count {
+                return Err(Error::corrupt(
+                    &path,
+                    "footer",
+                    format!(
+                        "segment has {} rows, the manifest of version {version} records {}",
+                        file.row_count(),
+                        entry.row_count
+                    ),
+                ));
+            }
+            let columns: Vec<_> = file.footer().columns.iter().map(|c| &c.def).collect();
+            if columns.len() != manifest.schema.columns.len()
+                || columns.iter().zip(&manifest.schema.columns).any(|(a, b)| *a != b)
+            {
+                return Err(Error::corrupt(
+                    &path,
+                    "footer",
+                    format!("segment columns differ from the schema of version {version}"),
+                ));
+            }
+            starts.push(row);
+            row = row.checked_add(entry.row_count).ok_or_else(|| {
+                Error::corrupt(&path, "manifest", "total row count overflows u64")
+            })?;
+            segments.push(Arc::new(SegmentReader::new(file)));
+        }
+        starts.push(row);
+        Ok(Self {
+            inner: Arc::new(TableInner {
+                dir,
+                manifest,
+                schema,
+                segments,
+                starts,
+            }),
+        })
+    }
+
+    /// The published versions of the table in `path`, ascending.
+    pub fn versions(path: impl AsRef<Path>) -> Result<Vec<u64>> {
+        table_dir::list_versions(path.as_ref())
+    }
+
+    /// The Arrow schema of scanned batches.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.inner.schema)
+    }
+
+    /// The Arrow schema the table was written with (strings keep `Utf8`/`Utf8View`, ...).
+    pub fn source_schema(&self) -> SchemaRef {
+        source_schema(&self.inner.manifest.schema)
+    }
+
+    /// Total rows.
+    pub fn num_rows(&self) -> u64 {
+        *self.inner.starts.last().unwrap_or(&0)
+    }
+
+    /// This table's version number.
+    pub fn version(&self) -> u64 {
+        self.inner.manifest.version
+    }
+
+    /// The table directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The manifest of this version.
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// The open segments, in row order.
+    pub fn segments(&self) -> &[Arc<SegmentReader>] {
+        &self.inner.segments
+    }
+
+    /// The table row at which each segment starts, plus the row count at the end.
+    pub fn segment_starts(&self) -> &[u64] {
+        &self.inner.starts
+    }
+
+    /// Every row and column, in batches of [`DEFAULT_BATCH_SIZE`] rows or fewer.
+    pub fn scan(&self) -> Result<Scan> {
+        self.scan_with(ScanOptions::default())
+    }
+
+    /// A scan with a projection, batch size and row range.
+    pub fn scan_with(&self, options: ScanOptions) -> Result<Scan> {
+        let ncols = self.inner.schema.fields().len();
+        let projection = match options.projection {
+            Some(p) => {
+                if let Some(bad) = p.iter().find(|&&c| c >= ncols) {
+                    return Err(Error::invalid(format!(
+                        "projection index {bad} out of range: the table has {ncols} columns"
+                    )));
+                }
+                p
+            }
+            None => (0..ncols).collect(),
+        };
+        if options.batch_size == 0 {
+            return Err(Error::invalid("batch size must be at least 1"));
+        }
+        let schema = Arc::new(self.inner.schema.project(&projection)?);
+        let total = self.num_rows();
+        let range = options.row_range.unwrap_or(0..total);
+        let end = range.end.min(total);
+        let start = range.start.min(end);
+        Ok(Scan {
+            table: self.clone(),
+            schema,
+            projection,
+            batch_size: options.batch_size as u64,
+            position: start,
+            end,
+        })
+    }
+
+    /// Segment index and row within it for table row `row` (which must be `< num_rows`).
+    fn locate(&self, row: u64) -> (usize, usize) {
+        let starts = &self.inner.starts;
+        // The last start <= row; empty segments share their start with the next one.
+        let seg = starts.partition_point(|&s| s <= row) - 1;
+        (seg, (row - starts[seg]) as usize)
+    }
+
+    /// The rows at positions `rows` (any order, repeats allowed), all columns, as one batch.
+    pub fn take(&self, rows: &[u64]) -> Result<RecordBatch> {
+        self.take_columns(rows, None)
+    }
+
+    /// Like [`Self::take`], returning only the columns in `projection`.
+    pub fn take_columns(&self, rows: &[u64], projection: Option<&[usize]>) -> Result<RecordBatch> {
+        let num_rows = self.num_rows();
+        let all: Vec<usize>;
+        let projection = match projection {
+            Some(p) => p,
+            None => {
+                all = (0..self.inner.schema.fields().len()).collect();
+                &all
+            }
+        };
+        let schema = Arc::new(self.inner.schema.project(projection)?);
+        // Map each asked row to (slot of its segment among the touched ones, row in segment).
+        let mut touched: Vec<usize> = Vec::new();
+        let mut indices = Vec::with_capacity(rows.len());
+        for &row in rows {
+            if row >= num_rows {
+                return Err(ErrorKind::RowOutOfRange { row, num_rows }.into());
+            }
+            let (seg, local) = self.locate(row);
+            let slot = match touched.iter().position(|&s| s == seg) {
+                Some(slot) => slot,
+                None => {
+                    touched.push(seg);
+                    touched.len() - 1
+                }
+            };
+            indices.push((slot, local));
+        }
+        let mut columns = Vec::with_capacity(projection.len());
+        for &c in projection {
+            let arrays = touched
+                .iter()
+                .map(|&s| self.inner.segments[s].column(c))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let column = if arrays.is_empty() {
+                arrow::array::new_empty_array(schema.field(columns.len()).data_type())
+            } else {
+                let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+                interleave(&refs, &indices)?
+            };
+            columns.push(column);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        Ok(RecordBatch::try_new_with_options(schema, columns, &options)?)
+    }
+}
+
+fn is_vanished(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        || matches!(e.kind(), ErrorKind::VersionNotFound { .. })
+}
+
+/// An iterator of zero-copy batches over a [`Table`] (see [`Table::scan_with`]).
+#[derive(Debug)]
+pub struct Scan {
+    table: Table,
+    schema: SchemaRef,
+    projection: Vec<usize>,
+    batch_size: u64,
+    position: u64,
+    end: u64,
+}
+
+impl Scan {
+    /// The schema of the batches.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.position >= self.end {
+            return None;
+        }
+        let (seg, local) = self.table.locate(self.position);
+        let segment = &self.table.inner.segments[seg];
+        let seg_end = self.table.inner.starts[seg + 1];
+        let len = self.batch_size.min(seg_end - self.position).min(self.end - self.position);
+        self.position += len;
+        let len = len as usize;
+        let columns = self
+            .projection
+            .iter()
+            .map(|&c| segment.column(c).map(|a| a.slice(local, len)))
+            .collect::<Result<Vec<_>>>();
+        let batch = columns.and_then(|columns| {
+            let options = RecordBatchOptions::new().with_row_count(Some(len));
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&self.schema),
+                columns,
+                &options,
+            )?)
+        });
+        if batch.is_err() {
+            // Stop after an error: the segment's column could not be read.
+            self.position = self.end;
+        }
+        Some(batch)
+    }
+}

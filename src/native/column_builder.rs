@@ -1,0 +1,249 @@
+//! Accumulates one column of one segment in build buffers, then writes its regions.
+//!
+//! # Contract
+//! - Values arrive in the column's [`Layout`]: raw little-endian fixed-width values, packed
+//!   bits, or variable-width values (bytes plus lengths). Nulls arrive as an optional validity
+//!   bitmap; null rows of variable-width columns must be appended as empty values.
+//! - The null array (1 byte per row) and validity bitmap are only materialised once the first
+//!   null arrives; a column without nulls writes neither (docs/FORMAT.md, "Column regions").
+//! - All buffers are [`MmapOrVec`]s: [`ColumnBuilder::spill`] moves them to scratch files when
+//!   the writer's memory budget is spent.
+
+use std::path::Path;
+
+use super::buffer::{BitBuilder, MmapBytes, MmapOrVec};
+use super::footer::ColumnRegions;
+use super::schema::Layout;
+use super::segment_writer::SegmentWriter;
+use crate::error::{Error, Result};
+
+/// Builds one column's regions.
+#[derive(Debug)]
+pub struct ColumnBuilder {
+    rows: usize,
+    values: Values,
+    nulls: NullBuilder,
+}
+
+#[derive(Debug)]
+enum Values {
+    Null,
+    Bits(BitBuilder),
+    Fixed { width: usize, data: MmapBytes },
+    Variable { data: MmapBytes, ends: MmapOrVec<u64> },
+}
+
+/// The null array and validity bitmap, materialised at the first null.
+#[derive(Debug, Default)]
+struct NullBuilder {
+    null_count: usize,
+    /// `(nulls, validity)`, both covering every row so far once present.
+    arrays: Option<(MmapBytes, BitBuilder)>,
+}
+
+impl NullBuilder {
+    /// Appends `len` rows whose validity is bits `offset..offset + len` of `bitmap`
+    /// (all valid when `None`); `nulls_in_range` is the number of cleared bits there.
+    fn append(
+        &mut self,
+        rows_before: usize,
+        validity: Option<(&[u8], usize)>,
+        len: usize,
+        nulls_in_range: usize,
+    ) -> Result<()> {
+        match (validity, &mut self.arrays) {
+            (None, None) => {}
+            (Some(_), None) if nulls_in_range == 0 => {}
+            (None, Some((nulls, bits))) => {
+                nulls.extend_repeat(0, len)?;
+                bits.push_repeat(true, len)?;
+            }
+            (Some((bitmap, offset)), arrays) => {
+                let (nulls, bits) = arrays.get_or_insert_with(Default::default);
+                if nulls.len() < rows_before {
+                    let missing = rows_before - nulls.len();
+                    nulls.extend_repeat(0, missing)?;
+                    bits.push_repeat(true, missing)?;
+                }
+                bits.extend_from_bitmap(bitmap, offset, len)?;
+                for i in offset..offset + len {
+                    nulls.push(u8::from(bitmap[i / 8] >> (i % 8) & 1 == 0))?;
+                }
+            }
+        }
+        self.null_count += nulls_in_range;
+        Ok(())
+    }
+}
+
+impl ColumnBuilder {
+    /// An empty builder for a column of this layout.
+    pub fn new(layout: Layout) -> Self {
+        let values = match layout {
+            Layout::Null => Values::Null,
+            Layout::Bits => Values::Bits(BitBuilder::new()),
+            Layout::Fixed { width } => Values::Fixed {
+                width,
+                data: MmapBytes::new(),
+            },
+            Layout::Variable { .. } => Values::Variable {
+                data: MmapBytes::new(),
+                ends: MmapOrVec::new(),
+            },
+        };
+        Self {
+            rows: 0,
+            values,
+            nulls: NullBuilder::default(),
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Null rows appended so far.
+    pub fn null_count(&self) -> usize {
+        self.nulls.null_count
+    }
+
+    /// Heap bytes held by this builder's buffers.
+    pub fn heap_bytes(&self) -> usize {
+        let values = match &self.values {
+            Values::Null => 0,
+            Values::Bits(b) => b.heap_bytes(),
+            Values::Fixed { data, .. } => data.heap_bytes(),
+            Values::Variable { data, ends } => data.heap_bytes() + ends.heap_bytes(),
+        };
+        let nulls = self
+            .nulls
+            .arrays
+            .as_ref()
+            .map_or(0, |(n, b)| n.heap_bytes() + b.heap_bytes());
+        values + nulls
+    }
+
+    /// Bytes buffered (on the heap or spilled): about what the column adds to the segment.
+    pub fn buffered_bytes(&self) -> usize {
+        let values = match &self.values {
+            Values::Null => 0,
+            Values::Bits(b) => b.as_bytes().len(),
+            Values::Fixed { data, .. } => data.len(),
+            Values::Variable { data, ends } => data.len() + ends.len() * 8,
+        };
+        let nulls = self
+            .nulls
+            .arrays
+            .as_ref()
+            .map_or(0, |(n, b)| n.len() + b.as_bytes().len());
+        values + nulls
+    }
+
+    /// Moves every buffer into scratch files in `dir`.
+    pub fn spill(&mut self, dir: &Path) -> Result<()> {
+        match &mut self.values {
+            Values::Null => {}
+            Values::Bits(b) => b.spill(dir)?,
+            Values::Fixed { data, .. } => data.spill(dir)?,
+            Values::Variable { data, ends } => {
+                data.spill(dir)?;
+                ends.spill(dir)?;
+            }
+        }
+        if let Some((n, b)) = &mut self.nulls.arrays {
+            n.spill(dir)?;
+            b.spill(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Records the validity of `len` new rows (see [`NullBuilder::append`]).
+    pub fn append_validity(
+        &mut self,
+        validity: Option<(&[u8], usize)>,
+        len: usize,
+        null_count: usize,
+    ) -> Result<()> {
+        self.nulls.append(self.rows, validity, len, null_count)?;
+        self.rows += len;
+        Ok(())
+    }
+
+    /// Appends fixed-width values: `bytes` holds whole little-endian values of this column's
+    /// width, one per row of the last [`Self::append_validity`] call.
+    pub fn append_fixed(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.values {
+            Values::Fixed { width, data } if bytes.len() % *width == 0 => {
+                data.extend_from_bytes(bytes)
+            }
+            _ => Err(Error::invalid(format!(
+                "{} bytes do not fit this column's layout",
+                bytes.len()
+            ))),
+        }
+    }
+
+    /// Appends bits `offset..offset + len` of a packed boolean bitmap.
+    pub fn append_bits(&mut self, bitmap: &[u8], offset: usize, len: usize) -> Result<()> {
+        match &mut self.values {
+            Values::Bits(b) => b.extend_from_bitmap(bitmap, offset, len),
+            _ => Err(Error::invalid("bits appended to a non-boolean column")),
+        }
+    }
+
+    /// Appends variable-width values stored back to back in `bytes`, with their end offsets
+    /// relative to the start of `bytes` (non-decreasing, the last `<= bytes.len()`).
+    pub fn append_variable(
+        &mut self,
+        bytes: &[u8],
+        ends: impl IntoIterator<Item = u64>,
+    ) -> Result<()> {
+        let Values::Variable { data, ends: out } = &mut self.values else {
+            return Err(Error::invalid("bytes appended to a non-variable column"));
+        };
+        let base = data.len() as u64;
+        data.extend_from_bytes(bytes)?;
+        for end in ends {
+            out.push(base + end)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one variable-width value (an empty one for a null row).
+    pub fn push_variable(&mut self, value: &[u8]) -> Result<()> {
+        let Values::Variable { data, ends } = &mut self.values else {
+            return Err(Error::invalid("bytes appended to a non-variable column"));
+        };
+        data.extend_from_bytes(value)?;
+        ends.push(data.len() as u64)
+    }
+
+    /// Writes the column's regions to `w`, consuming the builder. Returns the regions and the
+    /// null count.
+    pub fn write(mut self, w: &mut SegmentWriter) -> Result<(ColumnRegions, u64)> {
+        let mut regions = ColumnRegions::default();
+        match &self.values {
+            Values::Null => {}
+            Values::Bits(b) => regions.data = Some(w.write_region(&[b.as_bytes()])?),
+            Values::Fixed { data, .. } => regions.data = Some(w.write_region(&[data.as_bytes()])?),
+            Values::Variable { data, ends } => {
+                regions.data = Some(w.write_region(&[data.as_bytes()])?);
+                regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
+            }
+        }
+        let null_count = self.nulls.null_count as u64;
+        if null_count > 0 && !matches!(self.values, Values::Null) {
+            let Some((nulls, bits)) = &mut self.nulls.arrays else {
+                unreachable!("the null arrays are materialised with the first null")
+            };
+            // Rows appended after the last null were not materialised: they are all valid.
+            let missing = self.rows - nulls.len();
+            nulls.extend_repeat(0, missing)?;
+            bits.push_repeat(true, missing)?;
+            regions.nulls = Some(w.write_region(&[nulls.as_bytes()])?);
+            regions.validity = Some(w.write_region(&[bits.as_bytes()])?);
+        }
+        Ok((regions, null_count))
+    }
+}

@@ -1,0 +1,484 @@
+//! The segment footer: what a reader needs to find and trust every region of a segment.
+//!
+//! # Contract
+//! - [`SegmentFooter::encode`] / [`SegmentFooter::decode`] are exact inverses (docs/FORMAT.md,
+//!   "Footer").
+//! - `decode` checks the grammar (tags, counts, lengths, UTF-8); [`SegmentFooter::check_layout`]
+//!   checks that the regions agree with the row count and the column types and lie, aligned and
+//!   disjoint, inside the region area of the file. Neither trusts anything it has not checked.
+
+use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use super::schema::{ColumnDef, Layout};
+use super::{ALIGNMENT, HEADER_LEN};
+
+/// One region of a segment file: where it is and its CRC-32C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Byte offset from the start of the file; a multiple of 64.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// CRC-32C (Castagnoli) of the region's bytes.
+    pub crc32c: u32,
+}
+
+impl Region {
+    /// One past the last byte.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.len)
+    }
+}
+
+/// The regions of one column. Which are present is fixed by the column's layout and null count
+/// (docs/FORMAT.md, "Column regions").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnRegions {
+    /// Values: fixed-width values, packed bits, or variable-width bytes.
+    pub data: Option<Region>,
+    /// `n` little-endian `u64` cumulative end offsets (variable-width columns only).
+    pub offsets: Option<Region>,
+    /// One byte per row, 0 = present, non-zero = null (only when the column has nulls).
+    pub nulls: Option<Region>,
+    /// Arrow validity bitmap, 1 = present (only when the column has nulls).
+    pub validity: Option<Region>,
+}
+
+impl ColumnRegions {
+    /// The present regions with their names, in encoding order.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, Region)> + '_ {
+        [
+            ("data", self.data),
+            ("offsets", self.offsets),
+            ("nulls", self.nulls),
+            ("validity", self.validity),
+        ]
+        .into_iter()
+        .filter_map(|(name, r)| r.map(|r| (name, r)))
+    }
+}
+
+/// Null count and optional min/max of a column over some rows. Min and max are encoded as the
+/// value's little-endian bytes (fixed-width types), its bytes (strings and binaries), or one
+/// byte 0/1 (booleans); absent when unknown (all null, or a type without a stored order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnStats {
+    /// Null rows.
+    pub null_count: u64,
+    /// Smallest non-null value.
+    pub min: Option<Vec<u8>>,
+    /// Largest non-null value.
+    pub max: Option<Vec<u8>>,
+}
+
+/// Everything the footer records about one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMeta {
+    /// Name, type, nullability, metadata.
+    pub def: ColumnDef,
+    /// Where its bytes are.
+    pub regions: ColumnRegions,
+    /// Statistics over the whole segment (its `null_count` is the column's null count).
+    pub stats: ColumnStats,
+    /// Statistics per zone of `zone_rows` rows (the last zone may be shorter).
+    pub zones: Vec<ColumnStats>,
+}
+
+/// The decoded footer of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFooter {
+    /// Rows in the segment.
+    pub row_count: u64,
+    /// Rows per statistics zone (at least 1).
+    pub zone_rows: u64,
+    /// The columns, in table order.
+    pub columns: Vec<ColumnMeta>,
+    /// Table-level key/value metadata, sorted by key.
+    pub metadata: Vec<(String, String)>,
+}
+
+const REGION_BITS: [u8; 4] = [1, 2, 4, 8];
+
+fn encode_region(e: &mut Encoder, r: &Region) {
+    e.u64(r.offset);
+    e.u64(r.len);
+    e.u32(r.crc32c);
+}
+
+fn decode_region(d: &mut Decoder<'_>) -> DecodeResult<Region> {
+    Ok(Region {
+        offset: d.u64("region offset")?,
+        len: d.u64("region length")?,
+        crc32c: d.u32("region checksum")?,
+    })
+}
+
+fn encode_stats(e: &mut Encoder, s: &ColumnStats) {
+    e.u64(s.null_count);
+    e.opt_bytes(s.min.as_deref());
+    e.opt_bytes(s.max.as_deref());
+}
+
+fn decode_stats(d: &mut Decoder<'_>) -> DecodeResult<ColumnStats> {
+    Ok(ColumnStats {
+        null_count: d.u64("null count")?,
+        min: d.opt_bytes("min")?.map(<[u8]>::to_vec),
+        max: d.opt_bytes("max")?.map(<[u8]>::to_vec),
+    })
+}
+
+/// Number of zones a segment of `rows` rows has with zones of `zone_rows` rows.
+pub fn zone_count(rows: u64, zone_rows: u64) -> u64 {
+    rows.div_ceil(zone_rows.max(1))
+}
+
+impl SegmentFooter {
+    /// The footer's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u64(self.row_count);
+        e.u64(self.zone_rows);
+        e.u32(self.columns.len() as u32);
+        for c in &self.columns {
+            c.def.encode(&mut e);
+            let regions = [
+                c.regions.data,
+                c.regions.offsets,
+                c.regions.nulls,
+                c.regions.validity,
+            ];
+            let mask = regions
+                .iter()
+                .zip(REGION_BITS)
+                .filter(|(r, _)| r.is_some())
+                .fold(0u8, |m, (_, bit)| m | bit);
+            e.u8(mask);
+            for r in regions.iter().flatten() {
+                encode_region(&mut e, r);
+            }
+            encode_stats(&mut e, &c.stats);
+            for z in &c.zones {
+                encode_stats(&mut e, z);
+            }
+        }
+        e.u32(self.metadata.len() as u32);
+        for (k, v) in &self.metadata {
+            e.str(k);
+            e.str(v);
+        }
+        e.finish()
+    }
+
+    /// Parses footer bytes; checks the grammar only (see [`Self::check_layout`]).
+    pub fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+        let mut d = Decoder::new(bytes);
+        let row_count = d.u64("row count")?;
+        let at = d.position();
+        let zone_rows = d.u64("zone rows")?;
+        if zone_rows == 0 {
+            return Err(DecodeError {
+                offset: at,
+                detail: "zone rows must be at least 1".into(),
+            });
+        }
+        let zones = zone_count(row_count, zone_rows);
+        // Each column needs at least its definition (10 bytes), a region mask and its stats.
+        let ncols = d.count("column count", 11 + 11)?;
+        let mut columns = Vec::with_capacity(ncols);
+        for _ in 0..ncols {
+            let def = ColumnDef::decode(&mut d)?;
+            let at = d.position();
+            let mask = d.u8("region mask")?;
+            if mask & 0xf0 != 0 {
+                return Err(DecodeError {
+                    offset: at,
+                    detail: format!("region mask {mask:#04x} has unknown bits set"),
+                });
+            }
+            let mut take = |bit: u8| -> DecodeResult<Option<Region>> {
+                if mask & bit != 0 {
+                    decode_region(&mut d).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let regions = ColumnRegions {
+                data: take(REGION_BITS[0])?,
+                offsets: take(REGION_BITS[1])?,
+                nulls: take(REGION_BITS[2])?,
+                validity: take(REGION_BITS[3])?,
+            };
+            let stats = decode_stats(&mut d)?;
+            // Every zone's stats take at least 10 bytes: check before allocating.
+            if zones.saturating_mul(10) > d.remaining() as u64 {
+                return Err(d.error(format!(
+                    "{zones} zones of statistics cannot fit in the {} bytes left",
+                    d.remaining()
+                )));
+            }
+            let mut zone_stats = Vec::with_capacity(zones as usize);
+            for _ in 0..zones {
+                zone_stats.push(decode_stats(&mut d)?);
+            }
+            columns.push(ColumnMeta {
+                def,
+                regions,
+                stats,
+                zones: zone_stats,
+            });
+        }
+        let n = d.count("metadata entry count", 8)?;
+        let mut metadata = Vec::with_capacity(n);
+        for _ in 0..n {
+            metadata.push((
+                d.str("metadata key")?.to_owned(),
+                d.str("metadata value")?.to_owned(),
+            ));
+        }
+        d.finish("footer")?;
+        Ok(Self {
+            row_count,
+            zone_rows,
+            columns,
+            metadata,
+        })
+    }
+
+    /// Checks that every column's regions match its layout and the row count, and that every
+    /// region is 64-byte aligned, inside `HEADER_LEN..region_end`, and disjoint from the others.
+    /// Returns `(column name, region name, message)` for the first problem.
+    pub fn check_layout(&self, region_end: u64) -> Result<(), (String, &'static str, String)> {
+        let n = self.row_count;
+        let bitmap_len = n.div_ceil(8);
+        let mut all: Vec<(u64, u64, usize, &'static str)> = Vec::new();
+        for (ci, c) in self.columns.iter().enumerate() {
+            let fail = |region: &'static str, msg: String| Err((c.def.name.clone(), region, msg));
+            let r = &c.regions;
+            let nulls = c.stats.null_count;
+            if nulls > n {
+                return fail("stats", format!("null count {nulls} exceeds row count {n}"));
+            }
+            if nulls > 0 && !c.def.nullable {
+                return fail(
+                    "stats",
+                    format!("non-nullable column has null count {nulls}"),
+                );
+            }
+            let zone_nulls: u64 = c.zones.iter().map(|z| z.null_count).sum();
+            if zone_nulls != nulls {
+                return fail(
+                    "stats",
+                    format!("zone null counts sum to {zone_nulls}, column null count is {nulls}"),
+                );
+            }
+            let expect_len = |region: &'static str, got: Option<Region>, want: Option<u64>| {
+                match (got, want) {
+                    (None, None) => Ok(()),
+                    (Some(g), Some(w)) if g.len == w => Ok(()),
+                    (Some(g), Some(w)) => fail(region, format!("length {} but expected {w}", g.len)),
+                    (Some(_), None) => fail(region, "present but must be absent".to_string()),
+                    (None, Some(_)) => fail(region, "absent but must be present".to_string()),
+                }
+            };
+            let layout = c.def.column_type.layout();
+            if layout == Layout::Null {
+                if nulls != n {
+                    return fail("stats", format!("null column has null count {nulls}, not {n}"));
+                }
+                expect_len("data", r.data, None)?;
+                expect_len("offsets", r.offsets, None)?;
+                expect_len("nulls", r.nulls, None)?;
+                expect_len("validity", r.validity, None)?;
+                continue;
+            }
+            let has_nulls = nulls > 0;
+            expect_len("nulls", r.nulls, has_nulls.then_some(n))?;
+            expect_len("validity", r.validity, has_nulls.then_some(bitmap_len))?;
+            match layout {
+                Layout::Null => unreachable!("handled above"),
+                Layout::Bits => {
+                    expect_len("data", r.data, Some(bitmap_len))?;
+                    expect_len("offsets", r.offsets, None)?;
+                }
+                Layout::Fixed { width } => {
+                    let want = n.checked_mul(width as u64);
+                    if want.is_none() {
+                        return fail("data", format!("{n} rows of {width} bytes overflow u64"));
+                    }
+                    expect_len("data", r.data, want)?;
+                    expect_len("offsets", r.offsets, None)?;
+                    for (what, v) in [("min", &c.stats.min), ("max", &c.stats.max)] {
+                        if let Some(v) = v {
+                            if v.len() != width {
+                                return fail(
+                                    "stats",
+                                    format!("{what} has {} bytes, values have {width}", v.len()),
+                                );
+                            }
+                        }
+                    }
+                }
+                Layout::Variable { .. } => {
+                    let Some(data) = r.data else {
+                        return fail("data", "absent but must be present".into());
+                    };
+                    let _ = data;
+                    expect_len("offsets", r.offsets, Some(n.saturating_mul(8)))?;
+                    let off = r.offsets.map_or(0, |o| o.offset);
+                    if off < HEADER_LEN + 8 {
+                        return fail(
+                            "offsets",
+                            format!("starts at byte {off}, leaving no room for its zero prefix"),
+                        );
+                    }
+                }
+            }
+            for (name, region) in r.named() {
+                all.push((region.offset, region.len, ci, name));
+            }
+        }
+        for &(offset, len, ci, name) in &all {
+            let col = || self.columns[ci].def.name.clone();
+            if offset % ALIGNMENT != 0 {
+                return Err((col(), name, format!("byte {offset} is not 64-byte aligned")));
+            }
+            let end = offset.checked_add(len).unwrap_or(u64::MAX);
+            if offset < HEADER_LEN || end > region_end {
+                return Err((
+                    col(),
+                    name,
+                    format!(
+                        "bytes {offset}..{end} lie outside the region area {HEADER_LEN}..{region_end}"
+                    ),
+                ));
+            }
+        }
+        all.sort_unstable();
+        for w in all.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if a.0 + a.1 > b.0 {
+                return Err((
+                    self.columns[b.2].def.name.clone(),
+                    b.3,
+                    format!(
+                        "bytes {}..{} overlap region {} of column \"{}\"",
+                        b.0,
+                        b.0 + b.1,
+                        a.3,
+                        self.columns[a.2].def.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::schema::ColumnType;
+
+    fn footer() -> SegmentFooter {
+        let region = |offset, len| Some(Region { offset, len, crc32c: 7 });
+        SegmentFooter {
+            row_count: 10,
+            zone_rows: 4,
+            columns: vec![
+                ColumnMeta {
+                    def: ColumnDef {
+                        name: "a".into(),
+                        column_type: ColumnType::Int32,
+                        nullable: true,
+                        metadata: vec![],
+                    },
+                    regions: ColumnRegions {
+                        data: region(64, 40),
+                        offsets: None,
+                        nulls: region(128, 10),
+                        validity: region(192, 2),
+                    },
+                    stats: ColumnStats {
+                        null_count: 2,
+                        min: Some(vec![1, 0, 0, 0]),
+                        max: Some(vec![9, 0, 0, 0]),
+                    },
+                    zones: vec![
+                        ColumnStats { null_count: 2, min: None, max: None },
+                        ColumnStats::default(),
+                        ColumnStats::default(),
+                    ],
+                },
+                ColumnMeta {
+                    def: ColumnDef {
+                        name: "s".into(),
+                        column_type: ColumnType::Utf8,
+                        nullable: false,
+                        metadata: vec![("k".into(), "v".into())],
+                    },
+                    regions: ColumnRegions {
+                        data: region(256, 5),
+                        offsets: region(384, 80),
+                        nulls: None,
+                        validity: None,
+                    },
+                    stats: ColumnStats::default(),
+                    zones: vec![ColumnStats::default(); 3],
+                },
+            ],
+            metadata: vec![("m".into(), "1".into())],
+        }
+    }
+
+    #[test]
+    fn footer_round_trips_and_passes_layout_check() {
+        let f = footer();
+        let bytes = f.encode();
+        assert_eq!(SegmentFooter::decode(&bytes).unwrap(), f);
+        f.check_layout(1024).unwrap();
+    }
+
+    #[test]
+    fn region_past_the_region_area_is_reported_with_column_and_region() {
+        let f = footer();
+        let (col, region, msg) = f.check_layout(400).unwrap_err();
+        assert_eq!((col.as_str(), region), ("s", "offsets"));
+        assert!(msg.contains("outside the region area"), "{msg}");
+    }
+
+    #[test]
+    fn misaligned_and_overlapping_regions_are_reported() {
+        let mut f = footer();
+        f.columns[0].regions.data.as_mut().unwrap().offset = 65;
+        assert!(f.check_layout(1024).unwrap_err().2.contains("not 64-byte aligned"));
+        let mut f = footer();
+        f.columns[1].regions.data.as_mut().unwrap().offset = 192;
+        assert!(f.check_layout(1024).unwrap_err().2.contains("overlap"));
+    }
+
+    #[test]
+    fn wrong_region_length_for_row_count_is_reported() {
+        let mut f = footer();
+        f.columns[0].regions.data.as_mut().unwrap().len = 44;
+        let (col, region, msg) = f.check_layout(1024).unwrap_err();
+        assert_eq!((col.as_str(), region), ("a", "data"));
+        assert_eq!(msg, "length 44 but expected 40");
+    }
+
+    #[test]
+    fn truncated_footer_bytes_are_a_decode_error() {
+        let bytes = footer().encode();
+        for cut in [0, 7, 20, bytes.len() - 1] {
+            assert!(SegmentFooter::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn absurd_zone_count_is_refused_before_allocating() {
+        let mut f = footer();
+        f.row_count = u64::MAX;
+        f.zone_rows = 1;
+        let bytes = f.encode();
+        let err = SegmentFooter::decode(&bytes).unwrap_err();
+        assert!(err.detail.contains("zones of statistics cannot fit"), "{err}");
+    }
+}

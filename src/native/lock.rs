@@ -1,0 +1,98 @@
+//! Advisory whole-file locks (`flock(2)`) on a table's lock file.
+//!
+//! # Contract
+//! - Writers hold a *shared* lock on `<table>/.quiver-lock` from their first segment to their
+//!   commit (or drop). Many writers may hold it at once; they race on version numbers, which the
+//!   no-replace publish settles (`table_dir.rs`).
+//! - Removing files that no manifest references (a crashed writer's leftovers) needs the
+//!   *exclusive* lock, taken without waiting: if any writer is live, that cleanup is skipped.
+//! - A lock is released when its [`FileLock`] is dropped, or by the kernel when the process
+//!   dies — which is what makes a crashed writer's leftovers recognisable.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Name of the lock file inside a table directory.
+pub const LOCK_FILE: &str = ".quiver-lock";
+
+/// A held `flock` on a table's lock file.
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+    path: PathBuf,
+}
+
+fn open_lock_file(table: &Path) -> Result<(File, PathBuf)> {
+    let path = table.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open lock file", e))?;
+    Ok((file, path))
+}
+
+fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: `flock` only reads its integer arguments; the descriptor is owned by `file`,
+        // which outlives the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+impl FileLock {
+    /// Takes the shared writer lock of `table`, waiting for an exclusive holder to finish.
+    pub fn shared(table: &Path) -> Result<Self> {
+        let (file, path) = open_lock_file(table)?;
+        flock(&file, libc::LOCK_SH).map_err(|e| Error::io(&path, "lock (shared)", e))?;
+        Ok(Self { file, path })
+    }
+
+    /// Takes the exclusive lock of `table` if no one holds any lock on it; `None` otherwise.
+    pub fn try_exclusive(table: &Path) -> Result<Option<Self>> {
+        let (file, path) = open_lock_file(table)?;
+        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => Ok(Some(Self { file, path })),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(Error::io(&path, "lock (exclusive)", e)),
+        }
+    }
+
+    /// Turns a held exclusive lock into a shared one.
+    pub fn downgrade(self) -> Result<Self> {
+        flock(&self.file, libc::LOCK_SH).map_err(|e| Error::io(&self.path, "lock (shared)", e))?;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_is_refused_while_a_shared_lock_is_held_and_granted_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = FileLock::shared(dir.path()).unwrap();
+        let second = FileLock::shared(dir.path()).unwrap();
+        assert!(FileLock::try_exclusive(dir.path()).unwrap().is_none());
+        drop(shared);
+        drop(second);
+        let ex = FileLock::try_exclusive(dir.path()).unwrap().unwrap();
+        assert!(FileLock::try_exclusive(dir.path()).unwrap().is_none());
+        let shared = ex.downgrade().unwrap();
+        let _other = FileLock::shared(dir.path()).unwrap();
+        drop(shared);
+    }
+}

@@ -1,0 +1,29 @@
+//! The on-disk format: segment files, their footers, manifests and commits, and the build
+//! buffers behind the writers. Knows nothing of Arrow.
+//!
+//! Byte-level specification: `docs/FORMAT.md`. Every multi-byte integer on disk is
+//! little-endian.
+
+pub mod buffer;
+pub mod codec;
+pub mod column_builder;
+pub mod footer;
+pub mod lock;
+pub mod manifest;
+pub mod schema;
+pub mod segment;
+pub mod segment_writer;
+pub mod table_dir;
+
+/// Magic bytes at the start of every segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"QUIVSEG\0";
+/// Magic bytes at the end of every segment file.
+pub const TRAILER_MAGIC: [u8; 8] = *b"QUIVEND\0";
+/// Version of the segment and manifest formats this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes in a segment header.
+pub const HEADER_LEN: u64 = 64;
+/// Bytes in a segment trailer.
+pub const TRAILER_LEN: u64 = 32;
+/// Every region starts at a multiple of this many bytes.
+pub const ALIGNMENT: u64 = 64;

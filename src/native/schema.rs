@@ -1,0 +1,441 @@
+//! Column types and schemas as the on-disk format knows them. Knows nothing of Arrow.
+//!
+//! # Contract
+//! - [`ColumnType`] names every type a segment can store; its [`Layout`] fixes which regions a
+//!   column has and how long each is (docs/FORMAT.md, "Column types").
+//! - The encoding (a one-byte tag, then parameters) is shared by segment footers and manifests;
+//!   decoding validates every tag and parameter, so an unknown tag is an error, not a guess.
+
+use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+
+/// Resolution of a time, timestamp or duration. Tag values are part of the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeUnit {
+    /// Seconds (tag 0).
+    Second,
+    /// Milliseconds (tag 1).
+    Millisecond,
+    /// Microseconds (tag 2).
+    Microsecond,
+    /// Nanoseconds (tag 3).
+    Nanosecond,
+}
+
+/// Kind of calendar interval. Tag values are part of the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntervalUnit {
+    /// Months as one `i32` (tag 0).
+    YearMonth,
+    /// Days and milliseconds as two `i32` (tag 1).
+    DayTime,
+    /// Months, days (`i32` each) and nanoseconds (`i64`) (tag 2).
+    MonthDayNano,
+}
+
+/// A storable column type. Mirrors the Arrow type a column was written from, so a reader can
+/// hand back the same logical type (strings and binaries are read through their 64-bit-offset
+/// Arrow forms; the original type is kept for export).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum ColumnType {
+    Null,
+    Boolean,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+    Float16,
+    Float32,
+    Float64,
+    Date32,
+    Date64,
+    Time32(TimeUnit),
+    Time64(TimeUnit),
+    /// Unit and optional IANA time zone name or offset.
+    Timestamp(TimeUnit, Option<String>),
+    Duration(TimeUnit),
+    Interval(IntervalUnit),
+    /// Precision and scale.
+    Decimal32(u8, i8),
+    Decimal64(u8, i8),
+    Decimal128(u8, i8),
+    Decimal256(u8, i8),
+    /// Width of each value in bytes.
+    FixedSizeBinary(u32),
+    Utf8,
+    LargeUtf8,
+    Utf8View,
+    Binary,
+    LargeBinary,
+    BinaryView,
+}
+
+/// How a column's values are laid out in a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// No value regions: every row is null.
+    Null,
+    /// One bit per row in a `data` region of `ceil(n / 8)` bytes, Arrow bit order.
+    Bits,
+    /// `width` bytes per row in a `data` region of `n * width` bytes.
+    Fixed {
+        /// Bytes per value.
+        width: usize,
+    },
+    /// A `data` byte region plus an `offsets` region of `n` `u64` cumulative end offsets.
+    Variable {
+        /// Whether the bytes must be valid UTF-8 (string types).
+        utf8: bool,
+    },
+}
+
+impl ColumnType {
+    /// The layout of this type's values.
+    pub fn layout(&self) -> Layout {
+        use ColumnType::*;
+        let fixed = |width| Layout::Fixed { width };
+        match self {
+            Null => Layout::Null,
+            Boolean => Layout::Bits,
+            Int8 | UInt8 => fixed(1),
+            Int16 | UInt16 | Float16 => fixed(2),
+            Int32 | UInt32 | Float32 | Date32 | Time32(_) | Decimal32(..) => fixed(4),
+            Int64 | UInt64 | Float64 | Date64 | Time64(_) | Timestamp(..) | Duration(_) => {
+                fixed(8)
+            }
+            Decimal64(..) => fixed(8),
+            Interval(IntervalUnit::YearMonth) => fixed(4),
+            Interval(IntervalUnit::DayTime) => fixed(8),
+            Interval(IntervalUnit::MonthDayNano) | Decimal128(..) => fixed(16),
+            Decimal256(..) => fixed(32),
+            FixedSizeBinary(w) => fixed(*w as usize),
+            Utf8 | LargeUtf8 | Utf8View => Layout::Variable { utf8: true },
+            Binary | LargeBinary | BinaryView => Layout::Variable { utf8: false },
+        }
+    }
+
+    /// The one-byte tag that starts this type's encoding (docs/FORMAT.md, "Column types").
+    pub fn tag(&self) -> u8 {
+        use ColumnType::*;
+        match self {
+            Null => 0,
+            Boolean => 1,
+            Int8 => 2,
+            Int16 => 3,
+            Int32 => 4,
+            Int64 => 5,
+            UInt8 => 6,
+            UInt16 => 7,
+            UInt32 => 8,
+            UInt64 => 9,
+            Float16 => 10,
+            Float32 => 11,
+            Float64 => 12,
+            Date32 => 13,
+            Date64 => 14,
+            Time32(_) => 15,
+            Time64(_) => 16,
+            Timestamp(..) => 17,
+            Duration(_) => 18,
+            Interval(_) => 19,
+            Decimal32(..) => 20,
+            Decimal64(..) => 21,
+            Decimal128(..) => 22,
+            Decimal256(..) => 23,
+            FixedSizeBinary(_) => 24,
+            Utf8 => 25,
+            LargeUtf8 => 26,
+            Utf8View => 27,
+            Binary => 28,
+            LargeBinary => 29,
+            BinaryView => 30,
+        }
+    }
+
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        use ColumnType::*;
+        e.u8(self.tag());
+        match self {
+            Time32(u) | Time64(u) | Duration(u) => e.u8(*u as u8),
+            Timestamp(u, tz) => {
+                e.u8(*u as u8);
+                e.opt_bytes(tz.as_deref().map(str::as_bytes));
+            }
+            Interval(u) => e.u8(*u as u8),
+            Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s) | Decimal256(p, s) => {
+                e.u8(*p);
+                e.u8(*s as u8);
+            }
+            FixedSizeBinary(w) => e.u32(*w),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
+        use ColumnType::*;
+        let at = d.position();
+        let tag = d.u8("type tag")?;
+        Ok(match tag {
+            0 => Null,
+            1 => Boolean,
+            2 => Int8,
+            3 => Int16,
+            4 => Int32,
+            5 => Int64,
+            6 => UInt8,
+            7 => UInt16,
+            8 => UInt32,
+            9 => UInt64,
+            10 => Float16,
+            11 => Float32,
+            12 => Float64,
+            13 => Date32,
+            14 => Date64,
+            15 => Time32(decode_time_unit(d)?),
+            16 => Time64(decode_time_unit(d)?),
+            17 => {
+                let unit = decode_time_unit(d)?;
+                let tz = match d.opt_bytes("time zone")? {
+                    None => None,
+                    Some(b) => Some(
+                        std::str::from_utf8(b)
+                            .map_err(|_| d.error("time zone is not UTF-8"))?
+                            .to_owned(),
+                    ),
+                };
+                Timestamp(unit, tz)
+            }
+            18 => Duration(decode_time_unit(d)?),
+            19 => {
+                let at = d.position();
+                Interval(match d.u8("interval unit")? {
+                    0 => IntervalUnit::YearMonth,
+                    1 => IntervalUnit::DayTime,
+                    2 => IntervalUnit::MonthDayNano,
+                    v => return Err(bad_tag(at, "interval unit", v)),
+                })
+            }
+            20..=23 => {
+                let p = d.u8("decimal precision")?;
+                let s = d.u8("decimal scale")? as i8;
+                match tag {
+                    20 => Decimal32(p, s),
+                    21 => Decimal64(p, s),
+                    22 => Decimal128(p, s),
+                    _ => Decimal256(p, s),
+                }
+            }
+            24 => {
+                let at = d.position();
+                let w = d.u32("fixed size binary width")?;
+                if w == 0 || w > i32::MAX as u32 {
+                    return Err(DecodeError {
+                        offset: at,
+                        detail: format!("fixed size binary width {w} is out of range"),
+                    });
+                }
+                FixedSizeBinary(w)
+            }
+            25 => Utf8,
+            26 => LargeUtf8,
+            27 => Utf8View,
+            28 => Binary,
+            29 => LargeBinary,
+            30 => BinaryView,
+            v => return Err(bad_tag(at, "column type tag", v)),
+        })
+    }
+}
+
+fn decode_time_unit(d: &mut Decoder<'_>) -> DecodeResult<TimeUnit> {
+    let at = d.position();
+    Ok(match d.u8("time unit")? {
+        0 => TimeUnit::Second,
+        1 => TimeUnit::Millisecond,
+        2 => TimeUnit::Microsecond,
+        3 => TimeUnit::Nanosecond,
+        v => return Err(bad_tag(at, "time unit", v)),
+    })
+}
+
+fn bad_tag(offset: usize, what: &str, v: u8) -> DecodeError {
+    DecodeError {
+        offset,
+        detail: format!("unknown {what} {v}"),
+    }
+}
+
+/// One column of a table: name, type, nullability and key/value metadata (kept verbatim,
+/// in order, so Arrow field metadata survives a round trip).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDef {
+    /// The column's name.
+    pub name: String,
+    /// Its storage type.
+    pub column_type: ColumnType,
+    /// Whether it may hold nulls.
+    pub nullable: bool,
+    /// Key/value metadata, sorted by key.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// The columns of a table and the table-level key/value metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableSchema {
+    /// Columns in order.
+    pub columns: Vec<ColumnDef>,
+    /// Key/value metadata, sorted by key.
+    pub metadata: Vec<(String, String)>,
+}
+
+fn encode_metadata(e: &mut Encoder, metadata: &[(String, String)]) {
+    e.u32(metadata.len() as u32);
+    for (k, v) in metadata {
+        e.str(k);
+        e.str(v);
+    }
+}
+
+fn decode_metadata(d: &mut Decoder<'_>) -> DecodeResult<Vec<(String, String)>> {
+    let n = d.count("metadata entry count", 8)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push((
+            d.str("metadata key")?.to_owned(),
+            d.str("metadata value")?.to_owned(),
+        ));
+    }
+    Ok(out)
+}
+
+impl ColumnDef {
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        e.str(&self.name);
+        self.column_type.encode(e);
+        e.u8(self.nullable as u8);
+        encode_metadata(e, &self.metadata);
+    }
+
+    pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
+        Ok(Self {
+            name: d.str("column name")?.to_owned(),
+            column_type: ColumnType::decode(d)?,
+            nullable: d.bool("nullable flag")?,
+            metadata: decode_metadata(d)?,
+        })
+    }
+}
+
+impl TableSchema {
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        e.u32(self.columns.len() as u32);
+        for c in &self.columns {
+            c.encode(e);
+        }
+        encode_metadata(e, &self.metadata);
+    }
+
+    pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
+        // A column takes at least 4 (name length) + 1 (tag) + 1 (nullable) + 4 (metadata count).
+        let n = d.count("column count", 10)?;
+        let mut columns = Vec::with_capacity(n);
+        for _ in 0..n {
+            columns.push(ColumnDef::decode(d)?);
+        }
+        Ok(Self {
+            columns,
+            metadata: decode_metadata(d)?,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn every_type() -> Vec<ColumnType> {
+        use ColumnType::*;
+        let mut v = vec![
+            Null,
+            Boolean,
+            Int8,
+            Int16,
+            Int32,
+            Int64,
+            UInt8,
+            UInt16,
+            UInt32,
+            UInt64,
+            Float16,
+            Float32,
+            Float64,
+            Date32,
+            Date64,
+            Timestamp(TimeUnit::Nanosecond, Some("Europe/Oslo".into())),
+            Timestamp(TimeUnit::Second, None),
+            Interval(IntervalUnit::MonthDayNano),
+            Decimal32(9, 2),
+            Decimal64(18, -3),
+            Decimal128(38, 10),
+            Decimal256(76, 0),
+            FixedSizeBinary(3),
+            Utf8,
+            LargeUtf8,
+            Utf8View,
+            Binary,
+            LargeBinary,
+            BinaryView,
+        ];
+        for u in [
+            TimeUnit::Second,
+            TimeUnit::Millisecond,
+            TimeUnit::Microsecond,
+            TimeUnit::Nanosecond,
+        ] {
+            v.extend([Time32(u), Time64(u), Duration(u)]);
+        }
+        v
+    }
+
+    #[test]
+    fn every_type_round_trips_through_its_encoding() {
+        for t in every_type() {
+            let mut e = Encoder::new();
+            t.encode(&mut e);
+            let buf = e.finish();
+            let mut d = Decoder::new(&buf);
+            assert_eq!(ColumnType::decode(&mut d).unwrap(), t);
+            d.finish("type").unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_type_tag_is_an_error() {
+        let err = ColumnType::decode(&mut Decoder::new(&[200])).unwrap_err();
+        assert!(err.detail.contains("unknown column type tag 200"), "{err}");
+        let err = ColumnType::decode(&mut Decoder::new(&[24, 0, 0, 0, 0])).unwrap_err();
+        assert!(err.detail.contains("width 0"), "{err}");
+    }
+
+    #[test]
+    fn schema_with_metadata_round_trips() {
+        let s = TableSchema {
+            columns: vec![ColumnDef {
+                name: "prix €".into(),
+                column_type: ColumnType::Decimal128(12, 2),
+                nullable: true,
+                metadata: vec![("unit".into(), "EUR".into())],
+            }],
+            metadata: vec![("source".into(), "test".into())],
+        };
+        let mut e = Encoder::new();
+        s.encode(&mut e);
+        let buf = e.finish();
+        let mut d = Decoder::new(&buf);
+        assert_eq!(TableSchema::decode(&mut d).unwrap(), s);
+    }
+}

@@ -1,0 +1,417 @@
+//! An open, validated, read-only segment file. Knows nothing of Arrow.
+//!
+//! # Contract
+//! - [`SegmentFile::open`] maps the file read-only and checks, in O(metadata): the size against
+//!   what the manifest recorded, header magic/version/reserved bytes, the trailer, the footer
+//!   checksum and grammar, and the region layout (every region inside the file, 64-byte aligned,
+//!   disjoint, of the length its type and the row count require; the zero prefix before every
+//!   offsets region).
+//! - After `open`, [`SegmentFile::region`] slices always lie inside the mapping, which is never
+//!   written. Region *contents* are checked lazily: [`SegmentFile::check_variable`] (offsets and
+//!   UTF-8) and [`SegmentFile::check_validity`] (null count) once per column on first use, and
+//!   [`SegmentFile::verify`] (every checksum and every byte between regions) on demand.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use memmap2::Mmap;
+
+use super::footer::{ColumnMeta, Region, SegmentFooter};
+use super::schema::Layout;
+use super::{
+    ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
+};
+use crate::error::{Error, Result};
+
+/// What the manifest says a segment file must be: checked on open so a replaced or truncated
+/// file is caught before it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentIdentity {
+    /// Size of the file in bytes.
+    pub file_len: u64,
+    /// CRC-32C of its footer.
+    pub footer_crc32c: u32,
+}
+
+/// An open segment: the read-only mapping and its validated footer.
+#[derive(Debug)]
+pub struct SegmentFile {
+    path: PathBuf,
+    /// The whole file, mapped read-only (or read into memory for an empty mapping).
+    bytes: Bytes,
+    footer: SegmentFooter,
+    footer_offset: u64,
+    footer_crc32c: u32,
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+impl SegmentFile {
+    /// Maps and validates the segment at `path` (see the module contract). With `expect`, the
+    /// file's size and footer checksum must match the manifest's record of it.
+    pub fn open(path: &Path, expect: Option<SegmentIdentity>) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        if let Some(expect) = expect {
+            if len != expect.file_len {
+                return Err(Error::corrupt(
+                    path,
+                    "file size",
+                    format!(
+                        "the file has {len} bytes but the manifest recorded {}",
+                        expect.file_len
+                    ),
+                ));
+            }
+        }
+        if len < HEADER_LEN + TRAILER_LEN {
+            return Err(Error::corrupt(
+                path,
+                "file size",
+                format!(
+                    "{len} bytes is too short for a segment (at least {})",
+                    HEADER_LEN + TRAILER_LEN
+                ),
+            ));
+        }
+        // SAFETY:
+        // - segments are written under a temporary name, fsynced, renamed and never modified
+        //   again; Quiver never opens a committed segment for writing;
+        // - the file is opened read-only and mapped with `Mmap` (never `MmapMut`), so this
+        //   process cannot write through the mapping;
+        // - truncation by another process while mapped is excluded by docs/FORMAT.md
+        //   "Assumptions" (and the size was checked against the manifest just above).
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "map", e))?;
+        Self::from_bytes(path, Bytes::from_owner(map), expect)
+    }
+
+    /// Validates a segment image already in memory (used by `open` and by fuzzing).
+    pub fn from_bytes(path: &Path, bytes: Bytes, expect: Option<SegmentIdentity>) -> Result<Self> {
+        let corrupt = |at: String, detail: String| Error::corrupt(path, at, detail);
+        let len = bytes.len() as u64;
+        if len < HEADER_LEN + TRAILER_LEN {
+            return Err(corrupt(
+                "file size".into(),
+                format!("{len} bytes is too short for a segment"),
+            ));
+        }
+        let b = &bytes[..];
+        if b[0..8] != SEGMENT_MAGIC {
+            return Err(corrupt(
+                "header, byte 0".into(),
+                format!("magic is {:02x?}, expected {:02x?}", &b[0..8], SEGMENT_MAGIC),
+            ));
+        }
+        let version = u32_at(b, 8);
+        if version != FORMAT_VERSION {
+            return Err(corrupt(
+                "header, byte 8".into(),
+                format!("format version {version} is not supported (this build reads {FORMAT_VERSION})"),
+            ));
+        }
+        if let Some(i) = b[12..HEADER_LEN as usize].iter().position(|&x| x != 0) {
+            return Err(corrupt(
+                format!("header, byte {}", 12 + i),
+                "reserved header bytes must be zero".into(),
+            ));
+        }
+        let t = (len - TRAILER_LEN) as usize;
+        if b[t + 24..t + 32] != TRAILER_MAGIC {
+            return Err(corrupt(
+                format!("trailer, byte {}", t + 24),
+                "trailer magic is wrong: the file is truncated or not a segment".into(),
+            ));
+        }
+        let footer_offset = u64_at(b, t);
+        let footer_len = u64_at(b, t + 8);
+        let footer_crc32c = u32_at(b, t + 16);
+        if u32_at(b, t + 20) != 0 {
+            return Err(corrupt(
+                format!("trailer, byte {}", t + 20),
+                "reserved trailer bytes must be zero".into(),
+            ));
+        }
+        if footer_offset < HEADER_LEN || footer_offset.checked_add(footer_len) != Some(t as u64) {
+            return Err(corrupt(
+                format!("trailer, byte {t}"),
+                format!(
+                    "footer at byte {footer_offset} with length {footer_len} does not end at the trailer (byte {t})"
+                ),
+            ));
+        }
+        let footer_bytes = &b[footer_offset as usize..t];
+        let actual = crc32c::crc32c(footer_bytes);
+        if actual != footer_crc32c {
+            return Err(corrupt(
+                format!("footer, byte {footer_offset}"),
+                format!("checksum mismatch: stored {footer_crc32c:#010x}, computed {actual:#010x}"),
+            ));
+        }
+        if let Some(expect) = expect {
+            if expect.footer_crc32c != footer_crc32c {
+                return Err(corrupt(
+                    "footer".into(),
+                    format!(
+                        "footer checksum {footer_crc32c:#010x} differs from the manifest's {:#010x}: the file was replaced",
+                        expect.footer_crc32c
+                    ),
+                ));
+            }
+        }
+        let footer = SegmentFooter::decode(footer_bytes).map_err(|e| {
+            corrupt(
+                format!("footer, byte {}", footer_offset + e.offset as u64),
+                e.detail,
+            )
+        })?;
+        footer
+            .check_layout(footer_offset)
+            .map_err(|(column, region, msg)| {
+                corrupt(format!("column \"{column}\", region {region}"), msg)
+            })?;
+        let seg = Self {
+            path: path.to_path_buf(),
+            bytes,
+            footer,
+            footer_offset,
+            footer_crc32c,
+        };
+        for c in &seg.footer.columns {
+            if let Some(off) = c.regions.offsets {
+                let prefix = &seg.bytes[off.offset as usize - 8..off.offset as usize];
+                if prefix != [0u8; 8] {
+                    return Err(corrupt(
+                        format!(
+                            "column \"{}\", region offsets, byte {}",
+                            c.def.name,
+                            off.offset - 8
+                        ),
+                        "the 8 bytes before an offsets region must be zero".into(),
+                    ));
+                }
+            }
+        }
+        Ok(seg)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The decoded footer.
+    pub fn footer(&self) -> &SegmentFooter {
+        &self.footer
+    }
+
+    /// Rows in the segment.
+    pub fn row_count(&self) -> u64 {
+        self.footer.row_count
+    }
+
+    /// CRC-32C of the footer, as the manifest records it.
+    pub fn footer_crc32c(&self) -> u32 {
+        self.footer_crc32c
+    }
+
+    /// The whole file's bytes (the mapping). Cloning is a reference-count increment.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// The bytes of a region of this segment's footer. In bounds by the `open` checks.
+    pub fn region(&self, r: Region) -> &[u8] {
+        &self.bytes[r.offset as usize..r.end() as usize]
+    }
+
+    fn column(&self, index: usize) -> &ColumnMeta {
+        &self.footer.columns[index]
+    }
+
+    fn corrupt_at(&self, col: &ColumnMeta, region: &str, byte: u64, detail: String) -> Error {
+        Error::corrupt(
+            &self.path,
+            format!("column \"{}\", region {region}, byte {byte}", col.def.name),
+            detail,
+        )
+    }
+
+    /// Checks a variable-width column's offsets (non-decreasing, the last equal to the data
+    /// length) and, for string types, that the data is UTF-8 with every value boundary on a
+    /// character boundary. O(rows + bytes); callers cache the outcome per open segment.
+    pub fn check_variable(&self, index: usize) -> Result<()> {
+        let col = self.column(index);
+        let Layout::Variable { utf8 } = col.def.column_type.layout() else {
+            return Ok(());
+        };
+        let (Some(data_r), Some(off_r)) = (col.regions.data, col.regions.offsets) else {
+            unreachable!("check_layout guarantees data and offsets regions for variable columns")
+        };
+        let data = self.region(data_r);
+        let offsets = self.region(off_r);
+        let mut prev = 0u64;
+        for (i, chunk) in offsets.chunks_exact(8).enumerate() {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(chunk);
+            let end = u64::from_le_bytes(a);
+            if end < prev {
+                return Err(self.corrupt_at(
+                    col,
+                    "offsets",
+                    off_r.offset + 8 * i as u64,
+                    format!("row {i} ends at {end}, before the previous end {prev}"),
+                ));
+            }
+            prev = end;
+        }
+        if prev != data_r.len {
+            return Err(self.corrupt_at(
+                col,
+                "offsets",
+                off_r.end().saturating_sub(8),
+                format!("last offset {prev} differs from the data length {}", data_r.len),
+            ));
+        }
+        if utf8 {
+            if let Err(e) = std::str::from_utf8(data) {
+                return Err(self.corrupt_at(
+                    col,
+                    "data",
+                    data_r.offset + e.valid_up_to() as u64,
+                    "invalid UTF-8".into(),
+                ));
+            }
+            for (i, chunk) in offsets.chunks_exact(8).enumerate() {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(chunk);
+                let end = u64::from_le_bytes(a) as usize;
+                // `end <= data.len()` was checked above; a boundary inside a multi-byte
+                // character would split it between two rows.
+                if end < data.len() && (data[end] & 0xc0) == 0x80 {
+                    return Err(self.corrupt_at(
+                        col,
+                        "offsets",
+                        off_r.offset + 8 * i as u64,
+                        format!("row {i} ends at byte {end}, inside a UTF-8 character"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the validity bitmap's cleared bits number exactly the recorded null count.
+    /// O(rows / 8); callers cache the outcome per open segment.
+    pub fn check_validity(&self, index: usize) -> Result<()> {
+        let col = self.column(index);
+        let Some(v) = col.regions.validity else {
+            return Ok(());
+        };
+        let n = self.footer.row_count;
+        let valid = count_set_bits(self.region(v), n as usize);
+        if n - valid != col.stats.null_count {
+            return Err(self.corrupt_at(
+                col,
+                "validity",
+                v.offset,
+                format!(
+                    "bitmap marks {} rows null, the footer records {}",
+                    n - valid,
+                    col.stats.null_count
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Full verification: every region's checksum, the byte-for-byte agreement of the null
+    /// array and the validity bitmap, the contents checks above, and that every byte between
+    /// regions (padding) is zero — so any single flipped bit anywhere in the file is reported.
+    pub fn verify(&self) -> Result<()> {
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        for (ci, col) in self.footer.columns.iter().enumerate() {
+            for (name, r) in col.regions.named() {
+                let actual = crc32c::crc32c(self.region(r));
+                if actual != r.crc32c {
+                    return Err(self.corrupt_at(
+                        col,
+                        name,
+                        r.offset,
+                        format!(
+                            "checksum mismatch: stored {:#010x}, computed {actual:#010x}",
+                            r.crc32c
+                        ),
+                    ));
+                }
+                spans.push((r.offset, r.end()));
+            }
+            self.check_variable(ci)?;
+            self.check_validity(ci)?;
+            if let (Some(nr), Some(vr)) = (col.regions.nulls, col.regions.validity) {
+                let nulls = self.region(nr);
+                let validity = self.region(vr);
+                for (row, &b) in nulls.iter().enumerate() {
+                    let valid = validity[row / 8] >> (row % 8) & 1 == 1;
+                    if (b == 0) != valid {
+                        return Err(self.corrupt_at(
+                            col,
+                            "nulls",
+                            nr.offset + row as u64,
+                            format!("row {row}: null byte {b} disagrees with the validity bit"),
+                        ));
+                    }
+                }
+            }
+        }
+        spans.sort_unstable();
+        let mut pos = HEADER_LEN;
+        for (start, end) in spans.into_iter().chain([(self.footer_offset, self.footer_offset)]) {
+            if let Some(i) = self.bytes[pos as usize..start as usize]
+                .iter()
+                .position(|&x| x != 0)
+            {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("padding, byte {}", pos + i as u64),
+                    "bytes between regions must be zero",
+                ));
+            }
+            pos = pos.max(end);
+        }
+        Ok(())
+    }
+}
+
+/// Set bits among the first `n` bits of `bitmap` (Arrow bit order).
+pub fn count_set_bits(bitmap: &[u8], n: usize) -> u64 {
+    let whole = n / 8;
+    let mut count: u64 = bitmap[..whole].iter().map(|b| b.count_ones() as u64).sum();
+    if n % 8 != 0 {
+        count += (bitmap[whole] & ((1u8 << (n % 8)) - 1)).count_ones() as u64;
+    }
+    count
+}
+
+/// Rounds `pos` up to the region alignment.
+pub(crate) fn align_up(pos: u64) -> u64 {
+    pos.div_ceil(ALIGNMENT) * ALIGNMENT
+}
