@@ -200,6 +200,15 @@ impl Table {
         &self.inner.starts
     }
 
+    /// Full check of this version: every segment's checksums, padding, offsets, UTF-8 and
+    /// null arrays (see [`SegmentFile::verify`]). Reads every byte; O(table size).
+    pub fn verify(&self) -> Result<()> {
+        for segment in &self.inner.segments {
+            segment.file().verify()?;
+        }
+        Ok(())
+    }
+
     /// Every row and column, in batches of [`DEFAULT_BATCH_SIZE`] rows or fewer.
     pub fn scan(&self) -> Result<Scan> {
         self.scan_with(ScanOptions::default())

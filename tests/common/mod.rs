@@ -1,0 +1,208 @@
+//! Shared helpers for the integration tests: random Arrow data over every storable type, and
+//! comparison of what was written with what a scan returns.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use arrow::array::{
+    make_array, new_null_array, Array, ArrayDataBuilder, ArrayRef, BinaryArray, BooleanArray,
+    FixedSizeBinaryArray, RecordBatch, StringArray,
+};
+use arrow::buffer::{Buffer, MutableBuffer, NullBuffer};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// Every Arrow type Quiver stores.
+pub fn storable_types() -> Vec<DataType> {
+    use DataType::*;
+    vec![
+        Null,
+        Boolean,
+        Int8,
+        Int16,
+        Int32,
+        Int64,
+        UInt8,
+        UInt16,
+        UInt32,
+        UInt64,
+        Float16,
+        Float32,
+        Float64,
+        Date32,
+        Date64,
+        Time32(TimeUnit::Second),
+        Time32(TimeUnit::Millisecond),
+        Time64(TimeUnit::Microsecond),
+        Time64(TimeUnit::Nanosecond),
+        Timestamp(TimeUnit::Second, None),
+        Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        Timestamp(TimeUnit::Microsecond, Some("+05:30".into())),
+        Timestamp(TimeUnit::Nanosecond, Some("America/New_York".into())),
+        Duration(TimeUnit::Second),
+        Duration(TimeUnit::Nanosecond),
+        Interval(IntervalUnit::YearMonth),
+        Interval(IntervalUnit::DayTime),
+        Interval(IntervalUnit::MonthDayNano),
+        Decimal32(9, 2),
+        Decimal64(18, 4),
+        Decimal128(38, 10),
+        Decimal256(76, 20),
+        FixedSizeBinary(7),
+        Utf8,
+        LargeUtf8,
+        Utf8View,
+        Binary,
+        LargeBinary,
+        BinaryView,
+    ]
+}
+
+pub fn rng(seed: u64) -> SmallRng {
+    SmallRng::seed_from_u64(seed)
+}
+
+fn random_validity(rng: &mut SmallRng, len: usize, null_rate: f64) -> Option<NullBuffer> {
+    if null_rate == 0.0 {
+        return None;
+    }
+    let bits: Vec<bool> = (0..len).map(|_| !rng.random_bool(null_rate)).collect();
+    Some(NullBuffer::from(bits))
+}
+
+fn random_string(rng: &mut SmallRng) -> String {
+    const ALPHABET: [&str; 10] = ["a", "b", "Z", "é", "ß", "€", "日本", "🦀", " ", "0"];
+    let len = match rng.random_range(0..10) {
+        0 => 0, // empty strings are frequent on purpose
+        1 => rng.random_range(20..90),
+        _ => rng.random_range(1..8),
+    };
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect()
+}
+
+fn random_bytes(rng: &mut SmallRng) -> Vec<u8> {
+    let len = if rng.random_bool(0.2) { 0 } else { rng.random_range(1..24) };
+    (0..len).map(|_| rng.random()).collect()
+}
+
+/// A random array of `data_type` with about `null_rate` nulls.
+pub fn random_array(rng: &mut SmallRng, data_type: &DataType, len: usize, null_rate: f64) -> ArrayRef {
+    let nulls = random_validity(rng, len, null_rate);
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    match data_type {
+        DataType::Null => new_null_array(data_type, len),
+        DataType::Boolean => {
+            let values: Vec<Option<bool>> =
+                (0..len).map(|i| valid(i).then(|| rng.random())).collect();
+            Arc::new(BooleanArray::from(values))
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let values: Vec<Option<String>> =
+                (0..len).map(|i| valid(i).then(|| random_string(rng))).collect();
+            let a = StringArray::from(values);
+            cast(&a, data_type).unwrap()
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            let values: Vec<Option<Vec<u8>>> =
+                (0..len).map(|i| valid(i).then(|| random_bytes(rng))).collect();
+            let a = BinaryArray::from_iter(values);
+            cast(&a, data_type).unwrap()
+        }
+        DataType::FixedSizeBinary(w) => {
+            let values: Vec<Option<Vec<u8>>> = (0..len)
+                .map(|i| valid(i).then(|| (0..*w).map(|_| rng.random()).collect()))
+                .collect();
+            Arc::new(
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), *w)
+                    .unwrap(),
+            )
+        }
+        t => {
+            let width = t.primitive_width().expect("fixed-width type");
+            let mut bytes: Vec<u8> = (0..len * width).map(|_| rng.random()).collect();
+            if matches!(t, DataType::Decimal32(..) | DataType::Decimal64(..)) {
+                // Keep decimals inside their precision: small values only.
+                for chunk in bytes.chunks_mut(width) {
+                    chunk.fill(0);
+                    chunk[0] = rng.random_range(0..100);
+                }
+            }
+            // Copy into an Arrow-allocated (64-byte aligned) buffer.
+            let mut aligned = MutableBuffer::from_len_zeroed(bytes.len());
+            aligned.as_slice_mut().copy_from_slice(&bytes);
+            let data = ArrayDataBuilder::new(t.clone())
+                .len(len)
+                .add_buffer(Buffer::from(aligned))
+                .nulls(nulls)
+                .build()
+                .unwrap();
+            make_array(data)
+        }
+    }
+}
+
+/// A random schema of `ncols` columns drawn from [`storable_types`].
+pub fn random_schema(rng: &mut SmallRng, ncols: usize) -> SchemaRef {
+    let types = storable_types();
+    let fields: Vec<Field> = (0..ncols)
+        .map(|i| {
+            let t = types[rng.random_range(0..types.len())].clone();
+            Field::new(format!("c{i}_{t}"), t, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A random batch of `schema` with `len` rows and about `null_rate` nulls per column.
+pub fn random_batch(rng: &mut SmallRng, schema: &SchemaRef, len: usize, null_rate: f64) -> RecordBatch {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| random_array(rng, f.data_type(), len, null_rate))
+        .collect();
+    RecordBatch::try_new(Arc::clone(schema), columns).unwrap()
+}
+
+/// `array` in the type a Quiver scan returns (strings as LargeUtf8, binaries as LargeBinary).
+pub fn as_read_type(array: &ArrayRef) -> ArrayRef {
+    match array.data_type() {
+        DataType::Utf8 | DataType::Utf8View => cast(array, &DataType::LargeUtf8).unwrap(),
+        DataType::Binary | DataType::BinaryView => cast(array, &DataType::LargeBinary).unwrap(),
+        _ => Arc::clone(array),
+    }
+}
+
+/// `batch` with every column in the type a Quiver scan returns.
+pub fn as_read_batch(batch: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
+    let columns = batch.columns().iter().map(as_read_type).collect();
+    RecordBatch::try_new(Arc::clone(schema), columns).unwrap()
+}
+
+/// Concatenates batches (in the read schema).
+pub fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> RecordBatch {
+    concat_batches(schema, batches).unwrap()
+}
+
+/// Asserts two batches hold the same values, column by column, naming the first difference.
+pub fn assert_batches_equal(got: &RecordBatch, want: &RecordBatch, context: &str) {
+    assert_eq!(got.num_rows(), want.num_rows(), "{context}: row count");
+    assert_eq!(got.num_columns(), want.num_columns(), "{context}: column count");
+    for (i, (g, w)) in got.columns().iter().zip(want.columns()).enumerate() {
+        assert_eq!(g.data_type(), w.data_type(), "{context}: column {i} type");
+        assert_eq!(g.null_count(), w.null_count(), "{context}: column {i} null count");
+        if g.to_data() != w.to_data() {
+            for row in 0..g.len() {
+                let (gs, ws) = (g.slice(row, 1), w.slice(row, 1));
+                assert_eq!(
+                    gs.to_data(),
+                    ws.to_data(),
+                    "{context}: column {i} ({}) differs first at row {row}",
+                    g.data_type()
+                );
+            }
+            panic!("{context}: column {i} differs");
+        }
+    }
+}

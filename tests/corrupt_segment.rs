@@ -1,0 +1,177 @@
+//! Bad files are errors, never panics: truncated segments, wrong magic, regions past the end
+//! or misaligned, non-monotonic offsets, invalid UTF-8, corrupt footer checksum — each an `Err`
+//! naming the file and what is wrong. Offsets into the file follow docs/FORMAT.md
+//! ("Segment file", "Trailer", "Footer").
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use quiver::native::footer::SegmentFooter;
+use quiver::native::segment::SegmentFile;
+use quiver::{Table, TableWriter};
+
+/// A one-segment table with an int64 and a nullable string column; returns the segment path.
+fn table(dir: &Path) -> PathBuf {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..20)),
+            Arc::new(StringArray::from_iter((0..20).map(|i| (i % 3 != 0).then(|| format!("näme{i}"))))),
+        ],
+    )
+    .unwrap();
+    let mut w = TableWriter::create(dir, schema).unwrap();
+    w.write(&batch).unwrap();
+    w.commit().unwrap();
+    let t = Table::open(dir).unwrap();
+    t.segments()[0].file().path().to_path_buf()
+}
+
+fn trailer(bytes: &[u8]) -> (usize, usize) {
+    let t = bytes.len() - 32;
+    let off = u64::from_le_bytes(bytes[t..t + 8].try_into().unwrap()) as usize;
+    let len = u64::from_le_bytes(bytes[t + 8..t + 16].try_into().unwrap()) as usize;
+    (off, len)
+}
+
+/// Rewrites the footer (FORMAT.md "Footer") with a valid checksum, so the layout checks run.
+fn rewrite_footer(path: &Path, edit: impl FnOnce(&mut SegmentFooter)) {
+    let bytes = std::fs::read(path).unwrap();
+    let (off, len) = trailer(&bytes);
+    let mut footer = SegmentFooter::decode(&bytes[off..off + len]).unwrap();
+    edit(&mut footer);
+    let encoded = footer.encode();
+    let mut out = bytes[..off].to_vec();
+    out.extend_from_slice(&encoded);
+    let mut t = [0u8; 32];
+    t[0..8].copy_from_slice(&(off as u64).to_le_bytes());
+    t[8..16].copy_from_slice(&(encoded.len() as u64).to_le_bytes());
+    t[16..20].copy_from_slice(&crc32c::crc32c(&encoded).to_le_bytes());
+    t[24..32].copy_from_slice(b"QUIVEND\0");
+    out.extend_from_slice(&t);
+    std::fs::write(path, out).unwrap();
+}
+
+fn open_err(path: &Path) -> String {
+    let e = SegmentFile::open(path, None).unwrap_err();
+    assert!(e.is_corrupt(), "{e}");
+    assert_eq!(e.file(), Some(path));
+    e.to_string()
+}
+
+#[test]
+fn truncated_segment_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    let bytes = std::fs::read(&seg).unwrap();
+    for keep in [0, 10, 95, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&seg, &bytes[..keep]).unwrap();
+        let msg = open_err(&seg);
+        assert!(msg.contains(&seg.display().to_string()), "{msg}");
+    }
+    // Through the table, the manifest's recorded size catches it first.
+    let err = Table::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("file size") && err.contains("the manifest recorded"), "{err}");
+}
+
+#[test]
+fn wrong_magic_is_reported_at_byte_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[0] = b'X';
+    std::fs::write(&seg, bytes).unwrap();
+    assert!(open_err(&seg).contains("header, byte 0: magic is"));
+}
+
+#[test]
+fn corrupt_footer_checksum_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let (off, _) = trailer(&bytes);
+    bytes[off + 3] ^= 0x10;
+    std::fs::write(&seg, bytes).unwrap();
+    let msg = open_err(&seg);
+    assert!(msg.contains(&format!("footer, byte {off}: checksum mismatch")), "{msg}");
+}
+
+#[test]
+fn region_past_end_of_file_is_reported_with_column_and_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    rewrite_footer(&seg, |f| {
+        let r = f.columns[1].regions.data.as_mut().unwrap();
+        r.offset = 1 << 60; // absurd: must not be allocated or read
+    });
+    let msg = open_err(&seg);
+    assert!(msg.contains("column \"name\", region data"), "{msg}");
+    assert!(msg.contains("outside the region area"), "{msg}");
+}
+
+#[test]
+fn misaligned_region_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    rewrite_footer(&seg, |f| f.columns[0].regions.data.as_mut().unwrap().offset += 8);
+    let msg = open_err(&seg);
+    assert!(msg.contains("column \"id\", region data: byte") && msg.contains("not 64-byte aligned"), "{msg}");
+}
+
+/// Edits bytes of a region in place (the footer, and so the manifest identity, stay valid:
+/// contents are checked on first use, not at open).
+fn poke_region(dir: &Path, seg: &Path, column: usize, offsets: bool, edit: impl FnOnce(&mut [u8])) {
+    let t = Table::open(dir).unwrap();
+    let meta = &t.segments()[0].file().footer().columns[column];
+    let r = if offsets { meta.regions.offsets } else { meta.regions.data }.unwrap();
+    drop(t);
+    let mut bytes = std::fs::read(seg).unwrap();
+    edit(&mut bytes[r.offset as usize..(r.offset + r.len) as usize]);
+    std::fs::write(seg, bytes).unwrap();
+}
+
+fn first_scan_error(dir: &Path) -> quiver::Error {
+    let t = Table::open(dir).expect("content damage is found on first use, not at open");
+    t.scan().unwrap().find_map(|b| b.err()).expect("the scan must fail")
+}
+
+#[test]
+fn non_monotonic_offsets_are_rejected_on_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    poke_region(dir.path(), &seg, 1, true, |r| r[8 * 5..8 * 6].copy_from_slice(&1u64.to_le_bytes()));
+    let err = first_scan_error(dir.path());
+    let msg = err.to_string();
+    assert!(msg.contains("column \"name\", region offsets, byte"), "{msg}");
+    assert!(msg.contains("row 5 ends at 1, before the previous end"), "{msg}");
+    assert!(SegmentFile::open(&seg, None).unwrap().verify().is_err());
+}
+
+#[test]
+fn invalid_utf8_is_rejected_on_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    poke_region(dir.path(), &seg, 1, false, |r| r[2] = 0xff);
+    let msg = first_scan_error(dir.path()).to_string();
+    assert!(msg.contains("column \"name\", region data, byte") && msg.contains("invalid UTF-8"), "{msg}");
+}
+
+#[test]
+fn every_single_bit_flip_in_a_segment_is_detected_by_verify_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    let bytes = std::fs::read(&seg).unwrap();
+    let path = dir.path().join("flipped.qseg");
+    for bit in 0..bytes.len() * 8 {
+        let mut b = bytes.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        let result = SegmentFile::from_bytes(&path, bytes::Bytes::from(b), None).and_then(|s| s.verify());
+        assert!(result.is_err(), "flip of bit {bit} (byte {}) went unnoticed", bit / 8);
+    }
+}
