@@ -202,7 +202,11 @@ mod tests {
 
     #[test]
     fn corrupt_message_names_file_location_and_detail() {
-        let e = Error::corrupt("/t/seg-1.qseg", "column \"a\", region offsets, byte 4096", "bad");
+        let e = Error::corrupt(
+            "/t/seg-1.qseg",
+            "column \"a\", region offsets, byte 4096",
+            "bad",
+        );
         assert_eq!(
             e.to_string(),
             "corrupt file /t/seg-1.qseg: column \"a\", region offsets, byte 4096: bad"

@@ -48,7 +48,8 @@
 //!
 //! # Crate features
 //! - `sql` (default): SQL over Quiver tables through DataFusion 55.
-//! - `cli` (default): the `quiver` command-line tool.
+//! - `cli` (default): the `quiver` command-line tool (implies `tpch`).
+//! - `tpch`: TPC-H data generated in-process ([`tpch`]), for the demo, benchmarks and tests.
 //!
 //! The storage core (`native`, `arrow_bridge`) builds and tests with `--no-default-features`.
 //!
@@ -63,8 +64,12 @@
 compile_error!("Quiver maps little-endian segment files straight into Arrow arrays and supports only little-endian targets");
 
 pub mod arrow_bridge;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 pub mod native;
+#[cfg(feature = "tpch")]
+pub mod tpch;
 
 pub use arrow_bridge::{Scan, ScanOptions, Table, TableWriter, WriteOptions};
 pub use error::{Error, ErrorKind, Result};

@@ -17,7 +17,11 @@ fn schema() -> SchemaRef {
 
 fn batch(values: std::ops::Range<i64>) -> RecordBatch {
     let s = StringArray::from_iter_values(values.clone().map(|v| format!("v{v}")));
-    RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from_iter_values(values)), Arc::new(s)]).unwrap()
+    RecordBatch::try_new(
+        schema(),
+        vec![Arc::new(Int64Array::from_iter_values(values)), Arc::new(s)],
+    )
+    .unwrap()
 }
 
 fn create(dir: &Path, values: std::ops::Range<i64>) -> u64 {
@@ -75,7 +79,10 @@ fn writers_racing_for_one_version_produce_exactly_one_winner() {
                 let barrier = &barrier;
                 let dir = dir.path();
                 s.spawn(move || {
-                    let options = WriteOptions { commit_retries: 0, ..Default::default() };
+                    let options = WriteOptions {
+                        commit_retries: 0,
+                        ..Default::default()
+                    };
                     let mut w = TableWriter::append_with(dir, options).unwrap();
                     w.write(&batch(i * 100..i * 100 + 10)).unwrap();
                     barrier.wait();
@@ -85,15 +92,24 @@ fn writers_racing_for_one_version_produce_exactly_one_winner() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let winners: Vec<u64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let winners: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
     assert_eq!(winners, vec![2], "exactly one writer publishes version 2");
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert!(matches!(r.kind(), ErrorKind::CommitConflict { version: 2, .. }), "{r}");
+        assert!(
+            matches!(r.kind(), ErrorKind::CommitConflict { version: 2, .. }),
+            "{r}"
+        );
     }
     let table = Table::open(dir.path()).unwrap();
     assert_eq!((table.version(), table.num_rows()), (2, 11));
     // The losers deleted their segments: only the two versions' segments remain.
-    let segments = file_names(dir.path()).iter().filter(|n| n.ends_with(".qseg")).count();
+    let segments = file_names(dir.path())
+        .iter()
+        .filter(|n| n.ends_with(".qseg"))
+        .count();
     assert_eq!(segments, 2);
 }
 
@@ -122,7 +138,9 @@ fn racing_appends_with_retries_all_land_in_distinct_versions() {
     assert_eq!(versions, (2..=n as u64 + 1).collect::<Vec<_>>());
     let mut values = all_values(&Table::open(dir.path()).unwrap());
     values.sort();
-    let mut expected: Vec<i64> = std::iter::once(0).chain((1..=n as i64).flat_map(|i| i * 100..i * 100 + 10)).collect();
+    let mut expected: Vec<i64> = std::iter::once(0)
+        .chain((1..=n as i64).flat_map(|i| i * 100..i * 100 + 10))
+        .collect();
     expected.sort();
     assert_eq!(values, expected, "no appended row is lost");
 }
@@ -132,7 +150,10 @@ fn create_on_an_existing_table_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..3);
     let err = TableWriter::create(dir.path(), schema()).err().unwrap();
-    assert!(matches!(err.kind(), ErrorKind::TableExists { version: 1, .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::TableExists { version: 1, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,16 +164,34 @@ fn append_with_a_different_schema_is_refused_naming_the_column() {
         Field::new("x", DataType::Int32, false),
         Field::new("s", DataType::Utf8, true),
     ]));
-    let b = RecordBatch::try_new(other, vec![Arc::new(arrow::array::Int32Array::from(vec![1])), Arc::new(StringArray::from(vec!["a"]))]).unwrap();
+    let b = RecordBatch::try_new(
+        other,
+        vec![
+            Arc::new(arrow::array::Int32Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["a"])),
+        ],
+    )
+    .unwrap();
     let mut w = TableWriter::append(dir.path()).unwrap();
     let err = w.write(&b).unwrap_err();
-    assert!(err.to_string().contains("column \"x\" has type Int32 in the batch, Int64 in the table"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("column \"x\" has type Int32 in the batch, Int64 in the table"),
+        "{err}"
+    );
     // Strings of another width are the same storage and are accepted.
     let large = Arc::new(Schema::new(vec![
         Field::new("x", DataType::Int64, false),
         Field::new("s", DataType::Utf8View, true),
     ]));
-    let b = RecordBatch::try_new(large, vec![Arc::new(Int64Array::from(vec![9])), Arc::new(arrow::array::StringViewArray::from(vec!["z"]))]).unwrap();
+    let b = RecordBatch::try_new(
+        large,
+        vec![
+            Arc::new(Int64Array::from(vec![9])),
+            Arc::new(arrow::array::StringViewArray::from(vec!["z"])),
+        ],
+    )
+    .unwrap();
     w.write(&b).unwrap();
     assert_eq!(w.commit().unwrap(), 2);
 }
@@ -163,7 +202,10 @@ fn writer_dropped_before_commit_leaves_the_table_and_directory_as_they_were() {
     create(dir.path(), 0..3);
     let before = file_names(dir.path());
     {
-        let options = WriteOptions { segment_rows: 2, ..Default::default() };
+        let options = WriteOptions {
+            segment_rows: 2,
+            ..Default::default()
+        };
         let mut w = TableWriter::append_with(dir.path(), options).unwrap();
         w.write(&batch(100..110)).unwrap();
         // Segments were written...
@@ -183,7 +225,10 @@ fn crash_child_writes_then_aborts_before_publish() {
     let Some(dir) = std::env::var_os("QUIVER_CRASH_DIR") else {
         return;
     };
-    let options = WriteOptions { segment_rows: 4, ..Default::default() };
+    let options = WriteOptions {
+        segment_rows: 4,
+        ..Default::default()
+    };
     let mut w = TableWriter::append_with(&dir, options).unwrap();
     w.write(&batch(1000..1010)).unwrap();
     std::process::abort();
@@ -194,24 +239,41 @@ fn crash_between_segment_write_and_publish_keeps_the_previous_version() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..5);
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writes_then_aborts_before_publish", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "crash_child_writes_then_aborts_before_publish",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("QUIVER_CRASH_DIR", dir.path())
         .stderr(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(!status.success(), "the child must have crashed");
-    let leftovers = file_names(dir.path()).iter().filter(|n| n.ends_with(".qseg")).count();
+    let leftovers = file_names(dir.path())
+        .iter()
+        .filter(|n| n.ends_with(".qseg"))
+        .count();
     assert!(leftovers > 1, "the crashed writer left segments behind");
 
     let t = Table::open(dir.path()).unwrap();
-    assert_eq!((t.version(), all_values(&t)), (1, (0..5).collect::<Vec<_>>()));
+    assert_eq!(
+        (t.version(), all_values(&t)),
+        (1, (0..5).collect::<Vec<_>>())
+    );
 
     // The next writer cleans up what the crashed one left.
     assert_eq!(append(dir.path(), 5..6), 2);
-    let segments = file_names(dir.path()).iter().filter(|n| n.ends_with(".qseg")).count();
+    let segments = file_names(dir.path())
+        .iter()
+        .filter(|n| n.ends_with(".qseg"))
+        .count();
     assert_eq!(segments, 2);
-    assert_eq!(all_values(&Table::open(dir.path()).unwrap()), (0..6).collect::<Vec<_>>());
+    assert_eq!(
+        all_values(&Table::open(dir.path()).unwrap()),
+        (0..6).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -219,12 +281,19 @@ fn overwrite_replaces_rows_and_schema_while_older_versions_stay_readable() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..4);
     let other = Arc::new(Schema::new(vec![Field::new("y", DataType::Float64, true)]));
-    let b = RecordBatch::try_new(Arc::clone(&other), vec![Arc::new(arrow::array::Float64Array::from(vec![1.5]))]).unwrap();
+    let b = RecordBatch::try_new(
+        Arc::clone(&other),
+        vec![Arc::new(arrow::array::Float64Array::from(vec![1.5]))],
+    )
+    .unwrap();
     let mut w = TableWriter::overwrite(dir.path(), other).unwrap();
     w.write(&b).unwrap();
     assert_eq!(w.commit().unwrap(), 2);
     let t = Table::open(dir.path()).unwrap();
-    assert_eq!((t.num_rows(), t.schema().field(0).name().as_str()), (1, "y"));
+    assert_eq!(
+        (t.num_rows(), t.schema().field(0).name().as_str()),
+        (1, "y")
+    );
     assert_eq!(Table::open_version(dir.path(), 1).unwrap().num_rows(), 4);
 }
 
@@ -244,18 +313,42 @@ fn vacuum_removes_what_only_old_versions_use_and_open_readers_keep_their_data() 
 
     let report = vacuum(dir.path(), 2).unwrap();
     assert_eq!(report.removed_versions, vec![1, 2, 3, 4, 5]);
-    assert_eq!(report.removed_files.iter().filter(|n| n.ends_with(".qseg")).count(), 5);
+    assert_eq!(
+        report
+            .removed_files
+            .iter()
+            .filter(|n| n.ends_with(".qseg"))
+            .count(),
+        5
+    );
     assert!(!report.skipped_leftovers);
     assert_eq!(Table::versions(dir.path()).unwrap(), vec![6, 7]);
     let files = file_names(dir.path());
-    assert_eq!(files.iter().filter(|n| n.ends_with(".qseg")).count(), 2, "{files:?}");
+    assert_eq!(
+        files.iter().filter(|n| n.ends_with(".qseg")).count(),
+        2,
+        "{files:?}"
+    );
 
     let err = Table::open_version(dir.path(), 3).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::VersionNotFound { version: 3, .. }), "{err}");
-    assert_eq!(all_values(&Table::open(dir.path()).unwrap()), vec![500, 501, 502, 600]);
+    assert!(
+        matches!(err.kind(), ErrorKind::VersionNotFound { version: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        all_values(&Table::open(dir.path()).unwrap()),
+        vec![500, 501, 502, 600]
+    );
     // The reader opened before the vacuum still has its mapping: snapshot isolation.
     assert_eq!(all_values(&old_reader), (0..10).collect::<Vec<_>>());
-    assert_eq!(old_reader.segments()[0].column(1).unwrap().as_string::<i64>().value(9), "v9");
+    assert_eq!(
+        old_reader.segments()[0]
+            .column(1)
+            .unwrap()
+            .as_string::<i64>()
+            .value(9),
+        "v9"
+    );
     assert!(old_reader.segments()[0].column(1).unwrap().null_count() == 0);
 }
 
@@ -263,21 +356,37 @@ fn vacuum_removes_what_only_old_versions_use_and_open_readers_keep_their_data() 
 fn vacuum_skips_leftovers_while_a_writer_is_live() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..3);
-    let options = WriteOptions { segment_rows: 1, ..Default::default() };
+    let options = WriteOptions {
+        segment_rows: 1,
+        ..Default::default()
+    };
     let mut live = TableWriter::append_with(dir.path(), options).unwrap();
     live.write(&batch(3..5)).unwrap();
     let report = vacuum(dir.path(), 1).unwrap();
     assert!(report.skipped_leftovers);
-    assert!(report.removed_files.is_empty(), "the live writer's segments must survive");
+    assert!(
+        report.removed_files.is_empty(),
+        "the live writer's segments must survive"
+    );
     assert_eq!(live.commit().unwrap(), 2);
-    assert_eq!(all_values(&Table::open(dir.path()).unwrap()), (0..5).collect::<Vec<_>>());
+    assert_eq!(
+        all_values(&Table::open(dir.path()).unwrap()),
+        (0..5).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn opening_a_directory_without_a_table_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let err = Table::open(dir.path()).unwrap_err();
-    assert!(err.to_string().ends_with("is not a Quiver table: it has no published version"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("is not a Quiver table: it has no published version"),
+        "{err}"
+    );
     let err = Table::open(dir.path().join("missing")).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::TableNotFound { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::TableNotFound { .. }),
+        "{err}"
+    );
 }

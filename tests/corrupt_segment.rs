@@ -22,7 +22,9 @@ fn table(dir: &Path) -> PathBuf {
         Arc::clone(&schema),
         vec![
             Arc::new(Int64Array::from_iter_values(0..20)),
-            Arc::new(StringArray::from_iter((0..20).map(|i| (i % 3 != 0).then(|| format!("näme{i}"))))),
+            Arc::new(StringArray::from_iter(
+                (0..20).map(|i| (i % 3 != 0).then(|| format!("näme{i}"))),
+            )),
         ],
     )
     .unwrap();
@@ -77,7 +79,10 @@ fn truncated_segment_is_an_error_naming_the_file() {
     }
     // Through the table, the manifest's recorded size catches it first.
     let err = Table::open(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("file size") && err.contains("the manifest recorded"), "{err}");
+    assert!(
+        err.contains("file size") && err.contains("the manifest recorded"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -99,7 +104,10 @@ fn corrupt_footer_checksum_is_reported() {
     bytes[off + 3] ^= 0x10;
     std::fs::write(&seg, bytes).unwrap();
     let msg = open_err(&seg);
-    assert!(msg.contains(&format!("footer, byte {off}: checksum mismatch")), "{msg}");
+    assert!(
+        msg.contains(&format!("footer, byte {off}: checksum mismatch")),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -119,9 +127,14 @@ fn region_past_end_of_file_is_reported_with_column_and_region() {
 fn misaligned_region_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let seg = table(dir.path());
-    rewrite_footer(&seg, |f| f.columns[0].regions.data.as_mut().unwrap().offset += 8);
+    rewrite_footer(&seg, |f| {
+        f.columns[0].regions.data.as_mut().unwrap().offset += 8
+    });
     let msg = open_err(&seg);
-    assert!(msg.contains("column \"id\", region data: byte") && msg.contains("not 64-byte aligned"), "{msg}");
+    assert!(
+        msg.contains("column \"id\", region data: byte") && msg.contains("not 64-byte aligned"),
+        "{msg}"
+    );
 }
 
 /// Edits bytes of a region in place (the footer, and so the manifest identity, stay valid:
@@ -129,7 +142,12 @@ fn misaligned_region_is_reported() {
 fn poke_region(dir: &Path, seg: &Path, column: usize, offsets: bool, edit: impl FnOnce(&mut [u8])) {
     let t = Table::open(dir).unwrap();
     let meta = &t.segments()[0].file().footer().columns[column];
-    let r = if offsets { meta.regions.offsets } else { meta.regions.data }.unwrap();
+    let r = if offsets {
+        meta.regions.offsets
+    } else {
+        meta.regions.data
+    }
+    .unwrap();
     drop(t);
     let mut bytes = std::fs::read(seg).unwrap();
     edit(&mut bytes[r.offset as usize..(r.offset + r.len) as usize]);
@@ -138,18 +156,29 @@ fn poke_region(dir: &Path, seg: &Path, column: usize, offsets: bool, edit: impl 
 
 fn first_scan_error(dir: &Path) -> quiver::Error {
     let t = Table::open(dir).expect("content damage is found on first use, not at open");
-    t.scan().unwrap().find_map(|b| b.err()).expect("the scan must fail")
+    t.scan()
+        .unwrap()
+        .find_map(|b| b.err())
+        .expect("the scan must fail")
 }
 
 #[test]
 fn non_monotonic_offsets_are_rejected_on_first_use() {
     let dir = tempfile::tempdir().unwrap();
     let seg = table(dir.path());
-    poke_region(dir.path(), &seg, 1, true, |r| r[8 * 5..8 * 6].copy_from_slice(&1u64.to_le_bytes()));
+    poke_region(dir.path(), &seg, 1, true, |r| {
+        r[8 * 5..8 * 6].copy_from_slice(&1u64.to_le_bytes())
+    });
     let err = first_scan_error(dir.path());
     let msg = err.to_string();
-    assert!(msg.contains("column \"name\", region offsets, byte"), "{msg}");
-    assert!(msg.contains("row 5 ends at 1, before the previous end"), "{msg}");
+    assert!(
+        msg.contains("column \"name\", region offsets, byte"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("row 5 ends at 1, before the previous end"),
+        "{msg}"
+    );
     assert!(SegmentFile::open(&seg, None).unwrap().verify().is_err());
 }
 
@@ -159,7 +188,10 @@ fn invalid_utf8_is_rejected_on_first_use() {
     let seg = table(dir.path());
     poke_region(dir.path(), &seg, 1, false, |r| r[2] = 0xff);
     let msg = first_scan_error(dir.path()).to_string();
-    assert!(msg.contains("column \"name\", region data, byte") && msg.contains("invalid UTF-8"), "{msg}");
+    assert!(
+        msg.contains("column \"name\", region data, byte") && msg.contains("invalid UTF-8"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -171,7 +203,12 @@ fn every_single_bit_flip_in_a_segment_is_detected_by_verify_without_panicking() 
     for bit in 0..bytes.len() * 8 {
         let mut b = bytes.clone();
         b[bit / 8] ^= 1 << (bit % 8);
-        let result = SegmentFile::from_bytes(&path, bytes::Bytes::from(b), None).and_then(|s| s.verify());
-        assert!(result.is_err(), "flip of bit {bit} (byte {}) went unnoticed", bit / 8);
+        let result =
+            SegmentFile::from_bytes(&path, bytes::Bytes::from(b), None).and_then(|s| s.verify());
+        assert!(
+            result.is_err(),
+            "flip of bit {bit} (byte {}) went unnoticed",
+            bit / 8
+        );
     }
 }

@@ -27,7 +27,10 @@ fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) {
     let table = Table::open(dir.path()).unwrap();
     let read_schema = table.schema();
     assert_eq!(table.source_schema(), schema, "seed {seed}: source schema");
-    let want: Vec<RecordBatch> = batches.iter().map(|b| as_read_batch(b, &read_schema)).collect();
+    let want: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| as_read_batch(b, &read_schema))
+        .collect();
     let want = concat(&read_schema, &want);
     assert_eq!(table.num_rows(), want.num_rows() as u64, "seed {seed}");
 
@@ -40,7 +43,11 @@ fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) {
             .unwrap();
         assert!(got.iter().all(|b| b.num_rows() <= batch_size));
         let got = concat(&read_schema, &got);
-        assert_batches_equal(&got, &want, &format!("seed {seed}, scan batch size {batch_size}"));
+        assert_batches_equal(
+            &got,
+            &want,
+            &format!("seed {seed}, scan batch size {batch_size}"),
+        );
     }
 
     let n = want.num_rows() as u64;
@@ -61,18 +68,27 @@ fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) {
             .unwrap();
         let projected_schema = Arc::new(read_schema.project(&projection).unwrap());
         let got = concat(&projected_schema, &got);
-        let expect = want.slice(start as usize, (end - start) as usize).project(&projection).unwrap();
+        let expect = want
+            .slice(start as usize, (end - start) as usize)
+            .project(&projection)
+            .unwrap();
         assert_batches_equal(&got, &expect, &format!("seed {seed}, rows {start}..{end}"));
 
-        let rows: Vec<u64> = (0..rng.random_range(1..200)).map(|_| rng.random_range(0..n)).collect();
+        let rows: Vec<u64> = (0..rng.random_range(1..200))
+            .map(|_| rng.random_range(0..n))
+            .collect();
         let mut rows_with_repeats = rows.clone();
         rows_with_repeats.extend_from_slice(&rows[..rows.len() / 2]);
         let got = table.take(&rows_with_repeats).unwrap();
-        let expect = take_record_batch(&want, &UInt64Array::from(rows_with_repeats.clone())).unwrap();
+        let expect =
+            take_record_batch(&want, &UInt64Array::from(rows_with_repeats.clone())).unwrap();
         assert_batches_equal(&got, &expect, &format!("seed {seed}, take"));
     }
     let err = table.take(&[n]).unwrap_err();
-    assert_eq!(err.to_string(), format!("row {n} is out of range: the table has {n} rows"));
+    assert_eq!(
+        err.to_string(),
+        format!("row {n} is out of range: the table has {n} rows")
+    );
 }
 
 #[test]
@@ -139,7 +155,9 @@ fn spilled_builders_write_the_same_table_as_heap_builders() {
         Field::new("s", DataType::Utf8, true),
         Field::new("b", DataType::Boolean, true),
     ]));
-    let batches: Vec<RecordBatch> = (0..8).map(|_| random_batch(&mut rng, &schema, 5000, 0.2)).collect();
+    let batches: Vec<RecordBatch> = (0..8)
+        .map(|_| random_batch(&mut rng, &schema, 5000, 0.2))
+        .collect();
     // A budget of one byte spills every buffer after the first batch.
     let options = WriteOptions {
         memory_budget: 1,

@@ -47,10 +47,11 @@ fn scanning_ten_million_rows_allocates_per_batch_not_per_row() {
     let mut w = TableWriter::create(dir.path(), Arc::clone(&schema)).unwrap();
     for start in (0..ROWS).step_by(CHUNK) {
         let ids = Int64Array::from_iter_values((start..start + CHUNK).map(|i| i as i64));
-        let names = StringArray::from_iter((start..start + CHUNK).map(|i| {
-            (i % 10 != 0).then(|| format!("name-{}", i % 1000))
-        }));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(names)]).unwrap();
+        let names = StringArray::from_iter(
+            (start..start + CHUNK).map(|i| (i % 10 != 0).then(|| format!("name-{}", i % 1000))),
+        );
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(names)])
+            .unwrap();
         w.write(&batch).unwrap();
     }
     w.commit().unwrap();
@@ -64,7 +65,11 @@ fn scanning_ten_million_rows_allocates_per_batch_not_per_row() {
         let batch = batch.unwrap();
         batches += 1;
         rows += batch.num_rows();
-        let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         id_sum = id_sum.wrapping_add(ids.values().iter().sum::<i64>());
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
@@ -76,5 +81,8 @@ fn scanning_ten_million_rows_allocates_per_batch_not_per_row() {
         per_batch < 40.0,
         "{allocations} allocations over {batches} batches ({per_batch:.1} per batch)"
     );
-    assert!(allocations < ROWS / 1000, "{allocations} allocations for {ROWS} rows");
+    assert!(
+        allocations < ROWS / 1000,
+        "{allocations} allocations for {ROWS} rows"
+    );
 }

@@ -18,7 +18,12 @@ fn write_table(dir: &std::path::Path) -> Table {
         Arc::clone(&schema),
         vec![
             Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4)])),
-            Arc::new(StringArray::from(vec![Some("ab"), None, Some(""), Some("héllo")])),
+            Arc::new(StringArray::from(vec![
+                Some("ab"),
+                None,
+                Some(""),
+                Some("héllo"),
+            ])),
             Arc::new(BooleanArray::from(vec![true, false, true, true])),
         ],
     )
@@ -46,7 +51,11 @@ fn scanned_values_offsets_and_validity_buffers_point_into_the_mapping() {
             pointers.push(b.values().values().as_ptr() as usize);
         }
         for p in pointers {
-            assert!(mapping.contains(&p), "{} buffer at {p:#x} is outside the mapping {mapping:x?}", column.data_type());
+            assert!(
+                mapping.contains(&p),
+                "{} buffer at {p:#x} is outside the mapping {mapping:x?}",
+                column.data_type()
+            );
             checked += 1;
         }
     }
@@ -63,11 +72,22 @@ fn string_offsets_region_is_the_seed_layout_and_arrow_offsets_start_8_bytes_befo
     let offsets = meta.regions.offsets.unwrap();
     let region = segment.file().region(offsets);
     // "ab", null (repeats the previous end), "", "héllo" (6 bytes): cumulative ends 2, 2, 2, 8.
-    let expected: Vec<u8> = [2u64, 2, 2, 8].iter().flat_map(|v| v.to_le_bytes()).collect();
-    assert_eq!(region, &expected[..], "no leading zero, cumulative end offsets, little-endian");
+    let expected: Vec<u8> = [2u64, 2, 2, 8]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    assert_eq!(
+        region,
+        &expected[..],
+        "no leading zero, cumulative end offsets, little-endian"
+    );
     let file = std::fs::read(segment.file().path()).unwrap();
     let at = offsets.offset as usize;
-    assert_eq!(&file[at - 8..at], &[0u8; 8], "zero prefix before the offsets region");
+    assert_eq!(
+        &file[at - 8..at],
+        &[0u8; 8],
+        "zero prefix before the offsets region"
+    );
 
     let array = segment.column(1).unwrap();
     let strings = array.as_string::<i64>();

@@ -21,9 +21,7 @@ pub fn append_array(builder: &mut ColumnBuilder, layout: Layout, array: &dyn Arr
     if layout == Layout::Null {
         return builder.append_validity(None, len, len);
     }
-    let validity = array
-        .nulls()
-        .map(|n| (n.validity(), n.offset()));
+    let validity = array.nulls().map(|n| (n.validity(), n.offset()));
     builder.append_validity(validity, len, array.null_count())?;
     match layout {
         Layout::Null => unreachable!("handled above"),

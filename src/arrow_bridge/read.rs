@@ -13,12 +13,12 @@
 
 use std::sync::{Arc, OnceLock};
 
+use arrow::array::ArrayDataBuilder;
 use arrow::array::{
     make_array, new_null_array, ArrayRef, BooleanArray, LargeBinaryArray, LargeStringArray,
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::array::ArrayDataBuilder;
 
 use super::types::{read_schema, read_type};
 use crate::error::{Error, Result};
@@ -39,7 +39,12 @@ impl SegmentReader {
     /// Wraps an open, layout-checked segment.
     pub fn new(file: SegmentFile) -> Self {
         let buffer = Buffer::from(file.bytes().clone());
-        let columns = file.footer().columns.iter().map(|_| OnceLock::new()).collect();
+        let columns = file
+            .footer()
+            .columns
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
         Self {
             file,
             buffer,
@@ -73,7 +78,8 @@ impl SegmentReader {
     }
 
     fn slice(&self, r: Region) -> Buffer {
-        self.buffer.slice_with_length(r.offset as usize, r.len as usize)
+        self.buffer
+            .slice_with_length(r.offset as usize, r.len as usize)
     }
 
     /// Column `index` over the whole segment (see the module contract).
@@ -112,11 +118,7 @@ impl SegmentReader {
             .data
             .expect("check_layout guarantees a data region for non-null layouts");
         let corrupt = |e: arrow::error::ArrowError| {
-            Error::corrupt(
-                self.file.path(),
-                format!("column \"{}\"", meta.def.name),
-                e,
-            )
+            Error::corrupt(self.file.path(), format!("column \"{}\"", meta.def.name), e)
         };
         match layout {
             Layout::Null => unreachable!("handled above"),

@@ -13,9 +13,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    downcast_primitive_array, make_comparator, Array, ArrayRef, ArrowPrimitiveType, AsArray,
-    BooleanArray, LargeBinaryArray, PrimitiveArray,
+    downcast_primitive_array, make_array, make_comparator, Array, ArrayDataBuilder, ArrayRef,
+    ArrowPrimitiveType, AsArray, BooleanArray, LargeBinaryArray, LargeStringArray, PrimitiveArray,
 };
+use arrow::buffer::Buffer;
 use arrow::compute::kernels::aggregate::{
     max, max_binary, max_binary_view, max_boolean, max_string, max_string_view, min, min_binary,
     min_binary_view, min_boolean, min_string, min_string_view,
@@ -112,6 +113,10 @@ fn encode_bound(a: &dyn Array) -> Option<Vec<u8>> {
             let v = a.as_binary::<i64>().value(0);
             (v.len() <= MAX_BOUND_BYTES).then(|| v.to_vec())
         }
+        DataType::LargeUtf8 => {
+            let v = a.as_string::<i64>().value(0).as_bytes();
+            (v.len() <= MAX_BOUND_BYTES).then(|| v.to_vec())
+        }
         t => {
             let width = t.primitive_width()?;
             let data = a.to_data();
@@ -119,6 +124,55 @@ fn encode_bound(a: &dyn Array) -> Option<Vec<u8>> {
             Some(data.buffers()[0].as_slice()[start..start + width].to_vec())
         }
     }
+}
+
+/// The inverse of the stored encoding: a one-row array of `read_type` (the type scans return)
+/// holding the bound, or `None` if the bytes do not encode a value of that type.
+pub fn decode_bound(bytes: &[u8], read_type: &DataType) -> Option<ArrayRef> {
+    match read_type {
+        DataType::Boolean => match bytes {
+            [b @ (0 | 1)] => Some(Arc::new(BooleanArray::from(vec![*b == 1]))),
+            _ => None,
+        },
+        DataType::LargeUtf8 => {
+            let s = std::str::from_utf8(bytes).ok()?;
+            Some(Arc::new(LargeStringArray::from(vec![s])))
+        }
+        DataType::LargeBinary => Some(Arc::new(LargeBinaryArray::from(vec![bytes]))),
+        t if has_bounds(t) => {
+            let width = t.primitive_width()?;
+            if bytes.len() != width {
+                return None;
+            }
+            let data = ArrayDataBuilder::new(t.clone())
+                .len(1)
+                .add_buffer(Buffer::from_slice_ref(bytes))
+                .build()
+                .ok()?;
+            Some(make_array(data))
+        }
+        _ => None,
+    }
+}
+
+/// The smallest min and largest max over pieces (segments or zones) given as their
+/// statistics and row counts, for a column whose scans return `read_type`. All-null pieces
+/// are skipped; `None` when any other piece's bounds are unknown, or no piece has a value.
+pub fn merge_bounds(
+    pieces: &[(&ColumnStats, u64)],
+    read_type: &DataType,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut acc = Accumulator::default();
+    for (s, rows) in pieces {
+        if s.null_count == *rows {
+            continue;
+        }
+        let lo = decode_bound(s.min.as_deref()?, read_type)?;
+        let hi = decode_bound(s.max.as_deref()?, read_type)?;
+        acc.add(0, &Some((lo, hi))).ok()?;
+    }
+    let (lo, hi) = acc.bounds?;
+    Some((encode_bound(lo.as_ref())?, encode_bound(hi.as_ref())?))
 }
 
 /// Null count and running bounds over some rows.
@@ -143,8 +197,16 @@ impl Accumulator {
                 let lo_cmp = make_comparator(lo.as_ref(), cur_lo.as_ref(), opts)?;
                 let hi_cmp = make_comparator(hi.as_ref(), cur_hi.as_ref(), opts)?;
                 (
-                    if lo_cmp(0, 0).is_lt() { Arc::clone(lo) } else { cur_lo },
-                    if hi_cmp(0, 0).is_gt() { Arc::clone(hi) } else { cur_hi },
+                    if lo_cmp(0, 0).is_lt() {
+                        Arc::clone(lo)
+                    } else {
+                        cur_lo
+                    },
+                    if hi_cmp(0, 0).is_gt() {
+                        Arc::clone(hi)
+                    } else {
+                        cur_hi
+                    },
                 )
             }
         });
@@ -153,7 +215,8 @@ impl Accumulator {
 
     fn finish(&self) -> ColumnStats {
         let (min, max) = match (&self.bounds, self.unknown) {
-            (Some((lo, hi)), false) => match (encode_bound(lo.as_ref()), encode_bound(hi.as_ref())) {
+            (Some((lo, hi)), false) => match (encode_bound(lo.as_ref()), encode_bound(hi.as_ref()))
+            {
                 (Some(lo), Some(hi)) => (Some(lo), Some(hi)),
                 _ => (None, None),
             },
@@ -198,7 +261,8 @@ impl StatsBuilder {
             let nulls = piece.logical_null_count() as u64;
             let b = bounds(piece.as_ref());
             if let Some((lo, hi)) = &b {
-                let too_long = encode_bound(lo.as_ref()).is_none() || encode_bound(hi.as_ref()).is_none();
+                let too_long =
+                    encode_bound(lo.as_ref()).is_none() || encode_bound(hi.as_ref()).is_none();
                 self.zone.unknown |= too_long;
                 self.segment.unknown |= too_long;
             }
@@ -231,8 +295,10 @@ mod tests {
     #[test]
     fn zones_and_segment_get_their_own_null_counts_and_bounds() {
         let mut b = StatsBuilder::new(3);
-        b.update(&Int32Array::from(vec![Some(5), None, Some(-2), Some(9)])).unwrap();
-        b.update(&Int32Array::from(vec![None, Some(1), None])).unwrap();
+        b.update(&Int32Array::from(vec![Some(5), None, Some(-2), Some(9)]))
+            .unwrap();
+        b.update(&Int32Array::from(vec![None, Some(1), None]))
+            .unwrap();
         let (seg, zones) = b.finish();
         assert_eq!(seg.null_count, 3);
         assert_eq!(seg.min, Some((-2i32).to_le_bytes().to_vec()));
@@ -240,18 +306,44 @@ mod tests {
         assert_eq!(zones.len(), 3);
         assert_eq!(zones[1].min, Some(1i32.to_le_bytes().to_vec()));
         assert_eq!(zones[1].max, Some(9i32.to_le_bytes().to_vec()));
-        assert_eq!(zones[2], ColumnStats { null_count: 1, min: None, max: None });
+        assert_eq!(
+            zones[2],
+            ColumnStats {
+                null_count: 1,
+                min: None,
+                max: None
+            }
+        );
     }
 
     #[test]
     fn long_strings_leave_bounds_unknown_rather_than_truncated() {
         let long = "x".repeat(MAX_BOUND_BYTES + 1);
         let mut b = StatsBuilder::new(2);
-        b.update(&StringArray::from(vec!["b", "a", long.as_str(), "c"])).unwrap();
+        b.update(&StringArray::from(vec!["b", "a", long.as_str(), "c"]))
+            .unwrap();
         let (seg, zones) = b.finish();
         assert_eq!((seg.min, seg.max), (None, None));
         assert_eq!(zones[0].min.as_deref(), Some(&b"a"[..]));
         assert_eq!(zones[1].min, None);
+    }
+
+    #[test]
+    fn decoded_bounds_are_the_values_that_were_encoded() {
+        let mut b = StatsBuilder::new(10);
+        b.update(&StringArray::from(vec!["pear", "apple"])).unwrap();
+        let (seg, _) = b.finish();
+        let min = decode_bound(seg.min.as_deref().unwrap(), &DataType::LargeUtf8).unwrap();
+        assert_eq!(min.as_string::<i64>().value(0), "apple");
+        let mut b = StatsBuilder::new(10);
+        b.update(&Int32Array::from(vec![7, -3])).unwrap();
+        let (seg, _) = b.finish();
+        let min = decode_bound(seg.min.as_deref().unwrap(), &DataType::Int32).unwrap();
+        assert_eq!(
+            min.as_primitive::<arrow::datatypes::Int32Type>().value(0),
+            -3
+        );
+        assert!(decode_bound(&[1, 2, 3], &DataType::Int32).is_none());
     }
 
     #[test]

@@ -94,7 +94,11 @@ impl Table {
         loop {
             let version = table_dir::latest_version(dir)?;
             match Self::open_version(dir, version) {
-                Err(e) if attempts < 3 && is_vanished(&e) && table_dir::latest_version(dir)? > version => {
+                Err(e)
+                    if attempts < 3
+                        && is_vanished(&e)
+                        && table_dir::latest_version(dir)? > version =>
+                {
                     attempts += 1;
                 }
                 other => return other,
@@ -129,7 +133,10 @@ impl Table {
             }
             let columns: Vec<_> = file.footer().columns.iter().map(|c| &c.def).collect();
             if columns.len() != manifest.schema.columns.len()
-                || columns.iter().zip(&manifest.schema.columns).any(|(a, b)| *a != b)
+                || columns
+                    .iter()
+                    .zip(&manifest.schema.columns)
+                    .any(|(a, b)| *a != b)
             {
                 return Err(Error::corrupt(
                     &path,
@@ -303,7 +310,9 @@ impl Table {
             columns.push(column);
         }
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-        Ok(RecordBatch::try_new_with_options(schema, columns, &options)?)
+        Ok(RecordBatch::try_new_with_options(
+            schema, columns, &options,
+        )?)
     }
 }
 
@@ -340,7 +349,10 @@ impl Iterator for Scan {
         let (seg, local) = self.table.locate(self.position);
         let segment = &self.table.inner.segments[seg];
         let seg_end = self.table.inner.starts[seg + 1];
-        let len = self.batch_size.min(seg_end - self.position).min(self.end - self.position);
+        let len = self
+            .batch_size
+            .min(seg_end - self.position)
+            .min(self.end - self.position);
         self.position += len;
         let len = len as usize;
         let columns = self

@@ -123,7 +123,9 @@ pub fn source_type(t: &ColumnType) -> DataType {
         C::Date64 => DataType::Date64,
         C::Time32(u) => DataType::Time32(arrow_time_unit(*u)),
         C::Time64(u) => DataType::Time64(arrow_time_unit(*u)),
-        C::Timestamp(u, tz) => DataType::Timestamp(arrow_time_unit(*u), tz.as_deref().map(Arc::from)),
+        C::Timestamp(u, tz) => {
+            DataType::Timestamp(arrow_time_unit(*u), tz.as_deref().map(Arc::from))
+        }
         C::Duration(u) => DataType::Duration(arrow_time_unit(*u)),
         C::Interval(u) => DataType::Interval(match u {
             IntervalUnit::YearMonth => ArrowIntervalUnit::YearMonth,

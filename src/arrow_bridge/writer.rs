@@ -15,6 +15,7 @@
 //!   [`ErrorKind::TableExists`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -108,7 +109,11 @@ impl TableWriter {
     }
 
     /// [`Self::create`] with options.
-    pub fn create_with(path: impl AsRef<Path>, schema: SchemaRef, options: WriteOptions) -> Result<Self> {
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        schema: SchemaRef,
+        options: WriteOptions,
+    ) -> Result<Self> {
         let dir = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
         if let Some(&version) = table_dir::list_versions(&dir)?.last() {
@@ -137,7 +142,11 @@ impl TableWriter {
     }
 
     /// [`Self::overwrite`] with options.
-    pub fn overwrite_with(path: impl AsRef<Path>, schema: SchemaRef, options: WriteOptions) -> Result<Self> {
+    pub fn overwrite_with(
+        path: impl AsRef<Path>,
+        schema: SchemaRef,
+        options: WriteOptions,
+    ) -> Result<Self> {
         let dir = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
         let base = match table_dir::list_versions(&dir)?.last() {
@@ -182,7 +191,7 @@ impl TableWriter {
 
     /// The schema batches must have.
     pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        Arc::clone(&self.schema)
     }
 
     /// Rows written so far (not yet committed).
@@ -208,7 +217,11 @@ impl TableWriter {
             if field.name() != &col.name {
                 return Err(Error::schema_mismatch(
                     &self.dir,
-                    format!("batch column \"{}\" where the table has \"{}\"", field.name(), col.name),
+                    format!(
+                        "batch column \"{}\" where the table has \"{}\"",
+                        field.name(),
+                        col.name
+                    ),
                 ));
             }
             let t = column_type(field.name(), field.data_type())?;
@@ -273,7 +286,11 @@ impl TableWriter {
                 }
             }
             if build.rows >= self.options.segment_rows
-                || build.columns.iter().map(|c| c.buffered_bytes()).sum::<usize>()
+                || build
+                    .columns
+                    .iter()
+                    .map(|c| c.buffered_bytes())
+                    .sum::<usize>()
                     >= self.options.segment_bytes
             {
                 self.finish_segment()?;
@@ -369,7 +386,8 @@ impl TableWriter {
                         return Err(e);
                     }
                     attempt += 1;
-                    let latest = table_dir::read_manifest(&self.dir, table_dir::latest_version(&self.dir)?)?;
+                    let latest =
+                        table_dir::read_manifest(&self.dir, table_dir::latest_version(&self.dir)?)?;
                     if self.mode == Mode::Append && latest.schema != self.table_schema {
                         return Err(Error::schema_mismatch(
                             &self.dir,

@@ -54,7 +54,10 @@ pub type MmapBytes = MmapOrVec<u8>;
 enum Storage<T> {
     Heap(Vec<T>),
     /// `len` initialised elements at the start of the scratch mapping.
-    Mapped { scratch: Scratch, len: usize },
+    Mapped {
+        scratch: Scratch,
+        len: usize,
+    },
 }
 
 /// A mapped scratch file. `map.len()` is the capacity in bytes.
@@ -117,7 +120,9 @@ impl<T: Plain> std::fmt::Debug for MmapOrVec<T> {
 /// Views plain values as their bytes.
 fn plain_bytes<T: Plain>(values: &[T]) -> &[u8] {
     // SAFETY: I1 — `T` has no padding, so all `size_of_val(values)` bytes are initialised.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    }
 }
 
 impl<T: Plain> MmapOrVec<T> {
@@ -208,7 +213,7 @@ impl<T: Plain> MmapOrVec<T> {
     ///
     /// Returns an error if `bytes.len()` is not a multiple of `size_of::<T>()`.
     pub fn extend_from_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        if bytes.len() % Self::SIZE != 0 {
+        if !bytes.len().is_multiple_of(Self::SIZE) {
             return Err(Error::invalid(format!(
                 "{} bytes are not a whole number of {}-byte values",
                 bytes.len(),
@@ -372,7 +377,7 @@ impl BitBuilder {
                 src.len()
             )));
         }
-        if self.len % 8 == 0 && offset % 8 == 0 {
+        if self.len.is_multiple_of(8) && offset.is_multiple_of(8) {
             let whole = len / 8;
             self.bytes
                 .extend_from_bytes(&src[offset / 8..offset / 8 + whole])?;
@@ -451,7 +456,10 @@ mod tests {
         let mut b = MmapBytes::new();
         b.extend_from_bytes(b"abc").unwrap();
         let err = b.spill(Path::new("/nonexistent/quiver")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/quiver/.spill-"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/quiver/.spill-"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -468,7 +476,8 @@ mod tests {
         for (i, &b) in bits.iter().enumerate() {
             packed[i / 8] |= (b as u8) << (i % 8);
         }
-        for (start_pad, offset, len) in [(0, 0, 300), (3, 5, 200), (8, 8, 17), (1, 0, 1), (7, 13, 0)]
+        for (start_pad, offset, len) in
+            [(0, 0, 300), (3, 5, 200), (8, 8, 17), (1, 0, 1), (7, 13, 0)]
         {
             let mut bb = BitBuilder::new();
             bb.push_repeat(true, start_pad).unwrap();
@@ -488,9 +497,15 @@ mod tests {
             }
             let tail = bb.len() % 8;
             if tail != 0 {
-                assert_eq!(out[out.len() - 1] >> tail, 0, "bits past the end must be zero");
+                assert_eq!(
+                    out[out.len() - 1] >> tail,
+                    0,
+                    "bits past the end must be zero"
+                );
             }
         }
-        assert!(BitBuilder::new().extend_from_bitmap(&packed, 290, 20).is_err());
+        assert!(BitBuilder::new()
+            .extend_from_bitmap(&packed, 290, 20)
+            .is_err());
     }
 }

@@ -258,8 +258,16 @@ mod tests {
         let mut e = Encoder::new();
         e.bytes(&[0xff, 0xfe]);
         let buf = e.finish();
-        assert!(Decoder::new(&buf).str("name").unwrap_err().detail.contains("UTF-8"));
-        assert!(Decoder::new(&[2]).bool("flag").unwrap_err().detail.contains("0 or 1"));
+        assert!(Decoder::new(&buf)
+            .str("name")
+            .unwrap_err()
+            .detail
+            .contains("UTF-8"));
+        assert!(Decoder::new(&[2])
+            .bool("flag")
+            .unwrap_err()
+            .detail
+            .contains("0 or 1"));
         assert!(Decoder::new(&[1, 2]).finish("footer").is_err());
     }
 }

@@ -29,8 +29,14 @@ pub struct ColumnBuilder {
 enum Values {
     Null,
     Bits(BitBuilder),
-    Fixed { width: usize, data: MmapBytes },
-    Variable { data: MmapBytes, ends: MmapOrVec<u64> },
+    Fixed {
+        width: usize,
+        data: MmapBytes,
+    },
+    Variable {
+        data: MmapBytes,
+        ends: MmapOrVec<u64>,
+    },
 }
 
 /// The null array and validity bitmap, materialised at the first null.
@@ -174,7 +180,7 @@ impl ColumnBuilder {
     /// width, one per row of the last [`Self::append_validity`] call.
     pub fn append_fixed(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.values {
-            Values::Fixed { width, data } if bytes.len() % *width == 0 => {
+            Values::Fixed { width, data } if bytes.len().is_multiple_of(*width) => {
                 data.extend_from_bytes(bytes)
             }
             _ => Err(Error::invalid(format!(

@@ -270,19 +270,23 @@ impl SegmentFooter {
                     format!("zone null counts sum to {zone_nulls}, column null count is {nulls}"),
                 );
             }
-            let expect_len = |region: &'static str, got: Option<Region>, want: Option<u64>| {
-                match (got, want) {
+            let expect_len =
+                |region: &'static str, got: Option<Region>, want: Option<u64>| match (got, want) {
                     (None, None) => Ok(()),
                     (Some(g), Some(w)) if g.len == w => Ok(()),
-                    (Some(g), Some(w)) => fail(region, format!("length {} but expected {w}", g.len)),
+                    (Some(g), Some(w)) => {
+                        fail(region, format!("length {} but expected {w}", g.len))
+                    }
                     (Some(_), None) => fail(region, "present but must be absent".to_string()),
                     (None, Some(_)) => fail(region, "absent but must be present".to_string()),
-                }
-            };
+                };
             let layout = c.def.column_type.layout();
             if layout == Layout::Null {
                 if nulls != n {
-                    return fail("stats", format!("null column has null count {nulls}, not {n}"));
+                    return fail(
+                        "stats",
+                        format!("null column has null count {nulls}, not {n}"),
+                    );
                 }
                 expect_len("data", r.data, None)?;
                 expect_len("offsets", r.offsets, None)?;
@@ -341,7 +345,7 @@ impl SegmentFooter {
             if offset % ALIGNMENT != 0 {
                 return Err((col(), name, format!("byte {offset} is not 64-byte aligned")));
             }
-            let end = offset.checked_add(len).unwrap_or(u64::MAX);
+            let end = offset.saturating_add(len);
             if offset < HEADER_LEN || end > region_end {
                 return Err((
                     col(),
@@ -379,7 +383,13 @@ mod tests {
     use crate::native::schema::ColumnType;
 
     fn footer() -> SegmentFooter {
-        let region = |offset, len| Some(Region { offset, len, crc32c: 7 });
+        let region = |offset, len| {
+            Some(Region {
+                offset,
+                len,
+                crc32c: 7,
+            })
+        };
         SegmentFooter {
             row_count: 10,
             zone_rows: 4,
@@ -403,7 +413,11 @@ mod tests {
                         max: Some(vec![9, 0, 0, 0]),
                     },
                     zones: vec![
-                        ColumnStats { null_count: 2, min: None, max: None },
+                        ColumnStats {
+                            null_count: 2,
+                            min: None,
+                            max: None,
+                        },
                         ColumnStats::default(),
                         ColumnStats::default(),
                     ],
@@ -449,7 +463,11 @@ mod tests {
     fn misaligned_and_overlapping_regions_are_reported() {
         let mut f = footer();
         f.columns[0].regions.data.as_mut().unwrap().offset = 65;
-        assert!(f.check_layout(1024).unwrap_err().2.contains("not 64-byte aligned"));
+        assert!(f
+            .check_layout(1024)
+            .unwrap_err()
+            .2
+            .contains("not 64-byte aligned"));
         let mut f = footer();
         f.columns[1].regions.data.as_mut().unwrap().offset = 192;
         assert!(f.check_layout(1024).unwrap_err().2.contains("overlap"));
@@ -468,7 +486,10 @@ mod tests {
     fn truncated_footer_bytes_are_a_decode_error() {
         let bytes = footer().encode();
         for cut in [0, 7, 20, bytes.len() - 1] {
-            assert!(SegmentFooter::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                SegmentFooter::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -479,6 +500,9 @@ mod tests {
         f.zone_rows = 1;
         let bytes = f.encode();
         let err = SegmentFooter::decode(&bytes).unwrap_err();
-        assert!(err.detail.contains("zones of statistics cannot fit"), "{err}");
+        assert!(
+            err.detail.contains("zones of statistics cannot fit"),
+            "{err}"
+        );
     }
 }

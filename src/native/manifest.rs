@@ -83,13 +83,19 @@ impl Manifest {
     pub fn decode(bytes: &[u8]) -> DecodeResult<Self> {
         let fail = |offset: usize, detail: String| Err(DecodeError { offset, detail });
         if bytes.len() < 24 {
-            return fail(0, format!("{} bytes is too short for a manifest", bytes.len()));
+            return fail(
+                0,
+                format!("{} bytes is too short for a manifest", bytes.len()),
+            );
         }
         let (body, crc) = bytes.split_at(bytes.len() - 4);
         if body[..8] != MANIFEST_MAGIC {
             return fail(
                 0,
-                format!("magic is {:02x?}, expected {MANIFEST_MAGIC:02x?}", &body[..8]),
+                format!(
+                    "magic is {:02x?}, expected {MANIFEST_MAGIC:02x?}",
+                    &body[..8]
+                ),
             );
         }
         let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
@@ -106,7 +112,9 @@ impl Manifest {
         if format != FORMAT_VERSION {
             return fail(
                 8,
-                format!("format version {format} is not supported (this build reads {FORMAT_VERSION})"),
+                format!(
+                    "format version {format} is not supported (this build reads {FORMAT_VERSION})"
+                ),
             );
         }
         if d.u32("reserved")? != 0 {
@@ -126,7 +134,10 @@ impl Manifest {
             let at = d.position();
             let name = d.str("segment name")?.to_owned();
             if !is_plain_file_name(&name) {
-                return fail(at, format!("segment name {name:?} is not a plain file name"));
+                return fail(
+                    at,
+                    format!("segment name {name:?} is not a plain file name"),
+                );
             }
             segments.push(SegmentEntry {
                 name,
@@ -191,7 +202,10 @@ mod tests {
         for bit in 0..bytes.len() * 8 {
             let mut b = bytes.clone();
             b[bit / 8] ^= 1 << (bit % 8);
-            assert!(Manifest::decode(&b).is_err(), "flip of bit {bit} went unnoticed");
+            assert!(
+                Manifest::decode(&b).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
         }
     }
 

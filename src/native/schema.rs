@@ -104,9 +104,7 @@ impl ColumnType {
             Int8 | UInt8 => fixed(1),
             Int16 | UInt16 | Float16 => fixed(2),
             Int32 | UInt32 | Float32 | Date32 | Time32(_) | Decimal32(..) => fixed(4),
-            Int64 | UInt64 | Float64 | Date64 | Time64(_) | Timestamp(..) | Duration(_) => {
-                fixed(8)
-            }
+            Int64 | UInt64 | Float64 | Date64 | Time64(_) | Timestamp(..) | Duration(_) => fixed(8),
             Decimal64(..) => fixed(8),
             Interval(IntervalUnit::YearMonth) => fixed(4),
             Interval(IntervalUnit::DayTime) => fixed(8),

@@ -19,9 +19,7 @@ use memmap2::Mmap;
 
 use super::footer::{ColumnMeta, Region, SegmentFooter};
 use super::schema::Layout;
-use super::{
-    ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
-};
+use super::{ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC};
 use crate::error::{Error, Result};
 
 /// What the manifest says a segment file must be: checked on open so a replaced or truncated
@@ -113,14 +111,20 @@ impl SegmentFile {
         if b[0..8] != SEGMENT_MAGIC {
             return Err(corrupt(
                 "header, byte 0".into(),
-                format!("magic is {:02x?}, expected {:02x?}", &b[0..8], SEGMENT_MAGIC),
+                format!(
+                    "magic is {:02x?}, expected {:02x?}",
+                    &b[0..8],
+                    SEGMENT_MAGIC
+                ),
             ));
         }
         let version = u32_at(b, 8);
         if version != FORMAT_VERSION {
             return Err(corrupt(
                 "header, byte 8".into(),
-                format!("format version {version} is not supported (this build reads {FORMAT_VERSION})"),
+                format!(
+                    "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+                ),
             ));
         }
         if let Some(i) = b[12..HEADER_LEN as usize].iter().position(|&x| x != 0) {
@@ -288,7 +292,10 @@ impl SegmentFile {
                 col,
                 "offsets",
                 off_r.end().saturating_sub(8),
-                format!("last offset {prev} differs from the data length {}", data_r.len),
+                format!(
+                    "last offset {prev} differs from the data length {}",
+                    data_r.len
+                ),
             ));
         }
         if utf8 {
@@ -384,7 +391,10 @@ impl SegmentFile {
         }
         spans.sort_unstable();
         let mut pos = HEADER_LEN;
-        for (start, end) in spans.into_iter().chain([(self.footer_offset, self.footer_offset)]) {
+        for (start, end) in spans
+            .into_iter()
+            .chain([(self.footer_offset, self.footer_offset)])
+        {
             if let Some(i) = self.bytes[pos as usize..start as usize]
                 .iter()
                 .position(|&x| x != 0)
@@ -405,7 +415,7 @@ impl SegmentFile {
 pub fn count_set_bits(bitmap: &[u8], n: usize) -> u64 {
     let whole = n / 8;
     let mut count: u64 = bitmap[..whole].iter().map(|b| b.count_ones() as u64).sum();
-    if n % 8 != 0 {
+    if !n.is_multiple_of(8) {
         count += (bitmap[whole] & ((1u8 << (n % 8)) - 1)).count_ones() as u64;
     }
     count

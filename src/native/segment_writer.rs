@@ -63,7 +63,10 @@ impl SegmentWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let out = self.out.as_mut().expect("the output is present until finish or drop");
+        let out = self
+            .out
+            .as_mut()
+            .expect("the output is present until finish or drop");
         out.write_all(bytes)
             .map_err(|e| Error::io(&self.tmp_path, "write", e))?;
         self.pos += bytes.len() as u64;
@@ -119,7 +122,10 @@ impl SegmentWriter {
         trailer[16..20].copy_from_slice(&footer_crc32c.to_le_bytes());
         trailer[24..32].copy_from_slice(&TRAILER_MAGIC);
         self.write(&trailer)?;
-        let out = self.out.take().expect("the output is present until finish or drop");
+        let out = self
+            .out
+            .take()
+            .expect("the output is present until finish or drop");
         let file = out
             .into_inner()
             .map_err(|e| Error::io(&self.tmp_path, "write", e.into_error()))?;

@@ -114,7 +114,10 @@ pub fn read_manifest(dir: &Path, version: u64) -> Result<Manifest> {
         return Err(Error::corrupt(
             &path,
             "manifest, byte 16",
-            format!("records version {} but is named for version {version}", m.version),
+            format!(
+                "records version {} but is named for version {version}",
+                m.version
+            ),
         ));
     }
     Ok(m)
@@ -176,13 +179,11 @@ pub fn publish(dir: &Path, manifest: &Manifest) -> Result<()> {
     let _ = std::fs::remove_file(&tmp_path);
     match linked {
         Ok(()) => fsync_dir(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(ErrorKind::CommitConflict {
-                table: dir.to_path_buf(),
-                version: manifest.version,
-            }
-            .into())
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(ErrorKind::CommitConflict {
+            table: dir.to_path_buf(),
+            version: manifest.version,
         }
+        .into()),
         Err(e) => Err(Error::io(&final_path, "publish manifest", e)),
     }
 }
@@ -306,8 +307,14 @@ mod tests {
         let mut other = manifest(1);
         other.created_micros += 1;
         let err = publish(dir.path(), &other).unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::CommitConflict { version: 1, .. }));
-        assert_eq!(read_manifest(dir.path(), 1).unwrap(), manifest_with_time(1, &dir));
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::CommitConflict { version: 1, .. }
+        ));
+        assert_eq!(
+            read_manifest(dir.path(), 1).unwrap(),
+            manifest_with_time(1, &dir)
+        );
         assert_eq!(list_versions(dir.path()).unwrap(), vec![1]);
         // No temporary file is left behind by either publish.
         assert_eq!(read_dir_names(dir.path()).unwrap().len(), 1);
@@ -337,7 +344,10 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert_eq!(wins.iter().sum::<usize>(), 20);
-        assert_eq!(list_versions(dir.path()).unwrap(), (1..=20).collect::<Vec<_>>());
+        assert_eq!(
+            list_versions(dir.path()).unwrap(),
+            (1..=20).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -347,7 +357,11 @@ mod tests {
             publish(dir.path(), &manifest(v)).unwrap();
         }
         let err = read_manifest(dir.path(), 9).unwrap_err();
-        assert!(err.to_string().ends_with("has no version 9 (published versions: 1..=3)"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("has no version 9 (published versions: 1..=3)"),
+            "{err}"
+        );
         assert_eq!(describe_versions(&[2, 5, 9]), "2, 5, 9");
     }
 

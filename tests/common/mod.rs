@@ -79,16 +79,27 @@ fn random_string(rng: &mut SmallRng) -> String {
         1 => rng.random_range(20..90),
         _ => rng.random_range(1..8),
     };
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())]).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+        .collect()
 }
 
 fn random_bytes(rng: &mut SmallRng) -> Vec<u8> {
-    let len = if rng.random_bool(0.2) { 0 } else { rng.random_range(1..24) };
+    let len = if rng.random_bool(0.2) {
+        0
+    } else {
+        rng.random_range(1..24)
+    };
     (0..len).map(|_| rng.random()).collect()
 }
 
 /// A random array of `data_type` with about `null_rate` nulls.
-pub fn random_array(rng: &mut SmallRng, data_type: &DataType, len: usize, null_rate: f64) -> ArrayRef {
+pub fn random_array(
+    rng: &mut SmallRng,
+    data_type: &DataType,
+    len: usize,
+    null_rate: f64,
+) -> ArrayRef {
     let nulls = random_validity(rng, len, null_rate);
     let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
     match data_type {
@@ -99,14 +110,16 @@ pub fn random_array(rng: &mut SmallRng, data_type: &DataType, len: usize, null_r
             Arc::new(BooleanArray::from(values))
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let values: Vec<Option<String>> =
-                (0..len).map(|i| valid(i).then(|| random_string(rng))).collect();
+            let values: Vec<Option<String>> = (0..len)
+                .map(|i| valid(i).then(|| random_string(rng)))
+                .collect();
             let a = StringArray::from(values);
             cast(&a, data_type).unwrap()
         }
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
-            let values: Vec<Option<Vec<u8>>> =
-                (0..len).map(|i| valid(i).then(|| random_bytes(rng))).collect();
+            let values: Vec<Option<Vec<u8>>> = (0..len)
+                .map(|i| valid(i).then(|| random_bytes(rng)))
+                .collect();
             let a = BinaryArray::from_iter(values);
             cast(&a, data_type).unwrap()
         }
@@ -156,7 +169,12 @@ pub fn random_schema(rng: &mut SmallRng, ncols: usize) -> SchemaRef {
 }
 
 /// A random batch of `schema` with `len` rows and about `null_rate` nulls per column.
-pub fn random_batch(rng: &mut SmallRng, schema: &SchemaRef, len: usize, null_rate: f64) -> RecordBatch {
+pub fn random_batch(
+    rng: &mut SmallRng,
+    schema: &SchemaRef,
+    len: usize,
+    null_rate: f64,
+) -> RecordBatch {
     let columns = schema
         .fields()
         .iter()
@@ -188,10 +206,18 @@ pub fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> RecordBatch {
 /// Asserts two batches hold the same values, column by column, naming the first difference.
 pub fn assert_batches_equal(got: &RecordBatch, want: &RecordBatch, context: &str) {
     assert_eq!(got.num_rows(), want.num_rows(), "{context}: row count");
-    assert_eq!(got.num_columns(), want.num_columns(), "{context}: column count");
+    assert_eq!(
+        got.num_columns(),
+        want.num_columns(),
+        "{context}: column count"
+    );
     for (i, (g, w)) in got.columns().iter().zip(want.columns()).enumerate() {
         assert_eq!(g.data_type(), w.data_type(), "{context}: column {i} type");
-        assert_eq!(g.null_count(), w.null_count(), "{context}: column {i} null count");
+        assert_eq!(
+            g.null_count(),
+            w.null_count(),
+            "{context}: column {i} null count"
+        );
         if g.to_data() != w.to_data() {
             for row in 0..g.len() {
                 let (gs, ws) = (g.slice(row, 1), w.slice(row, 1));

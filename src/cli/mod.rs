@@ -1,0 +1,112 @@
+//! The `quiver` command-line tool: argument definitions and the commands behind them.
+//!
+//! # Contract
+//! - Every subcommand has `--help`. A failure prints one line, `error: <message>`, on stderr
+//!   and exits with status 1 (`verify` also exits 1 when it finds damage); usage errors exit 2.
+//! - Commands never leave a table half-changed: they go through [`crate::TableWriter`], whose
+//!   commits are atomic.
+
+mod demo;
+mod info;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// Quiver: an embedded, Arrow-native columnar store.
+#[derive(Debug, Parser)]
+#[command(name = "quiver", version, about, long_about = None)]
+pub struct Cli {
+    /// No progress output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate TPC-H data in-process, store it in Quiver tables, and time opening, scanning
+    /// and random access against the same data held in memory.
+    Demo(demo::DemoArgs),
+    /// Show a table's schema, versions, segments, size, null counts and min/max.
+    Info(info::InfoArgs),
+    /// Check every checksum and structure of a table version; exit 1 naming what is broken.
+    Verify {
+        /// The table directory.
+        table: PathBuf,
+        /// The version to check (default: the newest).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Delete the files only versions older than the newest KEEP use.
+    Vacuum {
+        /// The table directory.
+        table: PathBuf,
+        /// How many of the newest versions to keep.
+        #[arg(long, default_value_t = 1)]
+        keep: usize,
+    },
+}
+
+fn open(table: &std::path::Path, version: Option<u64>) -> Result<crate::Table> {
+    match version {
+        Some(v) => crate::Table::open_version(table, v),
+        None => crate::Table::open(table),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Info(args) => info::run(args),
+        Command::Verify { table, version } => {
+            let t = open(&table, version)?;
+            t.verify()?;
+            println!(
+                "ok: {} version {}: {} segments, {} rows, every checksum and structure verified",
+                table.display(),
+                t.version(),
+                t.segments().len(),
+                t.num_rows()
+            );
+            Ok(())
+        }
+        Command::Vacuum { table, keep } => {
+            let r = crate::vacuum(&table, keep)?;
+            println!(
+                "removed {} versions and {} files ({} bytes){}",
+                r.removed_versions.len(),
+                r.removed_files.len(),
+                r.bytes_freed,
+                if r.skipped_leftovers {
+                    "; a writer is live, so files of unfinished writes were left alone"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Formats a byte count for people ("1.5 GiB").
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
