@@ -59,6 +59,7 @@
 
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::clone_on_ref_ptr))]
+#![allow(clippy::type_complexity)]
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("Quiver maps little-endian segment files straight into Arrow arrays and supports only little-endian targets");
@@ -68,6 +69,8 @@ pub mod arrow_bridge;
 pub mod cli;
 mod error;
 pub mod native;
+#[cfg(feature = "sql")]
+pub mod sql;
 #[cfg(feature = "tpch")]
 pub mod tpch;
 

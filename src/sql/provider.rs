@@ -1,0 +1,198 @@
+//! [`QuiverTableProvider`]: a Quiver table as a DataFusion table.
+//!
+//! # Contract
+//! - Each query plans against a snapshot: the newest version when the query is planned (or a
+//!   pinned version for time travel). A running query keeps its snapshot whatever commits
+//!   meanwhile; the next query sees them. Reopening is O(metadata) and skipped when the
+//!   version has not changed.
+//! - Filters are accepted as `Inexact`: they prune segments and zones (see `source.rs`) and
+//!   DataFusion still applies them to rows.
+//! - `INSERT INTO` appends (or, for `INSERT OVERWRITE`, replaces) through [`QuiverSink`], one
+//!   new version per statement. A pinned (time-travel) provider is read-only.
+
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
+use datafusion::common::{not_impl_err, DFSchema, DataFusionError, Result, Statistics};
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::pruning::column_statistics;
+use super::sink::QuiverSink;
+use super::source::QuiverSource;
+use crate::Table;
+
+/// A Quiver table directory served to DataFusion.
+#[derive(Debug)]
+pub struct QuiverTableProvider {
+    dir: std::path::PathBuf,
+    /// `Some(v)` for a provider pinned to version `v` (time travel).
+    pinned: Option<u64>,
+    schema: SchemaRef,
+    /// The newest snapshot opened so far.
+    snapshot: Mutex<Table>,
+}
+
+fn external(e: crate::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+impl QuiverTableProvider {
+    /// Serves the newest version of the table in `dir`, whatever it is when a query is planned.
+    pub fn try_new(dir: impl AsRef<std::path::Path>) -> crate::Result<Self> {
+        let table = Table::open(dir.as_ref())?;
+        Ok(Self::from_table(table, None))
+    }
+
+    /// Serves version `version` of the table in `dir`, read-only.
+    pub fn try_new_at_version(
+        dir: impl AsRef<std::path::Path>,
+        version: u64,
+    ) -> crate::Result<Self> {
+        let table = Table::open_version(dir.as_ref(), version)?;
+        Ok(Self::from_table(table, Some(version)))
+    }
+
+    fn from_table(table: Table, pinned: Option<u64>) -> Self {
+        Self {
+            dir: table.path().to_path_buf(),
+            pinned,
+            schema: table.schema(),
+            snapshot: Mutex::new(table),
+        }
+    }
+
+    /// The table directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The snapshot a query planned now reads.
+    pub fn snapshot(&self) -> Result<Table> {
+        let mut cached = self
+            .snapshot
+            .lock()
+            .map_err(|_| DataFusionError::Internal("snapshot lock poisoned".into()))?;
+        if self.pinned.is_none() {
+            let latest = crate::native::table_dir::latest_version(&self.dir).map_err(external)?;
+            if latest != cached.version() {
+                let table = Table::open(&self.dir).map_err(external)?;
+                if table.schema() != self.schema {
+                    return Err(DataFusionError::Plan(format!(
+                        "the schema of table {} changed in version {}; register it again",
+                        self.dir.display(),
+                        table.version()
+                    )));
+                }
+                *cached = table;
+            }
+        }
+        Ok(cached.clone())
+    }
+}
+
+/// Statistics of a whole table version: exact row count, null counts and min/max.
+pub fn table_statistics(table: &Table) -> Statistics {
+    let schema = table.schema();
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let pieces: Vec<_> = table
+                .segments()
+                .iter()
+                .map(|s| (&s.file().footer().columns[c].stats, s.file().row_count()))
+                .collect();
+            column_statistics(&pieces, schema.field(c).data_type())
+        })
+        .collect();
+    Statistics {
+        num_rows: Precision::Exact(table.num_rows() as usize),
+        total_byte_size: Precision::Absent,
+        column_statistics: columns,
+    }
+}
+
+#[async_trait]
+impl TableProvider for QuiverTableProvider {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let table = self.snapshot()?;
+        let projection = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let predicate = match conjunction(filters.to_vec()) {
+            Some(expr) => {
+                let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+                Some(state.create_physical_expr(expr, &df_schema)?)
+            }
+            None => None,
+        };
+        // A limit is only a row limit for the scan when no filter sits between them.
+        let fetch = if predicate.is_none() { limit } else { None };
+        let config = state.config_options();
+        let source = QuiverSource::try_new(
+            table,
+            Arc::clone(&self.schema),
+            projection,
+            predicate,
+            fetch,
+            config.execution.batch_size.get(),
+            config.execution.target_partitions,
+        )?;
+        Ok(DataSourceExec::from_data_source(source))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.snapshot().ok().map(|t| table_statistics(&t))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(v) = self.pinned {
+            return Err(DataFusionError::Plan(format!(
+                "version {v} of {} is a read-only snapshot; insert into the table itself",
+                self.dir.display()
+            )));
+        }
+        let overwrite = match insert_op {
+            InsertOp::Append => false,
+            InsertOp::Overwrite => true,
+            InsertOp::Replace => {
+                return not_impl_err!("INSERT OR REPLACE is not supported by Quiver tables")
+            }
+        };
+        let sink = QuiverSink::new(self.dir.clone(), Arc::clone(&self.schema), overwrite);
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}

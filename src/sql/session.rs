@@ -1,0 +1,177 @@
+//! [`QuiverSession`]: a DataFusion session that knows Quiver tables — by directory, by
+//! database, by `CREATE EXTERNAL TABLE`, and at older versions.
+//!
+//! # Contract
+//! - [`QuiverSession::open_db`] binds the session's default schema to a database directory:
+//!   its table subdirectories are tables, and `CREATE TABLE t AS SELECT ...` (or `CREATE TABLE
+//!   t (columns)`) creates a new Quiver table directory `t` in it, streaming the query's rows
+//!   through the one build path and committing once.
+//! - [`QuiverSession::run_script`] runs every statement of a script in order and returns the
+//!   result of the last statement that produces rows (queries, and `INSERT`'s row count);
+//!   DDL statements (`CREATE VIEW`, `DROP VIEW`, ...) produce none.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
+
+use super::catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
+use super::provider::QuiverTableProvider;
+use crate::native::table_dir;
+
+fn external(e: crate::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// A SQL session over Quiver tables (see the module contract).
+pub struct QuiverSession {
+    ctx: SessionContext,
+    db: Option<PathBuf>,
+}
+
+/// The result of a statement: its schema and batches.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// Columns of the result.
+    pub schema: SchemaRef,
+    /// Rows of the result.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Default for QuiverSession {
+    fn default() -> Self {
+        Self::new(SessionConfig::new())
+    }
+}
+
+impl QuiverSession {
+    /// A session with `config`, the `QUIVER` table factory and `quiver_version`.
+    pub fn new(config: SessionConfig) -> Self {
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_udtf("quiver_version", Arc::new(VersionFunction));
+        Self { ctx, db: None }
+    }
+
+    /// A session whose default schema is the database directory `dir` (created if missing).
+    pub fn open_db(dir: impl AsRef<Path>, config: SessionConfig) -> crate::Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, "create directory", e))?;
+        let mut session = Self::new(config);
+        let options = session.ctx.state().config_options().catalog.clone();
+        let catalog = session
+            .ctx
+            .catalog(&options.default_catalog)
+            .ok_or_else(|| crate::Error::invalid("the session has no default catalog"))?;
+        catalog
+            .register_schema(
+                &options.default_schema,
+                Arc::new(QuiverSchemaProvider::new(&dir)),
+            )
+            .map_err(|e| crate::Error::invalid(e.to_string()))?;
+        session.db = Some(dir);
+        Ok(session)
+    }
+
+    /// The DataFusion context, for anything this wrapper does not cover.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Registers the newest version of the table in `dir` as `name`.
+    pub fn register_table(&self, name: &str, dir: impl AsRef<Path>) -> Result<()> {
+        let provider = QuiverTableProvider::try_new(dir).map_err(external)?;
+        self.ctx.register_table(name, Arc::new(provider))?;
+        Ok(())
+    }
+
+    /// Registers version `version` of the table in `dir` as `name` (read-only).
+    pub fn register_table_version(
+        &self,
+        name: &str,
+        dir: impl AsRef<Path>,
+        version: u64,
+    ) -> Result<()> {
+        let provider = QuiverTableProvider::try_new_at_version(dir, version).map_err(external)?;
+        self.ctx.register_table(name, Arc::new(provider))?;
+        Ok(())
+    }
+
+    /// Plans one SQL statement (with `CREATE TABLE ... AS` handled as in the module contract).
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+        if statements.len() != 1 {
+            return Err(DataFusionError::Plan(format!(
+                "expected one statement, found {}; use run_script for several",
+                statements.len()
+            )));
+        }
+        let statement = statements.pop_front().expect("one statement");
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.execute_plan(plan).await
+    }
+
+    async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
+        if let (Some(db), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd))) =
+            (&self.db, &plan)
+        {
+            let name = cmd.name.table().to_owned();
+            let dir = db.join(&name);
+            let exists = table_dir::latest_version(&dir).is_ok();
+            if exists && cmd.if_not_exists {
+                return self.ctx.read_empty();
+            }
+            if exists && !cmd.or_replace {
+                return Err(DataFusionError::Plan(format!(
+                    "table {name} already exists in {}",
+                    db.display()
+                )));
+            }
+            let input = DataFrame::new(self.ctx.state(), cmd.input.as_ref().clone());
+            let schema = Arc::new(input.schema().as_arrow().clone());
+            let mut writer = if exists {
+                crate::TableWriter::overwrite(&dir, schema)
+            } else {
+                crate::TableWriter::create(&dir, schema)
+            }
+            .map_err(external)?;
+            let mut stream = input.execute_stream().await?;
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch?).map_err(external)?;
+            }
+            writer.commit().map_err(external)?;
+            return self.ctx.read_empty();
+        }
+        self.ctx.execute_logical_plan(plan).await
+    }
+
+    /// Runs every statement of `sql` in order; returns the last row-producing result.
+    pub async fn run_script(&self, sql: &str) -> Result<Option<QueryResult>> {
+        let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+        let mut last = None;
+        for statement in statements {
+            let plan = self.ctx.state().statement_to_plan(statement).await?;
+            let produces_rows = !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+            let df = self.execute_plan(plan).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            if produces_rows {
+                last = Some(QueryResult { schema, batches });
+            }
+        }
+        Ok(last)
+    }
+}
