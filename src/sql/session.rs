@@ -9,6 +9,8 @@
 //! - [`QuiverSession::run_script`] runs every statement of a script in order and returns the
 //!   result of the last statement that produces rows (queries, and `INSERT`'s row count);
 //!   DDL statements (`CREATE VIEW`, `DROP VIEW`, ...) produce none.
+//! - `DROP TABLE` of a table stored in the database directory is refused: SQL never deletes a
+//!   table's files (remove the directory, or `vacuum` old versions).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,6 +127,17 @@ impl QuiverSession {
     }
 
     async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
+        // DataFusion reports any failure to drop as "doesn't exist"; say what really happens.
+        if let (Some(db), LogicalPlan::Ddl(DdlStatement::DropTable(cmd))) = (&self.db, &plan) {
+            let dir = db.join(cmd.name.table());
+            if table_dir::latest_version(&dir).is_ok() {
+                return Err(DataFusionError::Plan(format!(
+                    "{} is a Quiver table stored in {}; DROP does not delete data — remove the directory to drop it",
+                    cmd.name,
+                    dir.display()
+                )));
+            }
+        }
         if let (Some(db), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmd))) =
             (&self.db, &plan)
         {

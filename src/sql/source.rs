@@ -118,7 +118,8 @@ fn prune(
 fn split(units: &[Unit], n: usize) -> Vec<Range<usize>> {
     let total: usize = units.iter().map(Unit::rows).sum();
     if units.is_empty() {
-        return vec![0..0];
+        // One empty partition: DataFusion expects at least one.
+        return std::iter::once(0..0).collect();
     }
     let n = n.max(1).min(units.len());
     let target = total.div_ceil(n).max(1);
