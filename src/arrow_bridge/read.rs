@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::array::ArrayDataBuilder;
 use arrow::array::{
-    make_array, new_null_array, ArrayRef, BooleanArray, LargeBinaryArray, LargeStringArray,
+    make_array, new_null_array, ArrayRef, AsArray, BinaryViewArray, BooleanArray, LargeBinaryArray,
+    LargeStringArray, StringViewArray,
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
@@ -25,6 +26,16 @@ use crate::error::{Error, Result};
 use crate::native::footer::Region;
 use crate::native::schema::{Layout, TableSchema};
 use crate::native::segment::SegmentFile;
+
+/// `array` as a view array if it is a `LargeUtf8` / `LargeBinary` array (else unchanged). The
+/// values buffer is shared, not copied; only the 16-byte views are built, O(rows).
+pub fn to_view(array: &ArrayRef) -> ArrayRef {
+    match array.data_type() {
+        DataType::LargeUtf8 => Arc::new(StringViewArray::from(array.as_string::<i64>())),
+        DataType::LargeBinary => Arc::new(BinaryViewArray::from(array.as_binary::<i64>())),
+        _ => Arc::clone(array),
+    }
+}
 
 /// An open segment that hands out zero-copy Arrow arrays.
 #[derive(Debug)]

@@ -117,6 +117,14 @@ fn encode_bound(a: &dyn Array) -> Option<Vec<u8>> {
             let v = a.as_string::<i64>().value(0).as_bytes();
             (v.len() <= MAX_BOUND_BYTES).then(|| v.to_vec())
         }
+        DataType::Utf8View => {
+            let v = a.as_string_view().value(0).as_bytes();
+            (v.len() <= MAX_BOUND_BYTES).then(|| v.to_vec())
+        }
+        DataType::BinaryView => {
+            let v = a.as_binary_view().value(0);
+            (v.len() <= MAX_BOUND_BYTES).then(|| v.to_vec())
+        }
         t => {
             let width = t.primitive_width()?;
             let data = a.to_data();
@@ -139,6 +147,12 @@ pub fn decode_bound(bytes: &[u8], read_type: &DataType) -> Option<ArrayRef> {
             Some(Arc::new(LargeStringArray::from(vec![s])))
         }
         DataType::LargeBinary => Some(Arc::new(LargeBinaryArray::from(vec![bytes]))),
+        DataType::Utf8View => {
+            decode_bound(bytes, &DataType::LargeUtf8).map(|a| super::read::to_view(&a))
+        }
+        DataType::BinaryView => {
+            decode_bound(bytes, &DataType::LargeBinary).map(|a| super::read::to_view(&a))
+        }
         t if has_bounds(t) => {
             let width = t.primitive_width()?;
             if bytes.len() != width {

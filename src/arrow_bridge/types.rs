@@ -205,6 +205,24 @@ pub fn read_schema(schema: &TableSchema) -> SchemaRef {
     arrow_schema(schema, read_type)
 }
 
+/// `schema` with `LargeUtf8` columns as `Utf8View` and `LargeBinary` as `BinaryView` (see
+/// [`crate::arrow_bridge::read::to_view`]).
+pub fn view_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::LargeUtf8 => DataType::Utf8View,
+                DataType::LargeBinary => DataType::BinaryView,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(t)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata.clone()))
+}
+
 /// The Arrow schema the table was written with.
 pub fn source_schema(schema: &TableSchema) -> SchemaRef {
     arrow_schema(schema, source_type)

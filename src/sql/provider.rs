@@ -28,6 +28,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::pruning::column_statistics;
 use super::sink::QuiverSink;
 use super::source::QuiverSource;
+use crate::arrow_bridge::types::view_schema;
 use crate::Table;
 
 /// A Quiver table directory served to DataFusion.
@@ -36,7 +37,9 @@ pub struct QuiverTableProvider {
     dir: std::path::PathBuf,
     /// `Some(v)` for a provider pinned to version `v` (time travel).
     pinned: Option<u64>,
+    /// The schema DataFusion sees (strings as `LargeUtf8`, or `Utf8View` with `string_view`).
     schema: SchemaRef,
+    string_view: bool,
     /// The newest snapshot opened so far.
     snapshot: Mutex<Table>,
 }
@@ -66,8 +69,25 @@ impl QuiverTableProvider {
             dir: table.path().to_path_buf(),
             pinned,
             schema: table.schema(),
+            string_view: false,
             snapshot: Mutex::new(table),
         }
+    }
+
+    /// Serves string and binary columns as `Utf8View` / `BinaryView` instead of the zero-copy
+    /// `LargeUtf8` / `LargeBinary`: the values stay in the mapping, but each batch builds its
+    /// 16-byte views. See BENCHMARKS.md for which is faster in DataFusion.
+    pub fn with_string_view(mut self, string_view: bool) -> Self {
+        self.string_view = string_view;
+        let base = self.snapshot.lock().map(|t| t.schema()).ok();
+        if let Some(base) = base {
+            self.schema = if string_view {
+                view_schema(&base)
+            } else {
+                base
+            };
+        }
+        self
     }
 
     /// The table directory.
@@ -85,7 +105,12 @@ impl QuiverTableProvider {
             let latest = crate::native::table_dir::latest_version(&self.dir).map_err(external)?;
             if latest != cached.version() {
                 let table = Table::open(&self.dir).map_err(external)?;
-                if table.schema() != self.schema {
+                let schema = if self.string_view {
+                    view_schema(&table.schema())
+                } else {
+                    table.schema()
+                };
+                if schema != self.schema {
                     return Err(DataFusionError::Plan(format!(
                         "the schema of table {} changed in version {}; register it again",
                         self.dir.display(),
@@ -99,9 +124,9 @@ impl QuiverTableProvider {
     }
 }
 
-/// Statistics of a whole table version: exact row count, null counts and min/max.
-pub fn table_statistics(table: &Table) -> Statistics {
-    let schema = table.schema();
+/// Statistics of a whole table version, for columns typed as in `schema`: exact row count,
+/// null counts and min/max.
+pub fn table_statistics(table: &Table, schema: &SchemaRef) -> Statistics {
     let columns = (0..schema.fields().len())
         .map(|c| {
             let pieces: Vec<_> = table
@@ -170,7 +195,9 @@ impl TableProvider for QuiverTableProvider {
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        self.snapshot().ok().map(|t| table_statistics(&t))
+        self.snapshot()
+            .ok()
+            .map(|t| table_statistics(&t, &self.schema))
     }
 
     async fn insert_into(

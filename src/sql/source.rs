@@ -48,6 +48,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayFormatType, Partitioning, SendableRecordBatchStream};
 
 use super::pruning::{column_statistics, Containers};
+use crate::arrow_bridge::read::to_view;
 use crate::native::footer::zone_count;
 use crate::Table;
 
@@ -399,7 +400,15 @@ impl Iterator for PartitionScan {
                 .source
                 .projection
                 .iter()
-                .map(|&c| segment.column(c).map(|a| a.slice(start, len)))
+                .zip(self.source.projected_schema.fields())
+                .map(|(&c, field)| {
+                    let array = segment.column(c)?.slice(start, len);
+                    Ok(if field.data_type() == array.data_type() {
+                        array
+                    } else {
+                        to_view(&array)
+                    })
+                })
                 .collect::<crate::Result<Vec<_>>>()
                 .map_err(external);
             return Some(columns.and_then(|columns| {

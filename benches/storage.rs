@@ -1,0 +1,281 @@
+//! Storage-level benchmarks, side by side in one process: opening a table, scanning one column,
+//! random `take`, and building — each next to the closest in-memory baseline.
+//!
+//! ```sh
+//! cargo bench --bench storage --no-default-features -- --rows 10000000 --runs 7
+//! ```
+//!
+//! The table (`id: Int64`, `value: Float64`, `name: Utf8` of ~80 bytes) is about 1 GB at 10M
+//! rows; it is built under `target/quiver-bench/storage-<rows>` and reused. Prints medians.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use quiver::{ScanOptions, Table, TableWriter};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| v.parse().expect("a number"))
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, false),
+    ]))
+}
+
+fn batch(start: usize, len: usize) -> RecordBatch {
+    const WORDS: [&str; 8] = [
+        "quiver", "arrow", "segment", "mapping", "zone", "column", "offset", "bitmap",
+    ];
+    let ids = Int64Array::from_iter_values((start..start + len).map(|i| i as i64));
+    let values = Float64Array::from_iter(
+        (start..start + len).map(|i| (i % 97 != 0).then_some(i as f64 * 0.5)),
+    );
+    let names = StringArray::from_iter_values((start..start + len).map(|i| {
+        let mut s = String::with_capacity(90);
+        let mut x = i as u64;
+        while s.len() < 72 {
+            s.push_str(WORDS[(x % 8) as usize]);
+            s.push(' ');
+            x = x / 8 + 7;
+        }
+        s.push_str(&i.to_string());
+        s
+    }));
+    RecordBatch::try_new(
+        schema(),
+        vec![Arc::new(ids), Arc::new(values), Arc::new(names)],
+    )
+    .unwrap()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    let _ = std::hint::black_box(f()); // warm-up
+    median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(f());
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+fn build(dir: &Path, rows: usize) -> Duration {
+    let start = Instant::now();
+    let mut w = TableWriter::create(dir, schema()).unwrap();
+    for s in (0..rows).step_by(65_536) {
+        w.write(&batch(s, 65_536.min(rows - s))).unwrap();
+    }
+    w.commit().unwrap();
+    start.elapsed()
+}
+
+fn main() {
+    let rows = arg("--rows", 10_000_000);
+    let runs = arg("--runs", 7);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/quiver-bench/storage-{rows}"));
+    if Table::open(&dir).is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("building {rows} rows in {} ...", dir.display());
+        build(&dir, rows);
+    }
+    let bytes: u64 = Table::open(&dir)
+        .unwrap()
+        .segments()
+        .iter()
+        .map(|s| s.file().file_len())
+        .sum();
+    println!(
+        "table: {rows} rows, {:.2} GB on disk, {runs} runs, medians\n",
+        bytes as f64 / 1e9
+    );
+    println!("| measurement | Quiver | in-memory baseline | Quiver / baseline |");
+    println!("|---|---:|---:|---:|");
+
+    let open = time(runs, || Table::open(&dir).unwrap());
+    let first = time(runs, || {
+        Table::open(&dir)
+            .unwrap()
+            .scan()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+    });
+    println!("| open (to schema) | {} | - | - |", fmt(open));
+    println!(
+        "| open + first batch (all columns) | {} | - | - |",
+        fmt(first)
+    );
+
+    // In-memory copies of the same values: the physical limit.
+    let table = Table::open(&dir).unwrap();
+    let all: Vec<RecordBatch> = table.scan().unwrap().map(|b| b.unwrap()).collect();
+    let in_memory = concat_batches(&table.schema(), &all).unwrap();
+    // Deep copy so the baseline does not read through the mapping.
+    let ids: Vec<i64> = in_memory
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    let values: Vec<f64> = in_memory
+        .column(1)
+        .as_primitive::<Float64Type>()
+        .values()
+        .to_vec();
+    drop(all);
+
+    let scan = |col: usize| {
+        move || {
+            let mut n = 0usize;
+            for b in table
+                .scan_with(ScanOptions::default().with_projection(vec![col]))
+                .unwrap()
+            {
+                let b = b.unwrap();
+                n += match col {
+                    0 => b
+                        .column(0)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .sum::<i64>() as usize,
+                    1 => b
+                        .column(0)
+                        .as_primitive::<Float64Type>()
+                        .values()
+                        .iter()
+                        .sum::<f64>() as usize,
+                    _ => b
+                        .column(0)
+                        .as_string::<i64>()
+                        .iter()
+                        .flatten()
+                        .map(str::len)
+                        .sum(),
+                };
+            }
+            n
+        }
+    };
+    let (mut v_ids, mut v_values) = (ids, values);
+    let q = time(runs, scan(0));
+    let b = time(runs, || {
+        std::hint::black_box(v_ids.as_mut_slice())
+            .iter()
+            .sum::<i64>()
+    });
+    println!(
+        "| scan SUM(id) Int64 | {} | {} (`Vec<i64>` loop) | {:.2} |",
+        fmt(q),
+        fmt(b),
+        q.as_secs_f64() / b.as_secs_f64()
+    );
+    let q = time(runs, scan(1));
+    let b = time(runs, || {
+        std::hint::black_box(v_values.as_mut_slice())
+            .iter()
+            .sum::<f64>()
+    });
+    println!(
+        "| scan SUM(value) Float64 | {} | {} (`Vec<f64>` loop) | {:.2} |",
+        fmt(q),
+        fmt(b),
+        q.as_secs_f64() / b.as_secs_f64()
+    );
+    let names = in_memory.column(2).clone();
+    let q = time(runs, scan(2));
+    let b = time(runs, || {
+        names
+            .as_string::<i64>()
+            .iter()
+            .flatten()
+            .map(str::len)
+            .sum::<usize>()
+    });
+    println!(
+        "| scan total length of name (Utf8) | {} | {} (heap `LargeStringArray`) | {:.2} |",
+        fmt(q),
+        fmt(b),
+        q.as_secs_f64() / b.as_secs_f64()
+    );
+
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for k in [1usize, 100, 10_000] {
+        let picks: Vec<u64> = (0..k)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % rows as u64
+            })
+            .collect();
+        let idx = UInt64Array::from(picks.clone());
+        let q = time(runs, || table.take(&picks).unwrap());
+        let b = time(runs, || take_record_batch(&in_memory, &idx).unwrap());
+        println!(
+            "| take {k} random rows (3 columns) | {} | {} (arrow `take` on a heap batch) | {:.2} |",
+            fmt(q),
+            fmt(b),
+            q.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+
+    let tmp = dir.with_extension("rebuild");
+    let small = rows.min(2_000_000);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let start = Instant::now();
+    let batches: Vec<RecordBatch> = (0..small)
+        .step_by(65_536)
+        .map(|s| batch(s, 65_536.min(small - s)))
+        .collect();
+    let gen = start.elapsed();
+    let mb = batches
+        .iter()
+        .map(|b| b.get_array_memory_size())
+        .sum::<usize>() as f64
+        / 1e6;
+    let start = Instant::now();
+    let mut w = TableWriter::create(&tmp, schema()).unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.commit().unwrap();
+    let write = start.elapsed();
+    let _ = std::fs::remove_dir_all(&tmp);
+    println!(
+        "| build {small} rows (write + fsync + commit) | {} ({:.0} MB/s of Arrow data) | - | - |",
+        fmt(write),
+        mb / write.as_secs_f64()
+    );
+    let _ = (gen, names.len());
+}
