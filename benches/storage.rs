@@ -154,10 +154,11 @@ fn main() {
         .to_vec();
     drop(all);
 
+    let table_ref = &table;
     let scan = |col: usize| {
         move || {
             let mut n = 0usize;
-            for b in table
+            for b in table_ref
                 .scan_with(ScanOptions::default().with_projection(vec![col]))
                 .unwrap()
             {

@@ -1,5 +1,5 @@
 //! TPC-H through DataFusion 55, side by side in one process, warm: Quiver tables (strings as
-//! zero-copy `LargeUtf8`, and as `Utf8View`), DataFusion over Parquet, and DataFusion over an
+//! `Utf8View`, the default, and as zero-copy `LargeUtf8`), DataFusion over Parquet, and DataFusion over an
 //! in-memory `MemTable` of the same data; plus `SELECT SUM(l_extendedprice)` against a plain
 //! Rust loop over the same values in memory (the physical limit).
 //!
@@ -36,7 +36,7 @@ fn parse_args() -> Args {
         data: PathBuf::new(),
         runs: 3,
         queries: (1..=22).collect(),
-        engines: ["quiver", "quiver-view", "parquet", "memtable"]
+        engines: ["quiver", "quiver-large", "parquet", "memtable"]
             .map(String::from)
             .to_vec(),
         output: None,
@@ -104,10 +104,10 @@ async fn engine(kind: &str, db: &Path, pq: &Path) -> QuiverSession {
     for name in quiver::tpch::TABLES {
         match kind {
             "quiver" => session.register_table(name, db.join(name)).unwrap(),
-            "quiver-view" => {
+            "quiver-large" => {
                 let p = QuiverTableProvider::try_new(db.join(name))
                     .unwrap()
-                    .with_string_view(true);
+                    .with_string_view(false);
                 ctx.register_table(name, Arc::new(p)).unwrap();
             }
             "parquet" => ctx

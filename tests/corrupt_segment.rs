@@ -212,3 +212,63 @@ fn every_single_bit_flip_in_a_segment_is_detected_by_verify_without_panicking() 
         );
     }
 }
+
+#[test]
+fn every_single_bit_flip_in_a_segment_of_nested_columns_is_detected_by_verify() {
+    use arrow::array::{ArrayRef, Int32Array, ListArray, StructArray};
+    use arrow::buffer::OffsetBuffer;
+    let item = Arc::new(Field::new("item", DataType::Int32, true));
+    let list: ArrayRef = Arc::new(
+        ListArray::try_new(
+            Arc::clone(&item),
+            OffsetBuffer::from_lengths([2, 0, 3]),
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                None,
+                Some(3),
+                Some(4),
+                Some(5),
+            ])),
+            Some(vec![true, false, true].into()),
+        )
+        .unwrap(),
+    );
+    let fields = vec![Field::new("n", DataType::Utf8, true)];
+    let s: ArrayRef = Arc::new(
+        StructArray::try_new(
+            fields.into(),
+            vec![Arc::new(StringArray::from(vec![
+                Some("ä"),
+                None,
+                Some("c"),
+            ]))],
+            None,
+        )
+        .unwrap(),
+    );
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("l", list.data_type().clone(), true),
+        Field::new("s", s.data_type().clone(), true),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = TableWriter::create(dir.path(), Arc::clone(&schema)).unwrap();
+    w.write(&RecordBatch::try_new(schema, vec![list, s]).unwrap())
+        .unwrap();
+    w.commit().unwrap();
+    let t = Table::open(dir.path()).unwrap();
+    t.verify().unwrap();
+    let seg = t.segments()[0].file().path().to_path_buf();
+    let bytes = std::fs::read(&seg).unwrap();
+    let path = dir.path().join("flipped.qseg");
+    for bit in 0..bytes.len() * 8 {
+        let mut b = bytes.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        let result =
+            SegmentFile::from_bytes(&path, bytes::Bytes::from(b), None).and_then(|s| s.verify());
+        assert!(
+            result.is_err(),
+            "flip of bit {bit} (byte {}) went unnoticed",
+            bit / 8
+        );
+    }
+}

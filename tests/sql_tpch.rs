@@ -1,7 +1,8 @@
 //! SQL over Quiver matches SQL over Parquet: all 22 TPC-H queries (the standard text in
 //! `../shared/data/tpch-queries`, data from `tpchgen` at scale 0.1) return the same rows over
-//! Quiver tables as DataFusion returns over the same data in Parquet, in the order the
-//! queries specify (floating-point values within a relative 1e-9).
+//! Quiver tables — with strings served as `Utf8View` (the default) and as `LargeUtf8` — as
+//! DataFusion returns over the same data in Parquet, in the order the queries specify
+//! (floating-point values within a relative 1e-9).
 #![cfg(feature = "sql")]
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use quiver::sql::{QueryResult, QuiverSession};
+use quiver::sql::{QueryResult, QuiverSession, QuiverTableProvider};
 use quiver::TableWriter;
 
 const SCALE: f64 = 0.1;
@@ -101,7 +102,18 @@ fn same(a: &Cell, b: &Cell) -> bool {
 async fn all_22_tpch_queries_match_datafusion_over_parquet() {
     let tmp = tempfile::tempdir().unwrap();
     let (db, pq) = generate(tmp.path()).await;
+    // Strings as Utf8View (the default, through a database directory) and as LargeUtf8.
     let quiver = QuiverSession::open_db(&db, Default::default()).unwrap();
+    let quiver_large = QuiverSession::default();
+    for name in quiver::tpch::TABLES {
+        let p = QuiverTableProvider::try_new(db.join(name))
+            .unwrap()
+            .with_string_view(false);
+        quiver_large
+            .context()
+            .register_table(name, Arc::new(p))
+            .unwrap();
+    }
     let parquet = QuiverSession::default();
     for name in quiver::tpch::TABLES {
         parquet
@@ -118,26 +130,29 @@ async fn all_22_tpch_queries_match_datafusion_over_parquet() {
     let mut empty = Vec::new();
     for q in 1..=22 {
         let sql = std::fs::read_to_string(queries_dir().join(format!("q{q}.sql"))).unwrap();
-        let got = quiver
-            .run_script(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("q{q} over Quiver: {e}"))
-            .unwrap();
         let want = parquet
             .run_script(&sql)
             .await
             .unwrap_or_else(|e| panic!("q{q} over Parquet: {e}"))
             .unwrap();
-        let (got, want) = (rows(&got), rows(&want));
-        assert_eq!(got.len(), want.len(), "q{q}: row count");
+        let want = rows(&want);
         if want.is_empty() {
             empty.push(q);
         }
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b)),
-                "q{q}: row {i} differs:\n quiver:  {g:?}\n parquet: {w:?}"
-            );
+        for (mode, session) in [("Utf8View", &quiver), ("LargeUtf8", &quiver_large)] {
+            let got = session
+                .run_script(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("q{q} over Quiver ({mode}): {e}"))
+                .unwrap();
+            let got = rows(&got);
+            assert_eq!(got.len(), want.len(), "q{q} ({mode}): row count");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b)),
+                    "q{q} ({mode}): row {i} differs:\n quiver:  {g:?}\n parquet: {w:?}"
+                );
+            }
         }
         compared += 1;
     }

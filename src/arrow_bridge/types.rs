@@ -3,10 +3,11 @@
 //! # Contract
 //! - [`column_def`] accepts every Arrow type with a storage layout (docs/FORMAT.md, "Column
 //!   types") and refuses every other with [`ErrorKind::Unsupported`] naming the column.
-//! - [`read_type`] is the type scans return: the stored type itself, except that strings
-//!   (`Utf8`, `LargeUtf8`, `Utf8View`) read as `LargeUtf8` and binaries as `LargeBinary`, whose
-//!   64-bit offsets are the segment's offsets region, zero-copy. [`source_type`] is the type the
-//!   column was written with, for export.
+//! - [`read_field`] is the field scans return: the stored type itself, except that strings
+//!   (`Utf8`, `LargeUtf8`, `Utf8View`) read as `LargeUtf8`, binaries as `LargeBinary` and lists
+//!   as `LargeList` — whose 64-bit offsets are the segment's offsets regions, zero-copy — and
+//!   dictionaries as their value type (they are stored decoded). [`source_field`] is the field
+//!   the column was written with, for export.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,34 +77,59 @@ pub fn column_type(column: &str, data_type: &DataType) -> Result<ColumnType> {
         DataType::Binary => C::Binary,
         DataType::LargeBinary => C::LargeBinary,
         DataType::BinaryView => C::BinaryView,
+        DataType::List(_) => C::List,
+        DataType::LargeList(_) => C::LargeList,
+        DataType::FixedSizeList(_, n) if *n >= 0 => C::FixedSizeList(*n as u32),
+        DataType::Struct(_) => C::Struct,
+        DataType::Map(entries, sorted) => match entries.data_type() {
+            DataType::Struct(f) if f.len() == 2 && !entries.is_nullable() => C::Map(*sorted),
+            _ => {
+                return Err(unsupported(
+                    column,
+                    data_type,
+                    "map entries must be a non-nullable struct of key and value",
+                ))
+            }
+        },
+        DataType::Dictionary(key, value) => {
+            let key = column_type(column, key)?;
+            let value = column_type(column, value)?;
+            if value.is_nested() || matches!(value, C::Null | C::Dictionary(..)) {
+                return Err(unsupported(
+                    column,
+                    data_type,
+                    "dictionary values must be a non-null leaf type",
+                ));
+            }
+            C::Dictionary(Box::new(key), Box::new(value))
+        }
         other => {
             let reason = match other {
                 DataType::FixedSizeBinary(_) => "zero-width fixed-size binary has no layout",
-                DataType::List(_)
-                | DataType::LargeList(_)
-                | DataType::ListView(_)
-                | DataType::LargeListView(_)
-                | DataType::FixedSizeList(..)
-                | DataType::Struct(_)
-                | DataType::Map(..)
-                | DataType::Dictionary(..) => {
-                    "nested and dictionary layouts are specified in docs/FORMAT.md but not yet \
-                     implemented; flatten or cast the column"
+                DataType::ListView(_) | DataType::LargeListView(_) => {
+                    "list views have no storage layout; cast to List or LargeList"
+                }
+                DataType::RunEndEncoded(..) => {
+                    "run-end encoded arrays have no storage layout; cast to the value type"
                 }
                 _ => "this type has no storage layout",
             };
-            return Err(ErrorKind::Unsupported {
-                column: column.to_owned(),
-                data_type: other.to_string(),
-                reason: reason.to_owned(),
-            }
-            .into());
+            return Err(unsupported(column, other, reason));
         }
     })
 }
 
-/// The Arrow type a column was written with.
-pub fn source_type(t: &ColumnType) -> DataType {
+fn unsupported(column: &str, data_type: &DataType, reason: &str) -> crate::Error {
+    ErrorKind::Unsupported {
+        column: column.to_owned(),
+        data_type: data_type.to_string(),
+        reason: reason.to_owned(),
+    }
+    .into()
+}
+
+/// The Arrow type of a leaf (non-nested) column type, as written.
+fn leaf_type(t: &ColumnType) -> DataType {
     use ColumnType as C;
     match t {
         C::Null => DataType::Null,
@@ -143,18 +169,46 @@ pub fn source_type(t: &ColumnType) -> DataType {
         C::Binary => DataType::Binary,
         C::LargeBinary => DataType::LargeBinary,
         C::BinaryView => DataType::BinaryView,
+        C::Dictionary(key, value) => {
+            DataType::Dictionary(Box::new(leaf_type(key)), Box::new(leaf_type(value)))
+        }
+        // Nested types need their children: see `data_type`.
+        C::List | C::LargeList | C::FixedSizeList(_) | C::Struct | C::Map(_) => DataType::Null,
     }
 }
 
-/// The Arrow type scans return for a stored column (see the module contract).
-pub fn read_type(t: &ColumnType) -> DataType {
-    match t {
-        ColumnType::Utf8 | ColumnType::LargeUtf8 | ColumnType::Utf8View => DataType::LargeUtf8,
-        ColumnType::Binary | ColumnType::LargeBinary | ColumnType::BinaryView => {
-            DataType::LargeBinary
+/// The Arrow type of `def` as written (`read == false`) or as scans return it (`read == true`).
+fn data_type(def: &ColumnDef, read: bool) -> DataType {
+    use ColumnType as C;
+    let child = |i: usize| Arc::new(field(&def.children[i], read));
+    match (&def.column_type, read) {
+        (C::Utf8 | C::LargeUtf8 | C::Utf8View, true) => DataType::LargeUtf8,
+        (C::Binary | C::LargeBinary | C::BinaryView, true) => DataType::LargeBinary,
+        (C::Dictionary(_, value), true) => {
+            data_type(&ColumnDef::new("", (**value).clone(), true), true)
         }
-        other => source_type(other),
+        (C::List, false) => DataType::List(child(0)),
+        (C::List | C::LargeList, _) => DataType::LargeList(child(0)),
+        (C::FixedSizeList(n), _) => DataType::FixedSizeList(child(0), *n as i32),
+        (C::Struct, _) => DataType::Struct(def.children.iter().map(|c| field(c, read)).collect()),
+        (C::Map(sorted), _) => DataType::Map(child(0), *sorted),
+        (other, _) => leaf_type(other),
     }
+}
+
+fn field(def: &ColumnDef, read: bool) -> Field {
+    Field::new(&def.name, data_type(def, read), def.nullable)
+        .with_metadata(def.metadata.iter().cloned().collect())
+}
+
+/// The Arrow field a column was written with.
+pub fn source_field(def: &ColumnDef) -> Field {
+    field(def, false)
+}
+
+/// The Arrow field scans return for a column (see the module contract).
+pub fn read_field(def: &ColumnDef) -> Field {
+    field(def, true)
 }
 
 fn sorted_metadata(m: &HashMap<String, String>) -> Vec<(String, String)> {
@@ -163,13 +217,38 @@ fn sorted_metadata(m: &HashMap<String, String>) -> Vec<(String, String)> {
     v
 }
 
-/// The column definition for an Arrow field.
+/// The column definition for an Arrow field (and its children, for nested types).
 pub fn column_def(field: &Field) -> Result<ColumnDef> {
+    column_def_at(field, field.name(), 0)
+}
+
+fn column_def_at(field: &Field, path: &str, depth: usize) -> Result<ColumnDef> {
+    if depth > crate::native::schema::MAX_NESTING {
+        return Err(unsupported(
+            path,
+            field.data_type(),
+            "nested deeper than Quiver stores",
+        ));
+    }
+    let children: Vec<&Field> = match field.data_type() {
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => {
+            vec![f.as_ref()]
+        }
+        DataType::Struct(fields) => fields.iter().map(|f| f.as_ref()).collect(),
+        _ => Vec::new(),
+    };
     Ok(ColumnDef {
         name: field.name().clone(),
-        column_type: column_type(field.name(), field.data_type())?,
+        column_type: column_type(path, field.data_type())?,
         nullable: field.is_nullable(),
         metadata: sorted_metadata(field.metadata()),
+        children: children
+            .into_iter()
+            .map(|c| column_def_at(c, &format!("{path}.{}", c.name()), depth + 1))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -185,15 +264,8 @@ pub fn table_schema(schema: &Schema) -> Result<TableSchema> {
     })
 }
 
-fn arrow_schema(schema: &TableSchema, type_of: fn(&ColumnType) -> DataType) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .columns
-        .iter()
-        .map(|c| {
-            Field::new(&c.name, type_of(&c.column_type), c.nullable)
-                .with_metadata(c.metadata.iter().cloned().collect())
-        })
-        .collect();
+fn arrow_schema(schema: &TableSchema, read: bool) -> SchemaRef {
+    let fields: Vec<Field> = schema.columns.iter().map(|c| field(c, read)).collect();
     Arc::new(Schema::new_with_metadata(
         fields,
         schema.metadata.iter().cloned().collect(),
@@ -202,7 +274,7 @@ fn arrow_schema(schema: &TableSchema, type_of: fn(&ColumnType) -> DataType) -> S
 
 /// The Arrow schema scans return.
 pub fn read_schema(schema: &TableSchema) -> SchemaRef {
-    arrow_schema(schema, read_type)
+    arrow_schema(schema, true)
 }
 
 /// `schema` with `LargeUtf8` columns as `Utf8View` and `LargeBinary` as `BinaryView` (see
@@ -225,34 +297,86 @@ pub fn view_schema(schema: &Schema) -> SchemaRef {
 
 /// The Arrow schema the table was written with.
 pub fn source_schema(schema: &TableSchema) -> SchemaRef {
-    arrow_schema(schema, source_type)
+    arrow_schema(schema, false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn nested() -> Field {
+        let item = Arc::new(Field::new("item", DataType::Utf8View, true));
+        let entries = Field::new(
+            "entries",
+            DataType::Struct(
+                vec![
+                    Field::new("key", DataType::Utf8, false),
+                    Field::new("value", DataType::Int32, true),
+                ]
+                .into(),
+            ),
+            false,
+        );
+        Field::new(
+            "s",
+            DataType::Struct(
+                vec![
+                    Field::new("l", DataType::List(item), true),
+                    Field::new("m", DataType::Map(Arc::new(entries), false), true),
+                    Field::new(
+                        "f",
+                        DataType::FixedSizeList(
+                            Arc::new(Field::new("x", DataType::Float64, false)),
+                            3,
+                        ),
+                        false,
+                    ),
+                    Field::new(
+                        "d",
+                        DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)),
+                        true,
+                    ),
+                ]
+                .into(),
+            ),
+            true,
+        )
+    }
+
     #[test]
     fn every_storable_arrow_type_maps_back_to_itself() {
         for t in crate::native::schema::tests::every_type() {
-            let dt = source_type(&t);
-            assert_eq!(column_type("c", &dt).unwrap(), t, "{dt}");
+            let def = ColumnDef::new("c", t.clone(), true);
+            let f = source_field(&def);
+            assert_eq!(column_def(&f).unwrap(), def, "{}", f.data_type());
         }
+        let f = nested();
+        assert_eq!(source_field(&column_def(&f).unwrap()), f);
     }
 
     #[test]
-    fn strings_and_binaries_read_with_64_bit_offsets() {
-        assert_eq!(read_type(&ColumnType::Utf8View), DataType::LargeUtf8);
-        assert_eq!(read_type(&ColumnType::Binary), DataType::LargeBinary);
-        assert_eq!(read_type(&ColumnType::Int32), DataType::Int32);
+    fn strings_binaries_and_lists_read_with_64_bit_offsets_and_dictionaries_decoded() {
+        let read = read_field(&column_def(&nested()).unwrap());
+        let DataType::Struct(fields) = read.data_type() else {
+            panic!()
+        };
+        assert!(
+            matches!(fields[0].data_type(), DataType::LargeList(f) if f.data_type() == &DataType::LargeUtf8)
+        );
+        assert_eq!(fields[3].data_type(), &DataType::LargeUtf8);
+        let key = ColumnDef::new("k", ColumnType::Binary, true);
+        assert_eq!(read_field(&key).data_type(), &DataType::LargeBinary);
     }
 
     #[test]
-    fn nested_type_is_refused_with_the_column_name() {
-        let dt = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+    fn unstorable_type_is_refused_with_the_column_name() {
+        let dt = DataType::ListView(Arc::new(Field::new("item", DataType::Int32, true)));
         let err = column_type("tags", &dt).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("column \"tags\" has type List("), "{msg}");
-        assert!(msg.contains("not yet implemented"), "{msg}");
+        assert!(
+            msg.starts_with("column \"tags\" has type ListView("),
+            "{msg}"
+        );
+        assert!(msg.contains("cast to List or LargeList"), "{msg}");
     }
 }

@@ -18,17 +18,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 
 use super::append::append_array;
 use super::stats::StatsBuilder;
-use super::types::{column_type, source_schema, table_schema};
+use super::types::{column_def, source_schema, table_schema};
 use crate::error::{Error, ErrorKind, Result};
-use crate::native::column_builder::ColumnBuilder;
-use crate::native::footer::{ColumnMeta, SegmentFooter};
+use crate::native::column_builder::{ColumnBuilder, WrittenColumn};
+use crate::native::footer::{ColumnMeta, ColumnStats, SegmentFooter};
 use crate::native::lock::FileLock;
 use crate::native::manifest::{Manifest, SegmentEntry};
-use crate::native::schema::{ColumnType, TableSchema};
+use crate::native::schema::{ColumnDef, ColumnType, TableSchema};
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
 use crate::native::table_dir;
 
@@ -91,14 +91,55 @@ struct SegmentBuild {
     rows: usize,
 }
 
-fn same_storage(a: &ColumnType, b: &ColumnType) -> bool {
+/// Whether a batch column `a` can be written into a table column `b`: the same storage
+/// (string and binary widths interchangeable, dictionaries as their values, lists of either
+/// offset width), recursively for children.
+fn same_storage(a: &ColumnDef, b: &ColumnDef) -> bool {
     use ColumnType::*;
-    let family = |t: &ColumnType| match t {
-        Utf8 | LargeUtf8 | Utf8View => 1,
-        Binary | LargeBinary | BinaryView => 2,
-        _ => 0,
-    };
-    a == b || (family(a) != 0 && family(a) == family(b))
+    fn family(t: &ColumnType) -> ColumnType {
+        match t {
+            Utf8 | LargeUtf8 | Utf8View => Utf8,
+            Binary | LargeBinary | BinaryView => Binary,
+            List | LargeList => List,
+            Dictionary(_, value) => family(value),
+            other => other.clone(),
+        }
+    }
+    family(&a.column_type) == family(&b.column_type)
+        && a.children.len() == b.children.len()
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| same_storage(x, y))
+}
+
+/// The footer metadata of a written column (and its children).
+fn column_meta(
+    def: &ColumnDef,
+    written: WrittenColumn,
+    stats: ColumnStats,
+    zones: Vec<ColumnStats>,
+) -> ColumnMeta {
+    let children = def
+        .children
+        .iter()
+        .zip(written.children)
+        .map(|(d, w)| {
+            let stats = ColumnStats {
+                null_count: w.null_count,
+                ..Default::default()
+            };
+            column_meta(d, w, stats, Vec::new())
+        })
+        .collect();
+    ColumnMeta {
+        def: def.clone(),
+        rows: written.rows,
+        regions: written.regions,
+        stats,
+        zones,
+        children,
+    }
 }
 
 impl TableWriter {
@@ -224,15 +265,15 @@ impl TableWriter {
                     ),
                 ));
             }
-            let t = column_type(field.name(), field.data_type())?;
-            if !same_storage(&t, &col.column_type) {
+            let t = column_def(field)?;
+            if !same_storage(&t, col) {
                 return Err(Error::schema_mismatch(
                     &self.dir,
                     format!(
                         "column \"{}\" has type {} in the batch, {} in the table",
                         col.name,
                         field.data_type(),
-                        super::types::source_type(&col.column_type)
+                        super::types::source_field(col).data_type()
                     ),
                 ));
             }
@@ -260,7 +301,7 @@ impl TableWriter {
                     .table_schema
                     .columns
                     .iter()
-                    .map(|c| ColumnBuilder::new(c.column_type.layout()))
+                    .map(ColumnBuilder::new)
                     .collect(),
                 stats: self
                     .table_schema
@@ -272,9 +313,16 @@ impl TableWriter {
             });
             let take = (self.options.segment_rows - build.rows).min(batch.num_rows() - offset);
             for (i, column) in batch.columns().iter().enumerate() {
-                let piece = column.slice(offset, take);
-                let layout = self.table_schema.columns[i].column_type.layout();
-                append_array(&mut build.columns[i], layout, piece.as_ref())?;
+                let mut piece = column.slice(offset, take);
+                if let DataType::Dictionary(_, value) = piece.data_type() {
+                    // Stored decoded: decode once for the values and the statistics.
+                    piece = arrow::compute::cast(&piece, value)?;
+                }
+                append_array(
+                    &mut build.columns[i],
+                    &self.table_schema.columns[i],
+                    piece.as_ref(),
+                )?;
                 build.stats[i].update(piece.as_ref())?;
             }
             build.rows += take;
@@ -316,15 +364,10 @@ impl TableWriter {
             .zip(build.stats)
             .zip(&self.table_schema.columns)
         {
-            let (regions, null_count) = column.write(&mut w)?;
+            let written = column.write(&mut w)?;
             let (stats, zones) = stats.finish();
-            debug_assert_eq!(stats.null_count, null_count);
-            metas.push(ColumnMeta {
-                def: def.clone(),
-                regions,
-                stats,
-                zones,
-            });
+            debug_assert_eq!(stats.null_count, written.null_count);
+            metas.push(column_meta(def, written, stats, zones));
         }
         let footer = SegmentFooter {
             row_count: build.rows as u64,

@@ -99,6 +99,11 @@ impl<'a> Decoder<'a> {
         self.pos
     }
 
+    /// The next byte, without consuming it.
+    pub fn peek_u8(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

@@ -2,8 +2,11 @@
 //!
 //! # Contract
 //! - Values arrive in the column's [`Layout`]: raw little-endian fixed-width values, packed
-//!   bits, or variable-width values (bytes plus lengths). Nulls arrive as an optional validity
-//!   bitmap; null rows of variable-width columns must be appended as empty values.
+//!   bits, variable-width values (bytes plus lengths), or list lengths whose items go to the
+//!   child builder. Nulls arrive as an optional validity bitmap; null rows of variable-width
+//!   and list columns must be appended as empty values.
+//! - Nested columns (lists, structs, maps) own one builder per child column; the caller feeds
+//!   the children (their rows follow from the parent's layout).
 //! - The null array (1 byte per row) and validity bitmap are only materialised once the first
 //!   null arrives; a column without nulls writes neither (docs/FORMAT.md, "Column regions").
 //! - All buffers are [`MmapOrVec`]s: [`ColumnBuilder::spill`] moves them to scratch files when
@@ -13,7 +16,7 @@ use std::path::Path;
 
 use super::buffer::{BitBuilder, MmapBytes, MmapOrVec};
 use super::footer::ColumnRegions;
-use super::schema::Layout;
+use super::schema::{ColumnDef, Layout};
 use super::segment_writer::SegmentWriter;
 use crate::error::{Error, Result};
 
@@ -23,6 +26,20 @@ pub struct ColumnBuilder {
     rows: usize,
     values: Values,
     nulls: NullBuilder,
+    children: Vec<ColumnBuilder>,
+}
+
+/// A written column: its regions, null count and rows, and its written children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenColumn {
+    /// Where its bytes went.
+    pub regions: ColumnRegions,
+    /// Null rows.
+    pub null_count: u64,
+    /// Rows.
+    pub rows: u64,
+    /// Child columns, in order.
+    pub children: Vec<WrittenColumn>,
 }
 
 #[derive(Debug)]
@@ -37,6 +54,12 @@ enum Values {
         data: MmapBytes,
         ends: MmapOrVec<u64>,
     },
+    /// List ends (cumulative item counts).
+    List {
+        ends: MmapOrVec<u64>,
+    },
+    /// Structs and fixed-size lists: everything is in the children.
+    Children,
 }
 
 /// The null array and validity bitmap, materialised at the first null.
@@ -83,9 +106,9 @@ impl NullBuilder {
 }
 
 impl ColumnBuilder {
-    /// An empty builder for a column of this layout.
-    pub fn new(layout: Layout) -> Self {
-        let values = match layout {
+    /// An empty builder for a column defined by `def` (and builders for its children).
+    pub fn new(def: &ColumnDef) -> Self {
+        let values = match def.column_type.layout() {
             Layout::Null => Values::Null,
             Layout::Bits => Values::Bits(BitBuilder::new()),
             Layout::Fixed { width } => Values::Fixed {
@@ -96,12 +119,38 @@ impl ColumnBuilder {
                 data: MmapBytes::new(),
                 ends: MmapOrVec::new(),
             },
+            Layout::List => Values::List {
+                ends: MmapOrVec::new(),
+            },
+            Layout::FixedList { .. } | Layout::Struct => Values::Children,
         };
         Self {
             rows: 0,
             values,
             nulls: NullBuilder::default(),
+            children: def.children.iter().map(ColumnBuilder::new).collect(),
         }
+    }
+
+    /// The builder of child column `index`.
+    pub fn child_mut(&mut self, index: usize) -> Result<&mut ColumnBuilder> {
+        self.children
+            .get_mut(index)
+            .ok_or_else(|| Error::invalid(format!("the column has no child {index}")))
+    }
+
+    /// Appends list rows of these item counts (their items go to the child builder, in the
+    /// same order). Null rows count 0 items.
+    pub fn append_list_lengths(&mut self, lengths: impl IntoIterator<Item = u64>) -> Result<()> {
+        let Values::List { ends } = &mut self.values else {
+            return Err(Error::invalid("list lengths appended to a non-list column"));
+        };
+        let mut total = ends.as_slice().last().copied().unwrap_or(0);
+        for len in lengths {
+            total += len;
+            ends.push(total)?;
+        }
+        Ok(())
     }
 
     /// Rows appended so far.
@@ -121,13 +170,15 @@ impl ColumnBuilder {
             Values::Bits(b) => b.heap_bytes(),
             Values::Fixed { data, .. } => data.heap_bytes(),
             Values::Variable { data, ends } => data.heap_bytes() + ends.heap_bytes(),
+            Values::List { ends } => ends.heap_bytes(),
+            Values::Children => 0,
         };
         let nulls = self
             .nulls
             .arrays
             .as_ref()
             .map_or(0, |(n, b)| n.heap_bytes() + b.heap_bytes());
-        values + nulls
+        values + nulls + self.children.iter().map(Self::heap_bytes).sum::<usize>()
     }
 
     /// Bytes buffered (on the heap or spilled): about what the column adds to the segment.
@@ -137,13 +188,21 @@ impl ColumnBuilder {
             Values::Bits(b) => b.as_bytes().len(),
             Values::Fixed { data, .. } => data.len(),
             Values::Variable { data, ends } => data.len() + ends.len() * 8,
+            Values::List { ends } => ends.len() * 8,
+            Values::Children => 0,
         };
         let nulls = self
             .nulls
             .arrays
             .as_ref()
             .map_or(0, |(n, b)| n.len() + b.as_bytes().len());
-        values + nulls
+        values
+            + nulls
+            + self
+                .children
+                .iter()
+                .map(Self::buffered_bytes)
+                .sum::<usize>()
     }
 
     /// Moves every buffer into scratch files in `dir`.
@@ -156,10 +215,15 @@ impl ColumnBuilder {
                 data.spill(dir)?;
                 ends.spill(dir)?;
             }
+            Values::List { ends } => ends.spill(dir)?,
+            Values::Children => {}
         }
         if let Some((n, b)) = &mut self.nulls.arrays {
             n.spill(dir)?;
             b.spill(dir)?;
+        }
+        for c in &mut self.children {
+            c.spill(dir)?;
         }
         Ok(())
     }
@@ -225,16 +289,18 @@ impl ColumnBuilder {
         ends.push(data.len() as u64)
     }
 
-    /// Writes the column's regions to `w`, consuming the builder. Returns the regions and the
-    /// null count.
-    pub fn write(mut self, w: &mut SegmentWriter) -> Result<(ColumnRegions, u64)> {
+    /// Writes the column's regions, then its children's, to `w`, consuming the builder.
+    pub fn write(mut self, w: &mut SegmentWriter) -> Result<WrittenColumn> {
         let mut regions = ColumnRegions::default();
         match &self.values {
-            Values::Null => {}
+            Values::Null | Values::Children => {}
             Values::Bits(b) => regions.data = Some(w.write_region(&[b.as_bytes()])?),
             Values::Fixed { data, .. } => regions.data = Some(w.write_region(&[data.as_bytes()])?),
             Values::Variable { data, ends } => {
                 regions.data = Some(w.write_region(&[data.as_bytes()])?);
+                regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
+            }
+            Values::List { ends } => {
                 regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
             }
         }
@@ -250,6 +316,16 @@ impl ColumnBuilder {
             regions.nulls = Some(w.write_region(&[nulls.as_bytes()])?);
             regions.validity = Some(w.write_region(&[bits.as_bytes()])?);
         }
-        Ok((regions, null_count))
+        let children = self
+            .children
+            .into_iter()
+            .map(|c| c.write(w))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WrittenColumn {
+            regions,
+            null_count,
+            rows: self.rows as u64,
+            children,
+        })
     }
 }

@@ -73,14 +73,31 @@ pub struct ColumnStats {
 /// Everything the footer records about one column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMeta {
-    /// Name, type, nullability, metadata.
+    /// Name, type, nullability, metadata (and the definitions of its children).
     pub def: ColumnDef,
+    /// Rows in this column: the segment's row count for a top-level column; for a child
+    /// column, what its parent's layout implies (list items, struct fields, ...).
+    pub rows: u64,
     /// Where its bytes are.
     pub regions: ColumnRegions,
-    /// Statistics over the whole segment (its `null_count` is the column's null count).
+    /// Statistics over the whole column (its `null_count` is the column's null count).
     pub stats: ColumnStats,
-    /// Statistics per zone of `zone_rows` rows (the last zone may be shorter).
+    /// Statistics per zone of `zone_rows` rows (the last zone may be shorter). Top-level
+    /// columns only; empty for child columns.
     pub zones: Vec<ColumnStats>,
+    /// Child columns, in the order of `def.children`.
+    pub children: Vec<ColumnMeta>,
+}
+
+impl ColumnMeta {
+    /// This column and every descendant, depth first.
+    pub fn walk(&self) -> Vec<&ColumnMeta> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.walk());
+        }
+        out
+    }
 }
 
 /// The decoded footer of a segment.
@@ -131,6 +148,91 @@ pub fn zone_count(rows: u64, zone_rows: u64) -> u64 {
     rows.div_ceil(zone_rows.max(1))
 }
 
+fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
+    let regions = [
+        c.regions.data,
+        c.regions.offsets,
+        c.regions.nulls,
+        c.regions.validity,
+    ];
+    let mask = regions
+        .iter()
+        .zip(REGION_BITS)
+        .filter(|(r, _)| r.is_some())
+        .fold(0u8, |m, (_, bit)| m | bit);
+    e.u8(mask);
+    for r in regions.iter().flatten() {
+        encode_region(e, r);
+    }
+    encode_stats(e, &c.stats);
+    for z in &c.zones {
+        encode_stats(e, z);
+    }
+    for child in &c.children {
+        e.u64(child.rows);
+        encode_body(e, child);
+    }
+}
+
+/// Decodes a column body for `def` with `rows` rows and `zones` zone statistics; child bodies
+/// follow recursively (bounded by the depth of `def`, itself bounded when it was decoded).
+fn decode_body(
+    d: &mut Decoder<'_>,
+    def: &ColumnDef,
+    rows: u64,
+    zones: u64,
+) -> DecodeResult<ColumnMeta> {
+    let at = d.position();
+    let mask = d.u8("region mask")?;
+    if mask & 0xf0 != 0 {
+        return Err(DecodeError {
+            offset: at,
+            detail: format!("region mask {mask:#04x} has unknown bits set"),
+        });
+    }
+    let mut take = |bit: u8| -> DecodeResult<Option<Region>> {
+        if mask & bit != 0 {
+            decode_region(d).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let regions = ColumnRegions {
+        data: take(REGION_BITS[0])?,
+        offsets: take(REGION_BITS[1])?,
+        nulls: take(REGION_BITS[2])?,
+        validity: take(REGION_BITS[3])?,
+    };
+    let stats = decode_stats(d)?;
+    // Every zone's stats take at least 10 bytes: check before allocating.
+    if zones.saturating_mul(10) > d.remaining() as u64 {
+        return Err(d.error(format!(
+            "{zones} zones of statistics cannot fit in the {} bytes left",
+            d.remaining()
+        )));
+    }
+    let mut zone_stats = Vec::with_capacity(zones as usize);
+    for _ in 0..zones {
+        zone_stats.push(decode_stats(d)?);
+    }
+    let mut children = Vec::with_capacity(def.children.len());
+    for child in &def.children {
+        let rows = d.u64("child row count")?;
+        children.push(decode_body(d, child, rows, 0)?);
+    }
+    Ok(ColumnMeta {
+        def: def.clone(),
+        rows,
+        regions,
+        stats,
+        zones: zone_stats,
+        children,
+    })
+}
+
+/// A layout problem: the column path, the region, what is wrong.
+pub type LayoutError = (String, &'static str, String);
+
 impl SegmentFooter {
     /// The footer's bytes.
     pub fn encode(&self) -> Vec<u8> {
@@ -140,25 +242,7 @@ impl SegmentFooter {
         e.u32(self.columns.len() as u32);
         for c in &self.columns {
             c.def.encode(&mut e);
-            let regions = [
-                c.regions.data,
-                c.regions.offsets,
-                c.regions.nulls,
-                c.regions.validity,
-            ];
-            let mask = regions
-                .iter()
-                .zip(REGION_BITS)
-                .filter(|(r, _)| r.is_some())
-                .fold(0u8, |m, (_, bit)| m | bit);
-            e.u8(mask);
-            for r in regions.iter().flatten() {
-                encode_region(&mut e, r);
-            }
-            encode_stats(&mut e, &c.stats);
-            for z in &c.zones {
-                encode_stats(&mut e, z);
-            }
+            encode_body(&mut e, c);
         }
         e.u32(self.metadata.len() as u32);
         for (k, v) in &self.metadata {
@@ -181,50 +265,12 @@ impl SegmentFooter {
             });
         }
         let zones = zone_count(row_count, zone_rows);
-        // Each column needs at least its definition (10 bytes), a region mask and its stats.
-        let ncols = d.count("column count", 11 + 11)?;
+        // Each column needs at least its definition (14 bytes), a region mask and its stats.
+        let ncols = d.count("column count", 14 + 11)?;
         let mut columns = Vec::with_capacity(ncols);
         for _ in 0..ncols {
             let def = ColumnDef::decode(&mut d)?;
-            let at = d.position();
-            let mask = d.u8("region mask")?;
-            if mask & 0xf0 != 0 {
-                return Err(DecodeError {
-                    offset: at,
-                    detail: format!("region mask {mask:#04x} has unknown bits set"),
-                });
-            }
-            let mut take = |bit: u8| -> DecodeResult<Option<Region>> {
-                if mask & bit != 0 {
-                    decode_region(&mut d).map(Some)
-                } else {
-                    Ok(None)
-                }
-            };
-            let regions = ColumnRegions {
-                data: take(REGION_BITS[0])?,
-                offsets: take(REGION_BITS[1])?,
-                nulls: take(REGION_BITS[2])?,
-                validity: take(REGION_BITS[3])?,
-            };
-            let stats = decode_stats(&mut d)?;
-            // Every zone's stats take at least 10 bytes: check before allocating.
-            if zones.saturating_mul(10) > d.remaining() as u64 {
-                return Err(d.error(format!(
-                    "{zones} zones of statistics cannot fit in the {} bytes left",
-                    d.remaining()
-                )));
-            }
-            let mut zone_stats = Vec::with_capacity(zones as usize);
-            for _ in 0..zones {
-                zone_stats.push(decode_stats(&mut d)?);
-            }
-            columns.push(ColumnMeta {
-                def,
-                regions,
-                stats,
-                zones: zone_stats,
-            });
+            columns.push(decode_body(&mut d, &def, row_count, zones)?);
         }
         let n = d.count("metadata entry count", 8)?;
         let mut metadata = Vec::with_capacity(n);
@@ -243,112 +289,48 @@ impl SegmentFooter {
         })
     }
 
-    /// Checks that every column's regions match its layout and the row count, and that every
-    /// region is 64-byte aligned, inside `HEADER_LEN..region_end`, and disjoint from the others.
-    /// Returns `(column name, region name, message)` for the first problem.
-    pub fn check_layout(&self, region_end: u64) -> Result<(), (String, &'static str, String)> {
-        let n = self.row_count;
-        let bitmap_len = n.div_ceil(8);
-        let mut all: Vec<(u64, u64, usize, &'static str)> = Vec::new();
-        for (ci, c) in self.columns.iter().enumerate() {
-            let fail = |region: &'static str, msg: String| Err((c.def.name.clone(), region, msg));
-            let r = &c.regions;
-            let nulls = c.stats.null_count;
-            if nulls > n {
-                return fail("stats", format!("null count {nulls} exceeds row count {n}"));
-            }
-            if nulls > 0 && !c.def.nullable {
-                return fail(
-                    "stats",
-                    format!("non-nullable column has null count {nulls}"),
-                );
+    /// Checks that every column's regions match its layout and row count (recursively for
+    /// child columns), and that every region is 64-byte aligned, inside
+    /// `HEADER_LEN..region_end`, and disjoint from the others. Returns
+    /// `(column path, region name, message)` for the first problem.
+    pub fn check_layout(&self, region_end: u64) -> Result<(), LayoutError> {
+        let mut all: Vec<(u64, u64, String, &'static str)> = Vec::new();
+        for c in &self.columns {
+            if c.zones.len() as u64 != zone_count(self.row_count, self.zone_rows) {
+                return Err((c.def.name.clone(), "stats", "wrong number of zones".into()));
             }
             let zone_nulls: u64 = c.zones.iter().map(|z| z.null_count).sum();
-            if zone_nulls != nulls {
-                return fail(
-                    "stats",
-                    format!("zone null counts sum to {zone_nulls}, column null count is {nulls}"),
-                );
-            }
-            let expect_len =
-                |region: &'static str, got: Option<Region>, want: Option<u64>| match (got, want) {
-                    (None, None) => Ok(()),
-                    (Some(g), Some(w)) if g.len == w => Ok(()),
-                    (Some(g), Some(w)) => {
-                        fail(region, format!("length {} but expected {w}", g.len))
-                    }
-                    (Some(_), None) => fail(region, "present but must be absent".to_string()),
-                    (None, Some(_)) => fail(region, "absent but must be present".to_string()),
-                };
-            let layout = c.def.column_type.layout();
-            if layout == Layout::Null {
-                if nulls != n {
-                    return fail(
-                        "stats",
-                        format!("null column has null count {nulls}, not {n}"),
-                    );
-                }
-                expect_len("data", r.data, None)?;
-                expect_len("offsets", r.offsets, None)?;
-                expect_len("nulls", r.nulls, None)?;
-                expect_len("validity", r.validity, None)?;
-                continue;
-            }
-            let has_nulls = nulls > 0;
-            expect_len("nulls", r.nulls, has_nulls.then_some(n))?;
-            expect_len("validity", r.validity, has_nulls.then_some(bitmap_len))?;
-            match layout {
-                Layout::Null => unreachable!("handled above"),
-                Layout::Bits => {
-                    expect_len("data", r.data, Some(bitmap_len))?;
-                    expect_len("offsets", r.offsets, None)?;
-                }
-                Layout::Fixed { width } => {
-                    let want = n.checked_mul(width as u64);
-                    if want.is_none() {
-                        return fail("data", format!("{n} rows of {width} bytes overflow u64"));
-                    }
-                    expect_len("data", r.data, want)?;
-                    expect_len("offsets", r.offsets, None)?;
-                    for (what, v) in [("min", &c.stats.min), ("max", &c.stats.max)] {
-                        if let Some(v) = v {
-                            if v.len() != width {
-                                return fail(
-                                    "stats",
-                                    format!("{what} has {} bytes, values have {width}", v.len()),
-                                );
-                            }
-                        }
-                    }
-                }
-                Layout::Variable { .. } => {
-                    let Some(data) = r.data else {
-                        return fail("data", "absent but must be present".into());
-                    };
-                    let _ = data;
-                    expect_len("offsets", r.offsets, Some(n.saturating_mul(8)))?;
-                    let off = r.offsets.map_or(0, |o| o.offset);
-                    if off < HEADER_LEN + 8 {
-                        return fail(
-                            "offsets",
-                            format!("starts at byte {off}, leaving no room for its zero prefix"),
-                        );
-                    }
-                }
-            }
-            for (name, region) in r.named() {
-                all.push((region.offset, region.len, ci, name));
-            }
-        }
-        for &(offset, len, ci, name) in &all {
-            let col = || self.columns[ci].def.name.clone();
-            if offset % ALIGNMENT != 0 {
-                return Err((col(), name, format!("byte {offset} is not 64-byte aligned")));
-            }
-            let end = offset.saturating_add(len);
-            if offset < HEADER_LEN || end > region_end {
+            if zone_nulls != c.stats.null_count {
                 return Err((
-                    col(),
+                    c.def.name.clone(),
+                    "stats",
+                    format!(
+                        "zone null counts sum to {zone_nulls}, column null count is {}",
+                        c.stats.null_count
+                    ),
+                ));
+            }
+            if c.stats.null_count > 0 && !c.def.nullable {
+                return Err((
+                    c.def.name.clone(),
+                    "stats",
+                    format!("non-nullable column has null count {}", c.stats.null_count),
+                ));
+            }
+            check_column(c, &c.def.name, &mut all)?;
+        }
+        for (offset, len, path, name) in &all {
+            if offset % ALIGNMENT != 0 {
+                return Err((
+                    path.clone(),
+                    name,
+                    format!("byte {offset} is not 64-byte aligned"),
+                ));
+            }
+            let end = offset.saturating_add(*len);
+            if *offset < HEADER_LEN || end > region_end {
+                return Err((
+                    path.clone(),
                     name,
                     format!(
                         "bytes {offset}..{end} lie outside the region area {HEADER_LEN}..{region_end}"
@@ -356,25 +338,146 @@ impl SegmentFooter {
                 ));
             }
         }
-        all.sort_unstable();
+        all.sort_unstable_by_key(|r| (r.0, r.1));
         for w in all.windows(2) {
-            let (a, b) = (w[0], w[1]);
+            let (a, b) = (&w[0], &w[1]);
             if a.0 + a.1 > b.0 {
                 return Err((
-                    self.columns[b.2].def.name.clone(),
+                    b.2.clone(),
                     b.3,
                     format!(
                         "bytes {}..{} overlap region {} of column \"{}\"",
                         b.0,
                         b.0 + b.1,
                         a.3,
-                        self.columns[a.2].def.name
+                        a.2
                     ),
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// Checks one column (and its children) against its layout; collects its regions.
+fn check_column(
+    c: &ColumnMeta,
+    path: &str,
+    all: &mut Vec<(u64, u64, String, &'static str)>,
+) -> Result<(), LayoutError> {
+    let n = c.rows;
+    let bitmap_len = n.div_ceil(8);
+    let fail = |region: &'static str, msg: String| Err((path.to_owned(), region, msg));
+    let r = &c.regions;
+    let nulls = c.stats.null_count;
+    if nulls > n {
+        return fail("stats", format!("null count {nulls} exceeds row count {n}"));
+    }
+    let expect_len =
+        |region: &'static str, got: Option<Region>, want: Option<u64>| match (got, want) {
+            (None, None) => Ok(()),
+            (Some(g), Some(w)) if g.len == w => Ok(()),
+            (Some(g), Some(w)) => fail(region, format!("length {} but expected {w}", g.len)),
+            (Some(_), None) => fail(region, "present but must be absent".to_string()),
+            (None, Some(_)) => fail(region, "absent but must be present".to_string()),
+        };
+    let layout = c.def.column_type.layout();
+    if layout == Layout::Null {
+        if nulls != n {
+            return fail(
+                "stats",
+                format!("null column has null count {nulls}, not {n}"),
+            );
+        }
+        expect_len("data", r.data, None)?;
+        expect_len("offsets", r.offsets, None)?;
+        expect_len("nulls", r.nulls, None)?;
+        expect_len("validity", r.validity, None)?;
+        return Ok(());
+    }
+    let has_nulls = nulls > 0;
+    expect_len("nulls", r.nulls, has_nulls.then_some(n))?;
+    expect_len("validity", r.validity, has_nulls.then_some(bitmap_len))?;
+    let offsets_with_prefix = |region: Option<Region>| {
+        let off = region.map_or(0, |o| o.offset);
+        if off < HEADER_LEN + 8 {
+            return fail(
+                "offsets",
+                format!("starts at byte {off}, leaving no room for its zero prefix"),
+            );
+        }
+        Ok(())
+    };
+    match layout {
+        Layout::Null => unreachable!("handled above"),
+        Layout::Bits => {
+            expect_len("data", r.data, Some(bitmap_len))?;
+            expect_len("offsets", r.offsets, None)?;
+        }
+        Layout::Fixed { width } => {
+            let Some(want) = n.checked_mul(width as u64) else {
+                return fail("data", format!("{n} rows of {width} bytes overflow u64"));
+            };
+            expect_len("data", r.data, Some(want))?;
+            expect_len("offsets", r.offsets, None)?;
+            for (what, v) in [("min", &c.stats.min), ("max", &c.stats.max)] {
+                if let Some(v) = v {
+                    if v.len() != width {
+                        return fail(
+                            "stats",
+                            format!("{what} has {} bytes, values have {width}", v.len()),
+                        );
+                    }
+                }
+            }
+        }
+        Layout::Variable { .. } => {
+            if r.data.is_none() {
+                return fail("data", "absent but must be present".into());
+            }
+            expect_len("offsets", r.offsets, Some(n.saturating_mul(8)))?;
+            offsets_with_prefix(r.offsets)?;
+        }
+        Layout::List => {
+            expect_len("data", r.data, None)?;
+            expect_len("offsets", r.offsets, Some(n.saturating_mul(8)))?;
+            offsets_with_prefix(r.offsets)?;
+        }
+        Layout::FixedList { size } => {
+            expect_len("data", r.data, None)?;
+            expect_len("offsets", r.offsets, None)?;
+            let want = n.checked_mul(size as u64);
+            if c.children.first().map(|ch| ch.rows) != want {
+                return fail("children", format!("the items must number {n} x {size}"));
+            }
+        }
+        Layout::Struct => {
+            expect_len("data", r.data, None)?;
+            expect_len("offsets", r.offsets, None)?;
+            if let Some(ch) = c.children.iter().find(|ch| ch.rows != n) {
+                return fail(
+                    "children",
+                    format!(
+                        "field \"{}\" has {} rows, the struct {n}",
+                        ch.def.name, ch.rows
+                    ),
+                );
+            }
+        }
+    }
+    if !c.def.column_type.is_nested() && (!c.children.is_empty()) {
+        return fail("children", "a leaf column has child columns".into());
+    }
+    for (name, region) in r.named() {
+        all.push((region.offset, region.len, path.to_owned(), name));
+    }
+    for child in &c.children {
+        if !child.zones.is_empty() {
+            return fail("children", "child columns carry no zone statistics".into());
+        }
+        check_column(child, &format!("{path}.{}", child.def.name), all)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -400,7 +503,9 @@ mod tests {
                         column_type: ColumnType::Int32,
                         nullable: true,
                         metadata: vec![],
+                        children: vec![],
                     },
+                    rows: 10,
                     regions: ColumnRegions {
                         data: region(64, 40),
                         offsets: None,
@@ -421,6 +526,7 @@ mod tests {
                         ColumnStats::default(),
                         ColumnStats::default(),
                     ],
+                    children: vec![],
                 },
                 ColumnMeta {
                     def: ColumnDef {
@@ -428,7 +534,9 @@ mod tests {
                         column_type: ColumnType::Utf8,
                         nullable: false,
                         metadata: vec![("k".into(), "v".into())],
+                        children: vec![],
                     },
+                    rows: 10,
                     regions: ColumnRegions {
                         data: region(256, 5),
                         offsets: region(384, 80),
@@ -437,6 +545,7 @@ mod tests {
                     },
                     stats: ColumnStats::default(),
                     zones: vec![ColumnStats::default(); 3],
+                    children: vec![],
                 },
             ],
             metadata: vec![("m".into(), "1".into())],

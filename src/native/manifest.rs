@@ -175,6 +175,7 @@ mod tests {
                     column_type: ColumnType::Int64,
                     nullable: false,
                     metadata: vec![],
+                    children: vec![],
                 }],
                 metadata: vec![],
             },

@@ -72,6 +72,20 @@ pub enum ColumnType {
     Binary,
     LargeBinary,
     BinaryView,
+    /// Variable-length lists (written with 32-bit offsets); one child column, the items.
+    List,
+    /// Variable-length lists (written with 64-bit offsets); one child column, the items.
+    LargeList,
+    /// Lists of exactly this many items; one child column, the items.
+    FixedSizeList(u32),
+    /// One child column per field.
+    Struct,
+    /// Key/value lists; one child column: a non-nullable struct of two children (key, value).
+    /// The flag says whether keys are sorted.
+    Map(bool),
+    /// Dictionary-encoded values (key type, value type). Stored decoded, in the value type's
+    /// layout; the dictionary type is kept for export.
+    Dictionary(Box<ColumnType>, Box<ColumnType>),
 }
 
 /// How a column's values are laid out in a segment.
@@ -91,6 +105,15 @@ pub enum Layout {
         /// Whether the bytes must be valid UTF-8 (string types).
         utf8: bool,
     },
+    /// An `offsets` region of `n` `u64` cumulative end offsets into the one child column.
+    List,
+    /// No value regions; the one child column has `n * size` rows.
+    FixedList {
+        /// Items per list.
+        size: usize,
+    },
+    /// No value regions; every child column has `n` rows.
+    Struct,
 }
 
 impl ColumnType {
@@ -113,7 +136,28 @@ impl ColumnType {
             FixedSizeBinary(w) => fixed(*w as usize),
             Utf8 | LargeUtf8 | Utf8View => Layout::Variable { utf8: true },
             Binary | LargeBinary | BinaryView => Layout::Variable { utf8: false },
+            List | LargeList | Map(_) => Layout::List,
+            FixedSizeList(size) => Layout::FixedList {
+                size: *size as usize,
+            },
+            Struct => Layout::Struct,
+            Dictionary(_, value) => value.layout(),
         }
+    }
+
+    /// How many child columns a column of this type has (`None`: any number, for structs).
+    pub fn child_count(&self) -> Option<usize> {
+        match self {
+            ColumnType::List | ColumnType::LargeList | ColumnType::FixedSizeList(_) => Some(1),
+            ColumnType::Map(_) => Some(1),
+            ColumnType::Struct => None,
+            _ => Some(0),
+        }
+    }
+
+    /// True for list, struct and map types (whose values live in child columns).
+    pub fn is_nested(&self) -> bool {
+        self.child_count() != Some(0)
     }
 
     /// The one-byte tag that starts this type's encoding (docs/FORMAT.md, "Column types").
@@ -151,6 +195,12 @@ impl ColumnType {
             Binary => 28,
             LargeBinary => 29,
             BinaryView => 30,
+            List => 31,
+            LargeList => 32,
+            FixedSizeList(_) => 33,
+            Struct => 34,
+            Map(_) => 35,
+            Dictionary(..) => 36,
         }
     }
 
@@ -168,7 +218,12 @@ impl ColumnType {
                 e.u8(*p);
                 e.u8(*s as u8);
             }
-            FixedSizeBinary(w) => e.u32(*w),
+            FixedSizeBinary(w) | FixedSizeList(w) => e.u32(*w),
+            Map(sorted) => e.u8(*sorted as u8),
+            Dictionary(key, value) => {
+                key.encode(e);
+                value.encode(e);
+            }
             _ => {}
         }
     }
@@ -244,8 +299,60 @@ impl ColumnType {
             28 => Binary,
             29 => LargeBinary,
             30 => BinaryView,
+            31 => List,
+            32 => LargeList,
+            33 => {
+                let at = d.position();
+                let size = d.u32("fixed size list size")?;
+                if size > i32::MAX as u32 {
+                    return Err(DecodeError {
+                        offset: at,
+                        detail: format!("fixed size list size {size} is out of range"),
+                    });
+                }
+                FixedSizeList(size)
+            }
+            34 => Struct,
+            35 => Map(d.bool("map keys-sorted flag")?),
+            36 => {
+                let at = d.position();
+                let key = ColumnType::decode(d)?;
+                if !matches!(
+                    key,
+                    Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+                ) {
+                    return Err(DecodeError {
+                        offset: at,
+                        detail: format!("dictionary key type {key:?} is not an integer type"),
+                    });
+                }
+                let at = d.position();
+                // The value type's own decoding cannot recurse further: it must be a leaf.
+                let value = ColumnType::decode_leaf(d)?;
+                if value.is_nested() || matches!(value, Null) {
+                    return Err(DecodeError {
+                        offset: at,
+                        detail: format!(
+                            "dictionary value type {value:?} must be a non-null leaf type"
+                        ),
+                    });
+                }
+                Dictionary(Box::new(key), Box::new(value))
+            }
             v => return Err(bad_tag(at, "column type tag", v)),
         })
+    }
+
+    /// Decodes a type that must not be a dictionary (bounding recursion).
+    fn decode_leaf(d: &mut Decoder<'_>) -> DecodeResult<Self> {
+        let at = d.position();
+        if d.peek_u8() == Some(36) {
+            return Err(DecodeError {
+                offset: at,
+                detail: "a dictionary's values cannot themselves be a dictionary".into(),
+            });
+        }
+        Self::decode(d)
     }
 }
 
@@ -279,7 +386,12 @@ pub struct ColumnDef {
     pub nullable: bool,
     /// Key/value metadata, sorted by key.
     pub metadata: Vec<(String, String)>,
+    /// Child columns of nested types (list items, struct fields, map entries); empty otherwise.
+    pub children: Vec<ColumnDef>,
 }
+
+/// Deepest nesting of child columns a schema may have.
+pub const MAX_NESTING: usize = 64;
 
 /// The columns of a table and the table-level key/value metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -311,20 +423,82 @@ fn decode_metadata(d: &mut Decoder<'_>) -> DecodeResult<Vec<(String, String)>> {
 }
 
 impl ColumnDef {
+    /// A leaf column (no children).
+    pub fn new(name: impl Into<String>, column_type: ColumnType, nullable: bool) -> Self {
+        Self {
+            name: name.into(),
+            column_type,
+            nullable,
+            metadata: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
     pub(crate) fn encode(&self, e: &mut Encoder) {
         e.str(&self.name);
         self.column_type.encode(e);
         e.u8(self.nullable as u8);
         encode_metadata(e, &self.metadata);
+        e.u32(self.children.len() as u32);
+        for c in &self.children {
+            c.encode(e);
+        }
     }
 
     pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
+        Self::decode_at_depth(d, 0)
+    }
+
+    fn decode_at_depth(d: &mut Decoder<'_>, depth: usize) -> DecodeResult<Self> {
+        if depth > MAX_NESTING {
+            return Err(d.error(format!("columns nest deeper than {MAX_NESTING} levels")));
+        }
+        let name = d.str("column name")?.to_owned();
+        let column_type = ColumnType::decode(d)?;
+        let nullable = d.bool("nullable flag")?;
+        let metadata = decode_metadata(d)?;
+        let at = d.position();
+        let n = d.count("child column count", 14)?;
+        if column_type.child_count().is_some_and(|want| want != n) {
+            return Err(DecodeError {
+                offset: at,
+                detail: format!("column \"{name}\" of type {column_type:?} has {n} child columns"),
+            });
+        }
+        let mut children = Vec::with_capacity(n);
+        for _ in 0..n {
+            children.push(Self::decode_at_depth(d, depth + 1)?);
+        }
+        if let ColumnType::Map(_) = column_type {
+            let entries = &children[0];
+            if entries.column_type != ColumnType::Struct
+                || entries.children.len() != 2
+                || entries.nullable
+            {
+                return Err(DecodeError {
+                    offset: at,
+                    detail: format!(
+                        "map column \"{name}\" needs a non-nullable struct of key and value"
+                    ),
+                });
+            }
+        }
         Ok(Self {
-            name: d.str("column name")?.to_owned(),
-            column_type: ColumnType::decode(d)?,
-            nullable: d.bool("nullable flag")?,
-            metadata: decode_metadata(d)?,
+            name,
+            column_type,
+            nullable,
+            metadata,
+            children,
         })
+    }
+
+    /// This column and every descendant, depth first.
+    pub fn walk(&self) -> Vec<&ColumnDef> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.walk());
+        }
+        out
     }
 }
 
@@ -338,8 +512,9 @@ impl TableSchema {
     }
 
     pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
-        // A column takes at least 4 (name length) + 1 (tag) + 1 (nullable) + 4 (metadata count).
-        let n = d.count("column count", 10)?;
+        // A column takes at least 4 (name length) + 1 (tag) + 1 (nullable) + 4 (metadata count)
+        // + 4 (child count).
+        let n = d.count("column count", 14)?;
         let mut columns = Vec::with_capacity(n);
         for _ in 0..n {
             columns.push(ColumnDef::decode(d)?);
@@ -427,6 +602,7 @@ pub(crate) mod tests {
                 column_type: ColumnType::Decimal128(12, 2),
                 nullable: true,
                 metadata: vec![("unit".into(), "EUR".into())],
+                children: vec![],
             }],
             metadata: vec![("source".into(), "test".into())],
         };

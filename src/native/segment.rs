@@ -7,8 +7,8 @@
 //!   disjoint, of the length its type and the row count require; the zero prefix before every
 //!   offsets region).
 //! - After `open`, [`SegmentFile::region`] slices always lie inside the mapping, which is never
-//!   written. Region *contents* are checked lazily: [`SegmentFile::check_variable`] (offsets and
-//!   UTF-8) and [`SegmentFile::check_validity`] (null count) once per column on first use, and
+//!   written. Region *contents* are checked lazily: [`SegmentFile::check_contents`] (offsets,
+//!   UTF-8, null count) once per column on first use, and
 //!   [`SegmentFile::verify`] (every checksum and every byte between regions) on demand.
 
 use std::fs::File;
@@ -194,7 +194,7 @@ impl SegmentFile {
             footer_offset,
             footer_crc32c,
         };
-        for c in &seg.footer.columns {
+        for c in seg.footer.columns.iter().flat_map(|c| c.walk()) {
             if let Some(off) = c.regions.offsets {
                 let prefix = &seg.bytes[off.offset as usize - 8..off.offset as usize];
                 if prefix != [0u8; 8] {
@@ -247,10 +247,6 @@ impl SegmentFile {
         &self.bytes[r.offset as usize..r.end() as usize]
     }
 
-    fn column(&self, index: usize) -> &ColumnMeta {
-        &self.footer.columns[index]
-    }
-
     fn corrupt_at(&self, col: &ColumnMeta, region: &str, byte: u64, detail: String) -> Error {
         Error::corrupt(
             &self.path,
@@ -259,21 +255,18 @@ impl SegmentFile {
         )
     }
 
-    /// Checks a variable-width column's offsets (non-decreasing, the last equal to the data
-    /// length) and, for string types, that the data is UTF-8 with every value boundary on a
-    /// character boundary. O(rows + bytes); callers cache the outcome per open segment.
-    pub fn check_variable(&self, index: usize) -> Result<()> {
-        let col = self.column(index);
-        let Layout::Variable { utf8 } = col.def.column_type.layout() else {
-            return Ok(());
-        };
-        let (Some(data_r), Some(off_r)) = (col.regions.data, col.regions.offsets) else {
-            unreachable!("check_layout guarantees data and offsets regions for variable columns")
-        };
-        let data = self.region(data_r);
-        let offsets = self.region(off_r);
+    /// Checks an offsets region: non-decreasing ends, the last equal to `limit` (the data
+    /// length, or the child's row count for lists). Returns the ends' region bytes.
+    fn check_offsets(
+        &self,
+        col: &ColumnMeta,
+        offsets: Region,
+        limit: u64,
+        what: &str,
+    ) -> Result<&[u8]> {
+        let bytes = self.region(offsets);
         let mut prev = 0u64;
-        for (i, chunk) in offsets.chunks_exact(8).enumerate() {
+        for (i, chunk) in bytes.chunks_exact(8).enumerate() {
             let mut a = [0u8; 8];
             a.copy_from_slice(chunk);
             let end = u64::from_le_bytes(a);
@@ -281,81 +274,96 @@ impl SegmentFile {
                 return Err(self.corrupt_at(
                     col,
                     "offsets",
-                    off_r.offset + 8 * i as u64,
+                    offsets.offset + 8 * i as u64,
                     format!("row {i} ends at {end}, before the previous end {prev}"),
                 ));
             }
             prev = end;
         }
-        if prev != data_r.len {
+        if prev != limit {
             return Err(self.corrupt_at(
                 col,
                 "offsets",
-                off_r.end().saturating_sub(8),
-                format!(
-                    "last offset {prev} differs from the data length {}",
-                    data_r.len
-                ),
+                offsets.end().saturating_sub(8),
+                format!("last offset {prev} differs from the {what} {limit}"),
             ));
         }
-        if utf8 {
-            if let Err(e) = std::str::from_utf8(data) {
+        Ok(bytes)
+    }
+
+    /// Checks the contents of one column (not its children): the offsets of variable-width and
+    /// list columns (non-decreasing, the last equal to the data length or the child's row
+    /// count), UTF-8 for string types with every value boundary on a character boundary, and
+    /// that the validity bitmap's cleared bits number the recorded null count. O(rows +
+    /// bytes); callers cache the outcome per open segment.
+    pub fn check_contents(&self, col: &ColumnMeta) -> Result<()> {
+        if let Some(v) = col.regions.validity {
+            let n = col.rows;
+            let valid = count_set_bits(self.region(v), n as usize);
+            if n - valid != col.stats.null_count {
                 return Err(self.corrupt_at(
                     col,
-                    "data",
-                    data_r.offset + e.valid_up_to() as u64,
-                    "invalid UTF-8".into(),
+                    "validity",
+                    v.offset,
+                    format!(
+                        "bitmap marks {} rows null, the footer records {}",
+                        n - valid,
+                        col.stats.null_count
+                    ),
                 ));
             }
-            for (i, chunk) in offsets.chunks_exact(8).enumerate() {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(chunk);
-                let end = u64::from_le_bytes(a) as usize;
-                // `end <= data.len()` was checked above; a boundary inside a multi-byte
-                // character would split it between two rows.
-                if end < data.len() && (data[end] & 0xc0) == 0x80 {
-                    return Err(self.corrupt_at(
-                        col,
-                        "offsets",
-                        off_r.offset + 8 * i as u64,
-                        format!("row {i} ends at byte {end}, inside a UTF-8 character"),
-                    ));
+        }
+        match col.def.column_type.layout() {
+            Layout::List => {
+                let (Some(off), Some(child)) = (col.regions.offsets, col.children.first()) else {
+                    unreachable!("check_layout guarantees offsets and one child for lists")
+                };
+                self.check_offsets(col, off, child.rows, "item count")?;
+            }
+            Layout::Variable { utf8 } => {
+                let (Some(data_r), Some(off_r)) = (col.regions.data, col.regions.offsets) else {
+                    unreachable!("check_layout guarantees data and offsets for variable columns")
+                };
+                let offsets = self.check_offsets(col, off_r, data_r.len, "data length")?;
+                let data = self.region(data_r);
+                if utf8 {
+                    if let Err(e) = std::str::from_utf8(data) {
+                        return Err(self.corrupt_at(
+                            col,
+                            "data",
+                            data_r.offset + e.valid_up_to() as u64,
+                            "invalid UTF-8".into(),
+                        ));
+                    }
+                    for (i, chunk) in offsets.chunks_exact(8).enumerate() {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(chunk);
+                        let end = u64::from_le_bytes(a) as usize;
+                        // `end <= data.len()` was checked above; a boundary inside a
+                        // multi-byte character would split it between two rows.
+                        if end < data.len() && (data[end] & 0xc0) == 0x80 {
+                            return Err(self.corrupt_at(
+                                col,
+                                "offsets",
+                                off_r.offset + 8 * i as u64,
+                                format!("row {i} ends at byte {end}, inside a UTF-8 character"),
+                            ));
+                        }
+                    }
                 }
             }
+            _ => {}
         }
         Ok(())
     }
 
-    /// Checks that the validity bitmap's cleared bits number exactly the recorded null count.
-    /// O(rows / 8); callers cache the outcome per open segment.
-    pub fn check_validity(&self, index: usize) -> Result<()> {
-        let col = self.column(index);
-        let Some(v) = col.regions.validity else {
-            return Ok(());
-        };
-        let n = self.footer.row_count;
-        let valid = count_set_bits(self.region(v), n as usize);
-        if n - valid != col.stats.null_count {
-            return Err(self.corrupt_at(
-                col,
-                "validity",
-                v.offset,
-                format!(
-                    "bitmap marks {} rows null, the footer records {}",
-                    n - valid,
-                    col.stats.null_count
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Full verification: every region's checksum, the byte-for-byte agreement of the null
-    /// array and the validity bitmap, the contents checks above, and that every byte between
-    /// regions (padding) is zero — so any single flipped bit anywhere in the file is reported.
+    /// Full verification: every region's checksum, the contents checks above and the
+    /// byte-for-byte agreement of the null array and the validity bitmap for every column and
+    /// child column, and that every byte between regions (padding) is zero — so any single
+    /// flipped bit anywhere in the file is reported.
     pub fn verify(&self) -> Result<()> {
         let mut spans: Vec<(u64, u64)> = Vec::new();
-        for (ci, col) in self.footer.columns.iter().enumerate() {
+        for col in self.footer.columns.iter().flat_map(|c| c.walk()) {
             for (name, r) in col.regions.named() {
                 let actual = crc32c::crc32c(self.region(r));
                 if actual != r.crc32c {
@@ -371,8 +379,7 @@ impl SegmentFile {
                 }
                 spans.push((r.offset, r.end()));
             }
-            self.check_variable(ci)?;
-            self.check_validity(ci)?;
+            self.check_contents(col)?;
             if let (Some(nr), Some(vr)) = (col.regions.nulls, col.regions.validity) {
                 let nulls = self.region(nr);
                 let validity = self.region(vr);

@@ -5,6 +5,9 @@
 //!   pinned version for time travel). A running query keeps its snapshot whatever commits
 //!   meanwhile; the next query sees them. Reopening is O(metadata) and skipped when the
 //!   version has not changed.
+//! - Strings and binaries are served as `Utf8View` / `BinaryView` by default (values in the
+//!   mapping, views built once per segment and cached), or as zero-copy `LargeUtf8` /
+//!   `LargeBinary` with [`QuiverTableProvider::with_string_view`]`(false)`.
 //! - Filters are accepted as `Inexact`: they prune segments and zones (see `source.rs`) and
 //!   DataFusion still applies them to rows.
 //! - `INSERT INTO` appends (or, for `INSERT OVERWRITE`, replaces) through [`QuiverSink`], one
@@ -68,15 +71,16 @@ impl QuiverTableProvider {
         Self {
             dir: table.path().to_path_buf(),
             pinned,
-            schema: table.schema(),
-            string_view: false,
+            schema: view_schema(&table.schema()),
+            string_view: true,
             snapshot: Mutex::new(table),
         }
     }
 
-    /// Serves string and binary columns as `Utf8View` / `BinaryView` instead of the zero-copy
-    /// `LargeUtf8` / `LargeBinary`: the values stay in the mapping, but each batch builds its
-    /// 16-byte views. See BENCHMARKS.md for which is faster in DataFusion.
+    /// Whether string and binary columns reach DataFusion as `Utf8View` / `BinaryView` (the
+    /// default) or as the zero-copy `LargeUtf8` / `LargeBinary`. Views keep the values in the
+    /// mapping; their 16-byte views are built once per segment and column, on first use, and
+    /// cached. DataFusion 55 runs TPC-H faster on views (BENCHMARKS.md, "Strings").
     pub fn with_string_view(mut self, string_view: bool) -> Self {
         self.string_view = string_view;
         let base = self.snapshot.lock().map(|t| t.schema()).ok();

@@ -26,7 +26,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result, Statistics};
@@ -48,7 +48,6 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayFormatType, Partitioning, SendableRecordBatchStream};
 
 use super::pruning::{column_statistics, Containers};
-use crate::arrow_bridge::read::to_view;
 use crate::native::footer::zone_count;
 use crate::Table;
 
@@ -402,12 +401,11 @@ impl Iterator for PartitionScan {
                 .iter()
                 .zip(self.source.projected_schema.fields())
                 .map(|(&c, field)| {
-                    let array = segment.column(c)?.slice(start, len);
-                    Ok(if field.data_type() == array.data_type() {
-                        array
-                    } else {
-                        to_view(&array)
-                    })
+                    let whole = match field.data_type() {
+                        DataType::Utf8View | DataType::BinaryView => segment.column_view(c)?,
+                        _ => segment.column(c)?,
+                    };
+                    Ok(whole.slice(start, len))
                 })
                 .collect::<crate::Result<Vec<_>>>()
                 .map_err(external);

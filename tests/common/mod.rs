@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    make_array, new_null_array, Array, ArrayDataBuilder, ArrayRef, BinaryArray, BooleanArray,
-    FixedSizeBinaryArray, RecordBatch, StringArray,
+    make_array, new_null_array, Array, ArrayDataBuilder, ArrayRef, AsArray, BinaryArray,
+    BooleanArray, FixedSizeBinaryArray, FixedSizeListArray, LargeListArray, ListArray, MapArray,
+    RecordBatch, StringArray, StructArray,
 };
-use arrow::buffer::{Buffer, MutableBuffer, NullBuffer};
+use arrow::buffer::{Buffer, MutableBuffer, NullBuffer, OffsetBuffer};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
 use rand::rngs::SmallRng;
@@ -57,6 +58,48 @@ pub fn storable_types() -> Vec<DataType> {
         Binary,
         LargeBinary,
         BinaryView,
+    ]
+    .into_iter()
+    .chain(nested_types())
+    .collect()
+}
+
+/// Nested types: lists, fixed-size lists, structs, maps, dictionaries, and nestings of them.
+pub fn nested_types() -> Vec<DataType> {
+    use DataType::*;
+    let f = |name: &str, t: DataType, nullable: bool| Arc::new(Field::new(name, t, nullable));
+    let entries = f(
+        "entries",
+        Struct(
+            vec![
+                Field::new("key", Utf8, false),
+                Field::new("value", Int32, true),
+            ]
+            .into(),
+        ),
+        false,
+    );
+    vec![
+        List(f("item", Int32, true)),
+        LargeList(f("item", Utf8View, true)),
+        List(f("item", List(f("item", Int64, true)), true)),
+        FixedSizeList(f("item", Float64, true), 3),
+        Struct(
+            vec![
+                Field::new("a", Int64, true),
+                Field::new("b", Utf8, true),
+                Field::new("c", Boolean, true),
+            ]
+            .into(),
+        ),
+        List(f(
+            "item",
+            Struct(vec![Field::new("x", Int16, true), Field::new("y", Binary, true)].into()),
+            true,
+        )),
+        Map(entries, false),
+        Dictionary(Box::new(Int16), Box::new(Utf8)),
+        Dictionary(Box::new(UInt8), Box::new(Int64)),
     ]
 }
 
@@ -132,6 +175,97 @@ pub fn random_array(
                     .unwrap(),
             )
         }
+        DataType::List(item) | DataType::LargeList(item) | DataType::Map(item, _) => {
+            // Lengths 0..4; null rows sometimes keep items under them, as Arrow allows.
+            let lengths: Vec<usize> = (0..len)
+                .map(|i| {
+                    if valid(i) || rng.random_bool(0.3) {
+                        rng.random_range(0..4)
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let total: usize = lengths.iter().sum();
+            let child_nulls = if item.is_nullable() {
+                null_rate.min(0.5)
+            } else {
+                0.0
+            };
+            let child = random_array(rng, item.data_type(), total, child_nulls);
+            match data_type {
+                DataType::List(_) => Arc::new(
+                    ListArray::try_new(
+                        Arc::clone(item),
+                        OffsetBuffer::from_lengths(lengths),
+                        child,
+                        nulls,
+                    )
+                    .unwrap(),
+                ),
+                DataType::LargeList(_) => Arc::new(
+                    LargeListArray::try_new(
+                        Arc::clone(item),
+                        OffsetBuffer::from_lengths(lengths),
+                        child,
+                        nulls,
+                    )
+                    .unwrap(),
+                ),
+                _ => Arc::new(
+                    MapArray::try_new(
+                        Arc::clone(item),
+                        OffsetBuffer::from_lengths(lengths),
+                        child.as_struct().clone(),
+                        nulls,
+                        false,
+                    )
+                    .unwrap(),
+                ),
+            }
+        }
+        DataType::FixedSizeList(item, size) => {
+            let child = random_array(
+                rng,
+                item.data_type(),
+                len * *size as usize,
+                null_rate.min(0.5),
+            );
+            Arc::new(FixedSizeListArray::try_new(Arc::clone(item), *size, child, nulls).unwrap())
+        }
+        DataType::Struct(fields) => {
+            let children = fields
+                .iter()
+                .map(|f| {
+                    random_array(
+                        rng,
+                        f.data_type(),
+                        len,
+                        if f.is_nullable() {
+                            null_rate.min(0.5)
+                        } else {
+                            0.0
+                        },
+                    )
+                })
+                .collect();
+            Arc::new(StructArray::try_new(fields.clone(), children, nulls).unwrap())
+        }
+        DataType::Dictionary(key, value) => {
+            let values = random_array(rng, value, 5, 0.0);
+            let keys: Vec<Option<i64>> = (0..len)
+                .map(|i| valid(i).then(|| rng.random_range(0..5)))
+                .collect();
+            let keys = cast(&arrow::array::Int64Array::from(keys), key).unwrap();
+            let data = ArrayDataBuilder::new(data_type.clone())
+                .len(len)
+                .add_buffer(keys.to_data().buffers()[0].clone())
+                .nulls(keys.nulls().cloned())
+                .add_child_data(values.to_data())
+                .build()
+                .unwrap();
+            make_array(data)
+        }
         t => {
             let width = t.primitive_width().expect("fixed-width type");
             let mut bytes: Vec<u8> = (0..len * width).map(|_| rng.random()).collect();
@@ -192,9 +326,21 @@ pub fn as_read_type(array: &ArrayRef) -> ArrayRef {
     }
 }
 
-/// `batch` with every column in the type a Quiver scan returns.
+/// `batch` with every column cast to the type a Quiver scan returns (`schema`).
 pub fn as_read_batch(batch: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
-    let columns = batch.columns().iter().map(as_read_type).collect();
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Arc::clone(c)
+            } else {
+                cast(c, f.data_type())
+                    .unwrap_or_else(|e| panic!("cast {} to {}: {e}", c.data_type(), f.data_type()))
+            }
+        })
+        .collect();
     RecordBatch::try_new(Arc::clone(schema), columns).unwrap()
 }
 
