@@ -43,6 +43,14 @@ pub enum ErrorKind {
         /// What is wrong, with the values that were compared.
         detail: String,
     },
+    /// An input file (Parquet, IPC, CSV, NDJSON) could not be read or does not fit the table.
+    #[error("cannot import {}: {detail}", file.display())]
+    Input {
+        /// The input file.
+        file: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A column's Arrow type has no storage layout in this version of Quiver.
     #[error("column \"{column}\" has type {data_type}, which Quiver cannot store: {reason}")]
     Unsupported {
@@ -130,7 +138,7 @@ impl Error {
     pub fn file(&self) -> Option<&Path> {
         match &*self.0 {
             ErrorKind::Io { path, .. } => Some(path),
-            ErrorKind::Corrupt { file, .. } => Some(file),
+            ErrorKind::Corrupt { file, .. } | ErrorKind::Input { file, .. } => Some(file),
             _ => None,
         }
     }

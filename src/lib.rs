@@ -48,7 +48,8 @@
 //!
 //! # Crate features
 //! - `sql` (default): SQL over Quiver tables through DataFusion 55.
-//! - `cli` (default): the `quiver` command-line tool (implies `tpch`).
+//! - `io` (default): import from and export to Parquet, Arrow IPC, CSV and NDJSON ([`io`]).
+//! - `cli` (default): the `quiver` command-line tool (implies `sql`, `io` and `tpch`).
 //! - `tpch`: TPC-H data generated in-process ([`tpch`]), for the demo, benchmarks and tests.
 //!
 //! The storage core (`native`, `arrow_bridge`) builds and tests with `--no-default-features`.
@@ -68,6 +69,8 @@ pub mod arrow_bridge;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod native;
 #[cfg(feature = "sql")]
 pub mod sql;

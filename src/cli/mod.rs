@@ -8,6 +8,9 @@
 
 mod demo;
 mod info;
+mod progress;
+mod sql;
+mod transfer;
 
 use std::path::PathBuf;
 
@@ -33,6 +36,12 @@ pub enum Command {
     /// Generate TPC-H data in-process, store it in Quiver tables, and time opening, scanning
     /// and random access against the same data held in memory.
     Demo(demo::DemoArgs),
+    /// Import Parquet, Arrow IPC, CSV or NDJSON files into a table, as one atomic commit.
+    Import(transfer::ImportArgs),
+    /// Export a table (any version, any columns, or a SQL query's result) to a file.
+    Export(transfer::ExportArgs),
+    /// Run SQL over Quiver tables; an interactive prompt when no SQL is given.
+    Sql(sql::SqlArgs),
     /// Show a table's schema, versions, segments, size, null counts and min/max.
     Info(info::InfoArgs),
     /// Check every checksum and structure of a table version; exit 1 naming what is broken.
@@ -64,6 +73,9 @@ fn open(table: &std::path::Path, version: Option<u64>) -> Result<crate::Table> {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Import(args) => transfer::import(args, cli.quiet),
+        Command::Export(args) => transfer::export(args, cli.quiet),
+        Command::Sql(args) => sql::run(args),
         Command::Info(args) => info::run(args),
         Command::Verify { table, version } => {
             let t = open(&table, version)?;

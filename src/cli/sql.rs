@@ -1,0 +1,250 @@
+//! `quiver sql`: run SQL over Quiver tables and print the result; an interactive prompt when
+//! no SQL is given.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use clap::ValueEnum;
+use futures::StreamExt;
+
+use super::progress::Progress;
+use crate::error::{Error, Result};
+use crate::io::{self, ExportOptions};
+use crate::sql::{QueryResult, QuiverSession};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned table.
+    Table,
+    /// A header row, then plain values.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Arguments of `quiver sql`.
+#[derive(Debug, clap::Args)]
+pub struct SqlArgs {
+    /// A database directory: every table directory inside it is a table named after it, and
+    /// `CREATE TABLE ... AS` creates new ones there.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Register a table: NAME=DIR, or NAME=DIR@VERSION for an older version.
+    #[arg(long = "table", value_name = "NAME=DIR[@VERSION]")]
+    pub tables: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Read every `--table` at this version (unless it names its own with @VERSION).
+    #[arg(long)]
+    pub version: Option<u64>,
+    /// Read the SQL from this file.
+    #[arg(long, short = 'f', conflicts_with = "query")]
+    pub file: Option<PathBuf>,
+    /// The SQL: one or more statements separated by `;`. The result of the last statement
+    /// that returns rows is printed. Without it (and without --file), an interactive prompt.
+    pub query: Option<String>,
+}
+
+fn external(e: datafusion::error::DataFusionError) -> Error {
+    // Keep Quiver's own errors as they are; DataFusion's become one-line invalid-argument errors.
+    match e {
+        datafusion::error::DataFusionError::External(inner) => match inner.downcast::<Error>() {
+            Ok(q) => *q,
+            Err(other) => Error::invalid(other.to_string()),
+        },
+        other => Error::invalid(
+            other
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(Path::new("."), "start the query runtime", e))
+}
+
+fn session(args: &SqlArgs) -> Result<QuiverSession> {
+    let session = match &args.db {
+        Some(db) => QuiverSession::open_db(db, Default::default())?,
+        None => QuiverSession::default(),
+    };
+    for spec in &args.tables {
+        let (name, rest) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("--table {spec}: expected NAME=DIR")))?;
+        let (dir, version) = match rest.rsplit_once('@') {
+            Some((d, v)) if v.parse::<u64>().is_ok() => (d, v.parse().ok()),
+            _ => (rest, args.version),
+        };
+        match version {
+            Some(v) => session.register_table_version(name, dir, v),
+            None => session.register_table(name, dir),
+        }
+        .map_err(external)?;
+    }
+    Ok(session)
+}
+
+/// Prints a result in `format` to stdout.
+pub fn print(result: &QueryResult, format: OutputFormat) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let write_err = |e: std::io::Error| Error::io(Path::new("<stdout>"), "write", e);
+    match format {
+        OutputFormat::Table => {
+            let text = arrow::util::pretty::pretty_format_batches(&result.batches)?;
+            if result.batches.iter().all(|b| b.num_rows() == 0) {
+                let names: Vec<&str> = result
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect();
+                writeln!(out, "(0 rows; columns: {})", names.join(", ")).map_err(write_err)?;
+            } else {
+                writeln!(out, "{text}").map_err(write_err)?;
+            }
+        }
+        OutputFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            if result.batches.is_empty() {
+                w.write(&RecordBatch::new_empty(Arc::clone(&result.schema)))?;
+            }
+            for b in &result.batches {
+                w.write(b)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(&mut out);
+            for b in &result.batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            writeln!(out).map_err(write_err)?;
+        }
+        OutputFormat::Ndjson => {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            for b in &result.batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    out.flush().map_err(write_err)
+}
+
+/// Runs `quiver sql`.
+pub fn run(args: SqlArgs) -> Result<()> {
+    let rt = runtime()?;
+    let session = session(&args)?;
+    let sql = match (&args.query, &args.file) {
+        (Some(q), _) => q.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, "read", e))?,
+        (None, None) => return repl(&rt, &session, args.format),
+    };
+    let result = rt.block_on(session.run_script(&sql)).map_err(external)?;
+    if let Some(result) = result {
+        print(&result, args.format)?;
+    }
+    Ok(())
+}
+
+fn repl(rt: &tokio::runtime::Runtime, session: &QuiverSession, format: OutputFormat) -> Result<()> {
+    use rustyline::error::ReadlineError;
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| Error::invalid(format!("cannot start the prompt: {e}")))?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".quiver_history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!("Quiver SQL. End statements with ';'. \\q quits, \\d lists tables.");
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "quiver> "
+        } else {
+            "   ...> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                let trimmed = line.trim();
+                if buffer.is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
+                    break;
+                }
+                if buffer.is_empty() && trimmed == "\\d" {
+                    buffer = "SHOW TABLES;".into();
+                } else {
+                    buffer.push_str(&line);
+                    buffer.push('\n');
+                }
+                if !buffer.trim_end().ends_with(';') {
+                    continue;
+                }
+                let _ = editor.add_history_entry(buffer.trim());
+                let start = std::time::Instant::now();
+                match rt.block_on(session.run_script(&buffer)) {
+                    Ok(Some(result)) => {
+                        let rows: usize = result.batches.iter().map(|b| b.num_rows()).sum();
+                        if let Err(e) = print(&result, format) {
+                            eprintln!("error: {e}");
+                        }
+                        println!("{rows} rows in {:.3}s", start.elapsed().as_secs_f64());
+                    }
+                    Ok(None) => println!("ok ({:.3}s)", start.elapsed().as_secs_f64()),
+                    Err(e) => eprintln!("error: {}", external(e)),
+                }
+                buffer.clear();
+            }
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::invalid(format!("prompt: {e}"))),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+/// Streams the result of `sql` (with the table at `dir` registered as `t`) into `dest`.
+pub fn export_query(
+    dir: &Path,
+    version: Option<u64>,
+    sql: &str,
+    dest: &Path,
+    options: &ExportOptions,
+    quiet: bool,
+) -> Result<u64> {
+    let rt = runtime()?;
+    let session = QuiverSession::default();
+    match version {
+        Some(v) => session.register_table_version("t", dir, v),
+        None => session.register_table("t", dir),
+    }
+    .map_err(external)?;
+    let df = rt.block_on(session.sql(sql)).map_err(external)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let stream = rt.block_on(df.execute_stream()).map_err(external)?;
+    // Poll the stream from this (non-runtime) thread; DataFusion's tasks run on the runtime.
+    let _guard = rt.enter();
+    let batches = futures::executor::block_on_stream(stream.map(|b| b.map_err(external)));
+    let progress = Progress::new(quiet, None, "rows");
+    let rows = io::export_batches(schema, batches, dest, options, &mut |n| progress.set(n));
+    progress.finish();
+    rows
+}

@@ -1,0 +1,336 @@
+//! The `quiver` binary end to end: import -> info -> sql -> export -> verify on generated TPC-H
+//! data and on the Parquet conformance corpus; clear one-line errors and non-zero exits on bad
+//! input, with the table left as it was.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use quiver::io::{export_batches, ExportOptions, Format};
+
+fn quiver() -> Command {
+    Command::cargo_bin("quiver").unwrap()
+}
+
+/// Runs `quiver args` expecting success; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let out = quiver().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "quiver {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `quiver args` expecting failure; returns the (single-line) error.
+fn fails(args: &[&str]) -> String {
+    let out = quiver().args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "quiver {args:?} should fail with status 1"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line of error, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    lines[0].to_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// TPC-H `name` at scale 0.01 as a Parquet file in `dir`.
+fn tpch_parquet(dir: &Path, name: &str) -> PathBuf {
+    let (schema, batches) = quiver::tpch::batches(name, 0.01, 1, 1, 10_000).unwrap();
+    let path = dir.join(format!("{name}.parquet"));
+    let options = ExportOptions {
+        row_group_size: 20_000,
+        ..Default::default()
+    };
+    export_batches(schema, batches, &path, &options, &mut |_| {}).unwrap();
+    path
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn tpch_import_info_sql_export_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lineitem = tpch_parquet(tmp.path(), "lineitem");
+    let orders = tpch_parquet(tmp.path(), "orders");
+    let db = tmp.path().join("db");
+    ok(&["import", s(&lineitem), s(&db.join("lineitem"))]);
+    ok(&["import", "-q", s(&orders), s(&db.join("orders"))]);
+
+    let info = json(&ok(&["info", "--json", s(&db.join("lineitem"))]));
+    assert_eq!(info["rows"], 60_175);
+    assert_eq!(info["version"], 1);
+    let cols = info["columns"].as_array().unwrap();
+    assert_eq!(cols[0]["name"], "l_orderkey");
+    assert_eq!(cols[0]["min"], "1");
+    assert_eq!(cols[8]["type"], "Utf8View");
+    assert!(ok(&["info", s(&db.join("lineitem"))]).contains("l_shipmode"));
+
+    let csv = ok(&[
+        "sql",
+        "--db",
+        s(&db),
+        "--format",
+        "csv",
+        "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY l_returnflag ORDER BY l_returnflag",
+    ]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "l_returnflag,n");
+    assert_eq!(lines.len(), 4);
+    let total: u64 = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 60_175);
+
+    // Several statements (TPC-H q15: create view; select; drop view): the select is printed.
+    let q15 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpch-queries/q15.sql");
+    let supplier = tpch_parquet(tmp.path(), "supplier");
+    ok(&["import", "-q", s(&supplier), s(&db.join("supplier"))]);
+    let out = ok(&["sql", "--db", s(&db), "--format", "ndjson", "-f", s(&q15)]);
+    assert!(
+        out.lines().count() >= 1 && out.contains("s_suppkey"),
+        "{out}"
+    );
+
+    // --table NAME=DIR@VERSION and JSON output.
+    ok(&[
+        "import",
+        "-q",
+        "--mode",
+        "append",
+        s(&orders),
+        s(&db.join("orders")),
+    ]);
+    let spec = format!("o={}@1", s(&db.join("orders")));
+    let out = json(&ok(&[
+        "sql",
+        "--table",
+        &spec,
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM o",
+    ]));
+    assert_eq!(out[0]["n"], 15_000);
+    let out = json(&ok(&[
+        "sql",
+        "--db",
+        s(&db),
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM orders",
+    ]));
+    assert_eq!(out[0]["n"], 30_000);
+
+    // Export a projection, and a query result; import them back.
+    let out = tmp.path().join("proj.parquet");
+    ok(&[
+        "export",
+        "-q",
+        s(&db.join("lineitem")),
+        s(&out),
+        "--columns",
+        "l_orderkey,l_comment",
+        "--compression",
+        "snappy",
+    ]);
+    ok(&["import", "-q", s(&out), s(&tmp.path().join("proj"))]);
+    let info = json(&ok(&["info", "--json", s(&tmp.path().join("proj"))]));
+    assert_eq!(info["rows"], 60_175);
+    assert_eq!(info["columns"].as_array().unwrap().len(), 2);
+    let out = tmp.path().join("q.csv");
+    ok(&[
+        "export",
+        "-q",
+        s(&db.join("orders")),
+        s(&out),
+        "--version",
+        "1",
+        "--query",
+        "SELECT o_orderkey FROM t WHERE o_orderkey < 100",
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().next(), Some("o_orderkey"));
+
+    assert!(ok(&["verify", s(&db.join("lineitem"))]).starts_with("ok: "));
+    ok(&["vacuum", s(&db.join("orders")), "--keep", "1"]);
+    let info = json(&ok(&["info", "--json", s(&db.join("orders"))]));
+    assert_eq!(info["versions"], serde_json::json!([2]));
+}
+
+#[test]
+fn csv_ndjson_and_ipc_import_through_the_same_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nation = tpch_parquet(tmp.path(), "nation");
+    let t = tmp.path().join("nation");
+    ok(&["import", "-q", s(&nation), s(&t)]);
+    for (ext, format) in [
+        ("csv", Format::Csv),
+        ("ndjson", Format::Ndjson),
+        ("arrow", Format::Ipc),
+    ] {
+        let file = tmp.path().join(format!("nation.{ext}"));
+        ok(&["export", "-q", s(&t), s(&file)]);
+        assert_eq!(Format::from_path(&file), Some(format));
+        let back = tmp.path().join(format!("back-{ext}"));
+        ok(&["import", "-q", s(&file), s(&back)]);
+        let out = json(&ok(&[
+            "sql",
+            "--table",
+            &format!("n={}", s(&back)),
+            "--format",
+            "json",
+            "SELECT count(*) AS c, min(n_name) AS m FROM n",
+        ]));
+        assert_eq!(out[0]["c"], 25, "{ext}");
+        assert_eq!(out[0]["m"], "ALGERIA", "{ext}");
+    }
+    // A directory of files imports as one table, one version.
+    let dir = tmp.path().join("many");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..3 {
+        std::fs::copy(&nation, dir.join(format!("part-{i}.parquet"))).unwrap();
+    }
+    ok(&[
+        "import",
+        "-q",
+        s(&dir),
+        s(&tmp.path().join("many-t")),
+        "--columns",
+        "n_name,n_nationkey",
+    ]);
+    let info = json(&ok(&["info", "--json", s(&tmp.path().join("many-t"))]));
+    assert_eq!(
+        (info["rows"].as_u64(), info["version"].as_u64()),
+        (Some(75), Some(1))
+    );
+    assert_eq!(info["columns"][0]["name"], "n_name");
+}
+
+#[test]
+fn bad_input_gives_one_line_errors_and_leaves_the_table_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nation = tpch_parquet(tmp.path(), "nation");
+    let region = tpch_parquet(tmp.path(), "region");
+    let t = tmp.path().join("t");
+    ok(&["import", "-q", s(&nation), s(&t)]);
+
+    let e = fails(&["import", s(&tmp.path().join("missing.parquet")), s(&t)]);
+    assert!(
+        e.contains("missing.parquet") && e.contains("No such file"),
+        "{e}"
+    );
+    let e = fails(&["import", s(&nation), s(&t)]);
+    assert!(e.contains("already holds a Quiver table"), "{e}");
+    let e = fails(&["import", "--mode", "append", s(&region), s(&t)]);
+    assert!(
+        e.contains("region.parquet") && e.contains("schema mismatch"),
+        "{e}"
+    );
+    let not_parquet = tmp.path().join("fake.parquet");
+    std::fs::write(&not_parquet, b"this is not parquet").unwrap();
+    let e = fails(&["import", "--mode", "append", s(&not_parquet), s(&t)]);
+    assert!(e.contains("fake.parquet"), "{e}");
+    let e = fails(&[
+        "import",
+        "--columns",
+        "nope",
+        s(&nation),
+        s(&tmp.path().join("u")),
+    ]);
+    assert!(e.contains("has no column \"nope\""), "{e}");
+    let e = fails(&[
+        "sql",
+        "--table",
+        &format!("t={}", s(&t)),
+        "SELECT nope FROM t",
+    ]);
+    assert!(e.contains("nope"), "{e}");
+    let e = fails(&[
+        "export",
+        s(&t),
+        s(&tmp.path().join("x.parquet")),
+        "--compression",
+        "zip",
+    ]);
+    assert!(e.contains("unknown compression"), "{e}");
+
+    // Damage a segment: verify names it and exits 1.
+    let info = json(&ok(&["info", "--json", s(&t)]));
+    assert_eq!(info["version"], 1, "failed commands published nothing");
+    let seg = t.join(info["segments"][0]["name"].as_str().unwrap());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[200] ^= 0x40;
+    std::fs::write(&seg, bytes).unwrap();
+    let e = fails(&["verify", s(&t)]);
+    assert!(
+        e.contains(seg.file_name().unwrap().to_str().unwrap()),
+        "{e}"
+    );
+    assert!(quiver()
+        .args(["import", "--help"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+}
+
+#[test]
+fn conformance_corpus_through_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/parquet-testing/data");
+    let skip = [
+        "dict-page-offset-zero.parquet",
+        "large_string_map.brotli.parquet",
+        "nation.dict-malformed.parquet",
+    ];
+    let mut done = 0;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for (i, file) in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .enumerate()
+    {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let t = tmp.path().join(format!("t{i}"));
+        if skip.contains(&name) {
+            let e = fails(&["import", "-q", s(file), s(&t)]);
+            assert!(e.contains(name), "{e}");
+            continue;
+        }
+        ok(&["import", "-q", s(file), s(&t)]);
+        let info = json(&ok(&["info", "--json", s(&t)]));
+        let out = json(&ok(&[
+            "sql",
+            "--table",
+            &format!("t={}", s(&t)),
+            "--format",
+            "json",
+            "SELECT count(*) AS n FROM t",
+        ]));
+        assert_eq!(out[0]["n"], info["rows"], "{name}");
+        ok(&[
+            "export",
+            "-q",
+            s(&t),
+            s(&tmp.path().join(format!("o{i}.parquet"))),
+        ]);
+        ok(&["verify", s(&t)]);
+        done += 1;
+    }
+    assert!(done >= 40, "{done}");
+}
