@@ -334,3 +334,25 @@ fn conformance_corpus_through_the_binary() {
     }
     assert!(done >= 40, "{done}");
 }
+
+#[test]
+fn sql_without_a_query_reads_statements_at_a_prompt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nation = tpch_parquet(tmp.path(), "nation");
+    let t = tmp.path().join("nation");
+    ok(&["import", "-q", s(&nation), s(&t)]);
+    let out = quiver()
+        .args(["sql", "--table", &format!("n={}", s(&t))])
+        .env("HOME", tmp.path())
+        .write_stdin("SELECT count(*) AS c\nFROM n;\nSELECT max(n_name) AS m FROM n;\n\\q\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("| 25 |"), "{stdout}");
+    assert!(stdout.contains("VIETNAM"), "{stdout}");
+}

@@ -2,11 +2,15 @@
 //! travel, overwrite, and vacuum.
 
 use std::path::Path;
+
 use std::sync::{Arc, Barrier};
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use quiver::{vacuum, ErrorKind, Table, TableWriter, WriteOptions};
+
+mod common;
+use common::table_files;
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -42,16 +46,6 @@ fn all_values(table: &Table) -> Vec<i64> {
         out.extend_from_slice(b.unwrap().column(0).as_primitive::<Int64Type>().values());
     }
     out
-}
-
-fn file_names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != ".quiver-lock")
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -106,7 +100,7 @@ fn writers_racing_for_one_version_produce_exactly_one_winner() {
     let table = Table::open(dir.path()).unwrap();
     assert_eq!((table.version(), table.num_rows()), (2, 11));
     // The losers deleted their segments: only the two versions' segments remain.
-    let segments = file_names(dir.path())
+    let segments = table_files(dir.path())
         .iter()
         .filter(|n| n.ends_with(".qseg"))
         .count();
@@ -200,7 +194,7 @@ fn append_with_a_different_schema_is_refused_naming_the_column() {
 fn writer_dropped_before_commit_leaves_the_table_and_directory_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..3);
-    let before = file_names(dir.path());
+    let before = table_files(dir.path());
     {
         let options = WriteOptions {
             segment_rows: 2,
@@ -209,10 +203,10 @@ fn writer_dropped_before_commit_leaves_the_table_and_directory_as_they_were() {
         let mut w = TableWriter::append_with(dir.path(), options).unwrap();
         w.write(&batch(100..110)).unwrap();
         // Segments were written...
-        assert!(file_names(dir.path()).len() > before.len());
+        assert!(table_files(dir.path()).len() > before.len());
     }
     // ...and removed when the writer was dropped without commit.
-    assert_eq!(file_names(dir.path()), before);
+    assert_eq!(table_files(dir.path()), before);
     let t = Table::open(dir.path()).unwrap();
     assert_eq!((t.version(), t.num_rows()), (1, 3));
 }
@@ -251,7 +245,7 @@ fn crash_between_segment_write_and_publish_keeps_the_previous_version() {
         .status()
         .unwrap();
     assert!(!status.success(), "the child must have crashed");
-    let leftovers = file_names(dir.path())
+    let leftovers = table_files(dir.path())
         .iter()
         .filter(|n| n.ends_with(".qseg"))
         .count();
@@ -265,7 +259,7 @@ fn crash_between_segment_write_and_publish_keeps_the_previous_version() {
 
     // The next writer cleans up what the crashed one left.
     assert_eq!(append(dir.path(), 5..6), 2);
-    let segments = file_names(dir.path())
+    let segments = table_files(dir.path())
         .iter()
         .filter(|n| n.ends_with(".qseg"))
         .count();
@@ -323,7 +317,7 @@ fn vacuum_removes_what_only_old_versions_use_and_open_readers_keep_their_data() 
     );
     assert!(!report.skipped_leftovers);
     assert_eq!(Table::versions(dir.path()).unwrap(), vec![6, 7]);
-    let files = file_names(dir.path());
+    let files = table_files(dir.path());
     assert_eq!(
         files.iter().filter(|n| n.ends_with(".qseg")).count(),
         2,

@@ -170,28 +170,34 @@ fn append_offsets<T: ByteArrayType>(
         let ends = offsets[1..].iter().map(|o| (o.as_usize() - first) as u64);
         return builder.append_variable(bytes, ends);
     }
-    for i in 0..array.len() {
-        let value: &[u8] = if array.is_null(i) {
-            &[]
-        } else {
-            array.value(i).as_ref()
-        };
-        builder.push_variable(value)?;
-    }
-    Ok(())
+    append_values(builder, array.len(), |i| {
+        array.is_valid(i).then(|| array.value(i).as_ref())
+    })
 }
 
 fn append_views<T: ByteViewType + ?Sized>(
     builder: &mut ColumnBuilder,
     array: &GenericByteViewArray<T>,
 ) -> Result<()> {
-    for i in 0..array.len() {
-        let value: &[u8] = if array.is_null(i) {
-            &[]
-        } else {
-            array.value(i).as_ref()
-        };
-        builder.push_variable(value)?;
+    append_values(builder, array.len(), |i| {
+        array.is_valid(i).then(|| array.value(i).as_ref())
+    })
+}
+
+/// Appends `len` values (`None` for a null row, stored empty) gathered back to back into one
+/// buffer first, so the builder is called once per batch, not once per row.
+fn append_values<'a>(
+    builder: &mut ColumnBuilder,
+    len: usize,
+    value: impl Fn(usize) -> Option<&'a [u8]>,
+) -> Result<()> {
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut ends: Vec<u64> = Vec::with_capacity(len);
+    for i in 0..len {
+        if let Some(v) = value(i) {
+            bytes.extend_from_slice(v);
+        }
+        ends.push(bytes.len() as u64);
     }
-    Ok(())
+    builder.append_variable(&bytes, ends)
 }

@@ -2,10 +2,10 @@
 //!
 //! # Contract
 //! - Worker `w` of `t` decodes row groups `w, w + t, w + 2t, ...` in order and sends their
-//!   batches through its own bounded channel (one row group's worth of batches), then an
+//!   batches through its own bounded channel (at most 4 batches ahead), then an
 //!   end-of-row-group marker. The consumer drains row group `g` from worker `g % t`, so batches
-//!   come out in file order while up to `t` row groups decode at once. Memory is bounded by
-//!   about two row groups per worker, whatever the file size.
+//!   come out in file order while up to `t` row groups decode at once. Memory is bounded by a
+//!   few batches per worker, whatever the file or row-group size.
 //! - Each decoding thread opens the file itself (a shared descriptor would share its offset).
 //! - Errors name the file; a consumer that stops early (an error downstream) drops the
 //!   receivers, which stops the workers. A panic inside the Parquet decoder (a bug it has on
@@ -88,7 +88,9 @@ pub(super) fn open(
         .map(|g| metadata.metadata().row_group(g).num_rows().max(0) as usize)
         .max()
         .unwrap_or(0);
-    let bound = (max_rows.div_ceil(batch_size.max(1)) + 1).min(64);
+    // Each worker may run this many batches ahead of the writer: enough to overlap decoding
+    // with writing, few enough that memory stays far from the size of a row group.
+    let bound = max_rows.div_ceil(batch_size.max(1)).clamp(1, 4);
 
     let mut receivers: Vec<Receiver<Message>> = Vec::with_capacity(threads);
     for worker in 0..threads {

@@ -378,3 +378,14 @@ pub fn assert_batches_equal(got: &RecordBatch, want: &RecordBatch, context: &str
         }
     }
 }
+
+/// The files of a table directory (without the lock file), sorted.
+pub fn table_files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".quiver-lock")
+        .collect();
+    v.sort();
+    v
+}
