@@ -205,13 +205,9 @@ impl SegmentReader {
             crc32c: 0,
         };
         let scalars = ScalarBuffer::<i64>::new(self.slice(with_prefix), 0, meta.rows as usize + 1);
-        // SAFETY:
-        // - `open` checked the 8 bytes before the region are zero, so entry 0 is 0;
-        // - `check_contents` (run by the caller) checked every end offset is non-decreasing
-        //   and the last equals the data length or the child's row count, both of which fit in
-        //   the file, so in i64;
-        // - the buffer is 64-byte aligned (region alignment on a page-aligned mapping), so
-        //   `ScalarBuffer::new` accepted it.
+        // SAFETY: entry 0 is the zero prefix `open` checked; `check_contents` (run by the
+        // caller) checked the ends are non-decreasing and the last is the data length or the
+        // child's row count (both fit in i64); 64-byte alignment let `ScalarBuffer::new` in.
         unsafe { OffsetBuffer::new_unchecked(scalars) }
     }
 

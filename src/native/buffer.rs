@@ -225,11 +225,9 @@ impl<T: Plain> MmapOrVec<T> {
             Storage::Heap(v) => {
                 v.reserve(count);
                 let len = v.len();
-                // SAFETY:
-                // - `reserve` made room for `count` more elements after `len`;
-                // - the source holds exactly `count * size_of::<T>()` bytes and cannot overlap
-                //   the vector's spare capacity (it is borrowed while `v` is borrowed mutably);
-                // - I1: the copied bytes form valid `T`s, so `set_len` exposes initialised values.
+                // SAFETY: `reserve` made room for `count` more elements after `len`; the source
+                // is exactly `count` values' bytes and cannot overlap the spare capacity (I1: the
+                // copied bytes are valid `T`s, so `set_len` exposes initialised values).
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         bytes.as_ptr(),

@@ -86,13 +86,9 @@ impl SegmentFile {
                 ),
             ));
         }
-        // SAFETY:
-        // - segments are written under a temporary name, fsynced, renamed and never modified
-        //   again; Quiver never opens a committed segment for writing;
-        // - the file is opened read-only and mapped with `Mmap` (never `MmapMut`), so this
-        //   process cannot write through the mapping;
-        // - truncation by another process while mapped is excluded by docs/FORMAT.md
-        //   "Assumptions" (and the size was checked against the manifest just above).
+        // SAFETY: committed segments are never modified (temp name, fsync, rename; never opened
+        // for writing) and are mapped read-only with `Mmap`; outside truncation is excluded by
+        // docs/FORMAT.md "Assumptions", and the size was checked against the manifest above.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "map", e))?;
         Self::from_bytes(path, Bytes::from_owner(map), expect)
     }
