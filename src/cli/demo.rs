@@ -180,7 +180,7 @@ fn run_queries(db: &std::path::Path, pq: &std::path::Path) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::io(db, "start the query runtime", e))?;
-    let df = |e: datafusion::error::DataFusionError| Error::invalid(e.to_string());
+    let df = super::sql::external;
     let quiver = QuiverSession::open_db(db, Default::default())?;
     let parquet = QuiverSession::default();
     for name in crate::tpch::TABLES {

@@ -51,7 +51,8 @@ pub struct SqlArgs {
     pub query: Option<String>,
 }
 
-fn external(e: datafusion::error::DataFusionError) -> Error {
+/// A DataFusion error as a Quiver error (Quiver's own errors come back out unchanged).
+pub(super) fn external(e: datafusion::error::DataFusionError) -> Error {
     // Keep Quiver's own errors as they are; DataFusion's become one-line invalid-argument errors.
     match e {
         datafusion::error::DataFusionError::External(inner) => match inner.downcast::<Error>() {

@@ -262,10 +262,8 @@ impl SegmentFile {
     ) -> Result<&[u8]> {
         let bytes = self.region(offsets);
         let mut prev = 0u64;
-        for (i, chunk) in bytes.chunks_exact(8).enumerate() {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(chunk);
-            let end = u64::from_le_bytes(a);
+        for i in 0..bytes.len() / 8 {
+            let end = u64_at(bytes, 8 * i);
             if end < prev {
                 return Err(self.corrupt_at(
                     col,
@@ -331,10 +329,8 @@ impl SegmentFile {
                             "invalid UTF-8".into(),
                         ));
                     }
-                    for (i, chunk) in offsets.chunks_exact(8).enumerate() {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(chunk);
-                        let end = u64::from_le_bytes(a) as usize;
+                    for i in 0..offsets.len() / 8 {
+                        let end = u64_at(offsets, 8 * i) as usize;
                         // `end <= data.len()` was checked above; a boundary inside a
                         // multi-byte character would split it between two rows.
                         if end < data.len() && (data[end] & 0xc0) == 0x80 {

@@ -23,12 +23,9 @@ use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::datasource::TableProvider;
 use datafusion::logical_expr::{CreateExternalTable, Expr};
 
+use super::external;
 use super::provider::QuiverTableProvider;
 use crate::native::table_dir;
-
-fn external(e: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 /// The tables of a database directory (see the module contract).
 #[derive(Debug)]

@@ -20,6 +20,11 @@ mod session;
 mod sink;
 mod source;
 
+/// A Quiver error carried through DataFusion (callers can downcast it back).
+pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
+    datafusion::common::DataFusionError::External(Box::new(e))
+}
+
 pub use catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
 pub use provider::{table_statistics, QuiverTableProvider};
 pub use session::{QueryResult, QuiverSession};

@@ -28,6 +28,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::external;
 use super::pruning::column_statistics;
 use super::sink::QuiverSink;
 use super::source::QuiverSource;
@@ -45,10 +46,6 @@ pub struct QuiverTableProvider {
     string_view: bool,
     /// The newest snapshot opened so far.
     snapshot: Mutex<Table>,
-}
-
-fn external(e: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 impl QuiverTableProvider {

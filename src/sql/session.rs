@@ -27,12 +27,9 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 
 use super::catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
+use super::external;
 use super::provider::QuiverTableProvider;
 use crate::native::table_dir;
-
-fn external(e: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 /// A SQL session over Quiver tables (see the module contract).
 pub struct QuiverSession {

@@ -17,6 +17,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
+use super::external;
 use crate::{Table, TableWriter};
 
 /// Writes a statement's rows into a Quiver table.
@@ -51,10 +52,6 @@ impl DisplayAs for QuiverSink {
             }
         )
     }
-}
-
-fn external(e: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 #[async_trait]

@@ -47,6 +47,7 @@ use datafusion::physical_plan::projection::{all_alias_free_columns, new_projecti
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayFormatType, Partitioning, SendableRecordBatchStream};
 
+use super::external;
 use super::pruning::{column_statistics, Containers};
 use crate::native::footer::zone_count;
 use crate::Table;
@@ -86,10 +87,6 @@ pub struct QuiverSource {
     /// Zones in the table, before pruning.
     total_zones: usize,
     metrics: ExecutionPlanMetricsSet,
-}
-
-fn external(e: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 /// Which of `containers` may hold rows matching `predicate` (all, when it cannot be evaluated).
