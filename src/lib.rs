@@ -72,6 +72,7 @@ mod error;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod native;
+pub mod overflow;
 #[cfg(feature = "sql")]
 pub mod sql;
 #[cfg(feature = "tpch")]

@@ -46,7 +46,8 @@ fn trailer(bytes: &[u8]) -> (usize, usize) {
 fn rewrite_footer(path: &Path, edit: impl FnOnce(&mut SegmentFooter)) {
     let bytes = std::fs::read(path).unwrap();
     let (off, len) = trailer(&bytes);
-    let mut footer = SegmentFooter::decode(&bytes[off..off + len]).unwrap();
+    let mut footer =
+        SegmentFooter::decode(&bytes[off..off + len], quiver::native::FORMAT_VERSION).unwrap();
     edit(&mut footer);
     let encoded = footer.encode();
     let mut out = bytes[..off].to_vec();

@@ -14,8 +14,9 @@ use quiver::{ScanOptions, Table, TableWriter, WriteOptions};
 use rand::Rng;
 
 /// Writes `batches` with `options`, reopens, and checks scan (several batch sizes and row
-/// ranges, projections) and take (random order with repeats) against the input.
-fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) {
+/// ranges, projections) and take (random order with repeats) against the input. Returns the
+/// reopened table.
+fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) -> Table {
     let dir = tempfile::tempdir().unwrap();
     let schema = batches[0].schema();
     let mut w = TableWriter::create_with(dir.path(), Arc::clone(&schema), options).unwrap();
@@ -89,6 +90,7 @@ fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) {
         err.to_string(),
         format!("row {n} is out of range: the table has {n} rows")
     );
+    table
 }
 
 #[test]
@@ -132,6 +134,62 @@ fn every_storable_type_round_trips_with_and_without_nulls() {
             check_round_trip(i as u64, &batches, options);
         }
     }
+}
+
+#[test]
+fn sparse_columns_of_every_type_round_trip_through_the_overflow_bag() {
+    let fills = [0.0001, 0.001, 0.01, 0.03, 0.2, 0.5];
+    let mut bag_columns = 0;
+    for seed in 0..24u64 {
+        let mut rng = rng(1000 + seed);
+        // Unicode names, every storable type (nested and interval ones stay dense).
+        let types = storable_types();
+        let fields: Vec<Field> = (0..rng.random_range(2..14))
+            .map(|i| {
+                let t = types[rng.random_range(0..types.len())].clone();
+                Field::new(format!("ключ_{i}_🔑_{t}"), t, true)
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let col_fill: Vec<f64> = (0..schema.fields().len())
+            .map(|_| fills[rng.random_range(0..fills.len())])
+            .collect();
+        let batches: Vec<RecordBatch> = (0..rng.random_range(1..4))
+            .map(|_| {
+                let len = rng.random_range(0..6000);
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .zip(&col_fill)
+                    .map(|(f, fill)| random_array(&mut rng, f.data_type(), len, 1.0 - fill))
+                    .collect();
+                RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
+            })
+            .collect();
+        let options = WriteOptions {
+            segment_rows: [4096usize, 20_000, 777][seed as usize % 3],
+            zone_rows: 1000,
+            ..Default::default()
+        };
+        let table = check_round_trip(seed, &batches, options);
+        for segment in table.segments() {
+            for c in 0..schema.fields().len() {
+                if let quiver::arrow_bridge::Storage::Bag(_) = segment.storage(c) {
+                    bag_columns += 1;
+                    let fill = 1.0 - segment.stats(c).null_count as f64 / segment.num_rows() as f64;
+                    assert!(
+                        fill < 0.05,
+                        "seed {seed}: a column of fill {fill} went to the bag"
+                    );
+                }
+            }
+        }
+        table.verify().unwrap();
+    }
+    assert!(
+        bag_columns > 50,
+        "only {bag_columns} columns went to the bag"
+    );
 }
 
 #[test]

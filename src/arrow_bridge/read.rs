@@ -10,7 +10,12 @@
 //!   query that reads two columns never touches the pages of the others.
 //! - Strings read as `LargeUtf8` and binaries as `LargeBinary`: the offsets buffer starts 8
 //!   bytes before the offsets region, on the zero prefix the format guarantees.
+//! - A [`SegmentReader`] sees the segment through its table's schema: a table column may be a
+//!   dense column of the segment (zero-copy as above), an overflow-bag key (decoded for the
+//!   rows asked, never cached), absent (all null: written before the column existed), or
+//!   stored as a narrower type (cast once to the table's type and cached: not zero-copy).
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
@@ -21,11 +26,15 @@ use arrow::array::{
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 
-use super::types::{read_field, read_schema};
+use super::bag;
+use super::types::{read_field, read_schema, view_type};
+use super::widen::readable_as;
 use crate::error::{Error, Result};
-use crate::native::footer::{ColumnMeta, Region};
+use crate::native::footer::{zone_count, ColumnMeta, ColumnStats, Region, SegmentFooter};
 use crate::native::schema::{ColumnType, Layout, TableSchema};
 use crate::native::segment::SegmentFile;
+use crate::overflow::bag::check_keys;
+use crate::overflow::Bag;
 
 /// `array` as a view array if it is a `LargeUtf8` / `LargeBinary` array (else unchanged). The
 /// values buffer is shared, not copied; only the 16-byte views are built, O(rows).
@@ -93,34 +102,168 @@ fn views(offsets: &OffsetBuffer<i64>, data: &Buffer) -> Option<ScalarBuffer<u128
     Some(ScalarBuffer::from(views))
 }
 
-/// An open segment that hands out zero-copy Arrow arrays.
+/// Where a table column's values are in one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// A dense column: index into the footer's columns.
+    Dense(usize),
+    /// The overflow bag: index into the footer's bag keys.
+    Bag(usize),
+    /// Not in the segment (written before the column was added): every row is null.
+    Absent,
+}
+
+/// Statistics of a column that the footer cannot lend as they are: absent columns (all
+/// null) and columns stored as a narrower type (bounds dropped).
+#[derive(Debug)]
+struct OwnedStats {
+    stats: ColumnStats,
+    zones: Vec<ColumnStats>,
+}
+
+/// An open segment, seen through its table's schema: hands out zero-copy Arrow arrays of
+/// dense columns and decoded arrays of overflow keys.
 #[derive(Debug)]
 pub struct SegmentReader {
     file: SegmentFile,
     /// The whole mapping as one Arrow buffer; column buffers are slices of it.
     buffer: Buffer,
+    /// The table's read schema.
+    schema: SchemaRef,
+    /// Per table column: where it is, and whether it is stored as another (narrower) type.
+    storage: Vec<(Storage, bool)>,
+    owned_stats: Vec<Option<OwnedStats>>,
     columns: Vec<OnceLock<ArrayRef>>,
     /// View forms (`Utf8View` / `BinaryView`) of string and binary columns, built on demand.
     view_columns: Vec<OnceLock<ArrayRef>>,
+    /// The overflow bag, validated on first use.
+    bag: OnceLock<Option<Bag>>,
+}
+
+/// Where each table column is in a segment with `footer`, checked: dense columns appear in
+/// table order, every dense column and bag key is a table column whose type it can be read
+/// as, and non-nullable table columns are dense. Returns `(storage, needs cast)` per column.
+fn map_columns(
+    footer: &SegmentFooter,
+    table: &TableSchema,
+) -> std::result::Result<Vec<(Storage, bool)>, String> {
+    let bag_keys = footer.bag.as_ref().map_or(&[][..], |b| &b.keys[..]);
+    let by_name: HashMap<&str, usize> = bag_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.def.name.as_str(), i))
+        .collect();
+    let mut next_dense = 0;
+    let mut used_keys = 0;
+    let mut out = Vec::with_capacity(table.columns.len());
+    for t in &table.columns {
+        let dense = footer
+            .columns
+            .get(next_dense)
+            .filter(|c| c.def.name == t.name);
+        let (storage, stored) = if let Some(c) = dense {
+            next_dense += 1;
+            (Storage::Dense(next_dense - 1), &c.def)
+        } else if let Some(&k) = by_name.get(t.name.as_str()) {
+            used_keys += 1;
+            (Storage::Bag(k), &bag_keys[k].def)
+        } else {
+            if !t.nullable {
+                return Err(format!("non-nullable column \"{}\" is missing", t.name));
+            }
+            out.push((Storage::Absent, false));
+            continue;
+        };
+        if !readable_as(stored, t) {
+            return Err(format!(
+                "column \"{}\" is stored as {:?}, which cannot be read as the table's {:?}",
+                t.name, stored.column_type, t.column_type
+            ));
+        }
+        if !t.nullable && !matches!(storage, Storage::Dense(_)) {
+            return Err(format!(
+                "non-nullable column \"{}\" is in the overflow bag",
+                t.name
+            ));
+        }
+        let cast = read_field(stored).data_type() != read_field(t).data_type();
+        out.push((storage, cast));
+    }
+    if let Some(c) = footer.columns.get(next_dense) {
+        return Err(format!(
+            "column \"{}\" is not in the table schema (or out of order)",
+            c.def.name
+        ));
+    }
+    if used_keys != bag_keys.len() {
+        return Err("an overflow key is not a column of the table schema".into());
+    }
+    Ok(out)
 }
 
 impl SegmentReader {
-    /// Wraps an open, layout-checked segment.
-    pub fn new(file: SegmentFile) -> Self {
+    /// Wraps an open, layout-checked segment of a table with schema `table`; fails if the
+    /// segment's columns do not fit that schema (see `map_columns`).
+    pub fn new(file: SegmentFile, table: &TableSchema) -> Result<Self> {
+        let footer = file.footer();
+        let storage = map_columns(footer, table).map_err(|detail| {
+            Error::corrupt(file.path(), "footer", format!("{detail} (table schema)"))
+        })?;
+        if let Some(bag) = &footer.bag {
+            check_keys(&bag.keys).map_err(|detail| {
+                Error::corrupt(file.path(), "footer, overflow key dictionary", detail)
+            })?;
+        }
+        let zone_rows =
+            |z: usize| (footer.row_count - z as u64 * footer.zone_rows).min(footer.zone_rows);
+        let owned_stats = storage
+            .iter()
+            .map(|&(s, cast)| {
+                let nulls = |null_count| ColumnStats {
+                    null_count,
+                    ..Default::default()
+                };
+                match s {
+                    Storage::Absent => Some(OwnedStats {
+                        stats: nulls(footer.row_count),
+                        zones: (0..zone_count(footer.row_count, footer.zone_rows) as usize)
+                            .map(|z| nulls(zone_rows(z)))
+                            .collect(),
+                    }),
+                    _ if cast => {
+                        let (stats, zones) = Self::footer_stats(footer, s);
+                        Some(OwnedStats {
+                            stats: nulls(stats.null_count),
+                            zones: zones.iter().map(|z| nulls(z.null_count)).collect(),
+                        })
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
         let buffer = Buffer::from(file.bytes().clone());
-        let cells = || {
-            file.footer()
-                .columns
-                .iter()
-                .map(|_| OnceLock::new())
-                .collect()
-        };
+        let cells = || storage.iter().map(|_| OnceLock::new()).collect();
         let (columns, view_columns) = (cells(), cells());
-        Self {
+        Ok(Self {
             file,
             buffer,
+            schema: read_schema(table),
+            storage,
+            owned_stats,
             columns,
             view_columns,
+            bag: OnceLock::new(),
+        })
+    }
+
+    fn footer_stats(footer: &SegmentFooter, s: Storage) -> (&ColumnStats, &[ColumnStats]) {
+        match s {
+            Storage::Dense(i) => (&footer.columns[i].stats, &footer.columns[i].zones),
+            Storage::Bag(k) => {
+                let key = &footer.bag.as_ref().expect("a bag key implies a bag").keys[k];
+                (&key.stats, &key.zones)
+            }
+            Storage::Absent => unreachable!("absent columns have owned statistics"),
         }
     }
 
@@ -134,13 +277,31 @@ impl SegmentReader {
         self.file.row_count() as usize
     }
 
-    /// The Arrow schema of the segment's arrays.
+    /// The Arrow schema of the arrays (the table's read schema).
     pub fn schema(&self) -> SchemaRef {
-        let footer = self.file.footer();
-        read_schema(&TableSchema {
-            columns: footer.columns.iter().map(|c| c.def.clone()).collect(),
-            metadata: footer.metadata.clone(),
-        })
+        Arc::clone(&self.schema)
+    }
+
+    /// Where table column `index` is stored in this segment.
+    pub fn storage(&self, index: usize) -> Storage {
+        self.storage[index].0
+    }
+
+    /// Null count and bounds of table column `index` over the segment (bounds unknown for
+    /// columns stored as a narrower type).
+    pub fn stats(&self, index: usize) -> &ColumnStats {
+        match &self.owned_stats[index] {
+            Some(o) => &o.stats,
+            None => Self::footer_stats(self.file.footer(), self.storage[index].0).0,
+        }
+    }
+
+    /// As [`Self::stats`], for zone `zone`.
+    pub fn zone_stats(&self, index: usize, zone: usize) -> &ColumnStats {
+        match &self.owned_stats[index] {
+            Some(o) => &o.zones[zone],
+            None => &Self::footer_stats(self.file.footer(), self.storage[index].0).1[zone],
+        }
     }
 
     /// The address range of the mapping, for callers that prove buffers point into it.
@@ -154,19 +315,95 @@ impl SegmentReader {
             .slice_with_length(r.offset as usize, r.len as usize)
     }
 
-    /// Column `index` over the whole segment (see the module contract).
-    pub fn column(&self, index: usize) -> Result<ArrayRef> {
-        let cell = self.columns.get(index).ok_or_else(|| {
-            Error::invalid(format!(
-                "column index {index} out of range: the segment has {} columns",
-                self.columns.len()
-            ))
-        })?;
-        if let Some(array) = cell.get() {
-            return Ok(Arc::clone(array));
+    fn check_index(&self, index: usize) -> Result<()> {
+        if index >= self.storage.len() {
+            return Err(Error::invalid(format!(
+                "column index {index} out of range: the table has {} columns",
+                self.storage.len()
+            )));
         }
-        let array = self.build_column(index)?;
-        Ok(Arc::clone(cell.get_or_init(|| array)))
+        Ok(())
+    }
+
+    /// The validated overflow bag (validated on first use).
+    fn bag(&self) -> Result<&Bag> {
+        if let Some(Some(bag)) = self.bag.get() {
+            return Ok(bag);
+        }
+        let bag = Bag::open(&self.file)?.ok_or_else(|| {
+            Error::corrupt(self.file.path(), "footer", "an overflow key without a bag")
+        })?;
+        Ok(self
+            .bag
+            .get_or_init(|| Some(bag))
+            .as_ref()
+            .expect("just set"))
+    }
+
+    /// Checks the whole overflow bag, if there is one (part of [`crate::Table::verify`]).
+    pub fn verify_bag(&self) -> Result<()> {
+        if self.file.footer().bag.is_some() {
+            self.bag()?;
+        }
+        Ok(())
+    }
+
+    /// Decodes overflow keys `keys` (footer key indices) at `rows`, cast to the table types of
+    /// table columns `columns`.
+    fn decode_bag(
+        &self,
+        columns: &[usize],
+        keys: &[usize],
+        rows: impl ExactSizeIterator<Item = usize>,
+    ) -> Result<Vec<ArrayRef>> {
+        let meta = &self
+            .file
+            .footer()
+            .bag
+            .as_ref()
+            .expect("a bag key implies a bag")
+            .keys;
+        let arrays = bag::decode(&self.file, self.bag()?, meta, keys, rows)?;
+        arrays
+            .into_iter()
+            .zip(columns)
+            .map(|(a, &c)| self.conform(c, a))
+            .collect()
+    }
+
+    /// `array` (of column `index` as stored) in the table's read type.
+    fn conform(&self, index: usize, array: ArrayRef) -> Result<ArrayRef> {
+        if !self.storage[index].1 {
+            return Ok(array);
+        }
+        Ok(arrow::compute::cast(
+            &array,
+            self.schema.field(index).data_type(),
+        )?)
+    }
+
+    /// Table column `index` over the whole segment: a zero-copy array for a dense column (see
+    /// the module contract), decoded for an overflow key, all nulls if absent.
+    pub fn column(&self, index: usize) -> Result<ArrayRef> {
+        self.check_index(index)?;
+        match self.storage[index].0 {
+            Storage::Dense(i) => {
+                let cell = &self.columns[index];
+                if let Some(array) = cell.get() {
+                    return Ok(Arc::clone(array));
+                }
+                let array = self.build_array(&self.file.footer().columns[i])?;
+                let array = self.conform(index, array)?;
+                Ok(Arc::clone(cell.get_or_init(|| array)))
+            }
+            Storage::Bag(k) => Ok(self
+                .decode_bag(&[index], &[k], 0..self.num_rows())?
+                .remove(0)),
+            Storage::Absent => Ok(new_null_array(
+                self.schema.field(index).data_type(),
+                self.num_rows(),
+            )),
+        }
     }
 
     /// Column `index` with strings as `Utf8View` and binaries as `BinaryView`: the values
@@ -180,6 +417,9 @@ impl SegmentReader {
         ) {
             return Ok(array);
         }
+        if !matches!(self.storage[index].0, Storage::Dense(_)) {
+            return Ok(to_view(&array));
+        }
         let cell = &self.view_columns[index];
         if let Some(v) = cell.get() {
             return Ok(Arc::clone(v));
@@ -188,8 +428,89 @@ impl SegmentReader {
         Ok(Arc::clone(cell.get_or_init(|| v)))
     }
 
-    fn build_column(&self, index: usize) -> Result<ArrayRef> {
-        self.build_array(&self.file.footer().columns[index])
+    /// Rows `range` of table columns `columns`, each `(index, as view)`: slices of dense
+    /// columns (zero-copy), overflow keys decoded for just these rows in one pass over their
+    /// blobs, nulls for absent columns.
+    pub fn read_range(
+        &self,
+        columns: &[(usize, bool)],
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<ArrayRef>> {
+        let len = range.len();
+        self.read_with(
+            columns.iter().map(|&(c, _)| c),
+            |c, view| {
+                let whole = if view {
+                    self.column_view(c)?
+                } else {
+                    self.column(c)?
+                };
+                Ok(whole.slice(range.start, len))
+            },
+            |cols, keys| self.decode_bag(cols, keys, range.clone()),
+            len,
+            |c| columns.iter().find(|x| x.0 == c).is_some_and(|x| x.1),
+        )
+    }
+
+    /// Table columns `columns` at segment rows `rows` (any order, repeats allowed), gathered
+    /// into new arrays.
+    pub fn read_rows(&self, columns: &[usize], rows: &[usize]) -> Result<Vec<ArrayRef>> {
+        let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
+        self.read_with(
+            columns.iter().copied(),
+            |c, _| {
+                Ok(arrow::compute::take(
+                    self.column(c)?.as_ref(),
+                    &indices,
+                    None,
+                )?)
+            },
+            |cols, keys| self.decode_bag(cols, keys, rows.iter().copied()),
+            rows.len(),
+            |_| false,
+        )
+    }
+
+    /// Reads `columns`: dense ones with `dense(column, as view)`, all overflow keys at once
+    /// with `bag(columns, keys)`, absent ones as `len` nulls.
+    fn read_with(
+        &self,
+        columns: impl Iterator<Item = usize>,
+        dense: impl Fn(usize, bool) -> Result<ArrayRef>,
+        bag: impl FnOnce(&[usize], &[usize]) -> Result<Vec<ArrayRef>>,
+        len: usize,
+        view: impl Fn(usize) -> bool,
+    ) -> Result<Vec<ArrayRef>> {
+        let columns: Vec<usize> = columns.collect();
+        let mut out: Vec<Option<ArrayRef>> = vec![None; columns.len()];
+        let (mut bag_columns, mut bag_keys, mut bag_slots) = (Vec::new(), Vec::new(), Vec::new());
+        for (slot, &c) in columns.iter().enumerate() {
+            self.check_index(c)?;
+            match self.storage[c].0 {
+                Storage::Dense(_) => out[slot] = Some(dense(c, view(c))?),
+                Storage::Bag(k) => {
+                    bag_columns.push(c);
+                    bag_keys.push(k);
+                    bag_slots.push(slot);
+                }
+                Storage::Absent => {
+                    let t = self.schema.field(c).data_type();
+                    let t = if view(c) { view_type(t) } else { t.clone() };
+                    out[slot] = Some(new_null_array(&t, len));
+                }
+            }
+        }
+        if !bag_keys.is_empty() {
+            for (slot, array) in bag_slots.into_iter().zip(bag(&bag_columns, &bag_keys)?) {
+                let c = columns[slot];
+                out[slot] = Some(if view(c) { to_view(&array) } else { array });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|a| a.expect("every slot filled"))
+            .collect())
     }
 
     /// The offsets region of `meta` as an Arrow offsets buffer of `rows + 1` entries, starting

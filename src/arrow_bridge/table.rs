@@ -5,8 +5,8 @@
 //!   no column data is read. The segments stay mapped for as long as the `Table` (or any array
 //!   it handed out) lives, so a reader keeps its version — snapshot isolation — whatever later
 //!   commits or vacuums do to the directory.
-//! - [`Table::scan`] yields batches that are zero-copy slices of the segments; a batch never
-//!   spans two segments. [`Table::take`] gathers rows by position (any order, repeats allowed)
+//! - [`Table::scan`] yields batches that are zero-copy slices of the segments' dense columns
+//!   (overflow-bag keys are decoded for the batch's rows); a batch never spans two segments. [`Table::take`] gathers rows by position (any order, repeats allowed)
 //!   into one newly allocated batch.
 
 use std::ops::Range;
@@ -17,7 +17,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 
-use super::read::SegmentReader;
+use super::read::{SegmentReader, Storage};
 use super::types::{read_schema, source_schema};
 use crate::error::{Error, ErrorKind, Result};
 use crate::native::manifest::Manifest;
@@ -131,24 +131,11 @@ impl Table {
                     ),
                 ));
             }
-            let columns: Vec<_> = file.footer().columns.iter().map(|c| &c.def).collect();
-            if columns.len() != manifest.schema.columns.len()
-                || columns
-                    .iter()
-                    .zip(&manifest.schema.columns)
-                    .any(|(a, b)| *a != b)
-            {
-                return Err(Error::corrupt(
-                    &path,
-                    "footer",
-                    format!("segment columns differ from the schema of version {version}"),
-                ));
-            }
             starts.push(row);
             row = row.checked_add(entry.row_count).ok_or_else(|| {
                 Error::corrupt(&path, "manifest", "total row count overflows u64")
             })?;
-            segments.push(Arc::new(SegmentReader::new(file)));
+            segments.push(Arc::new(SegmentReader::new(file, &manifest.schema)?));
         }
         starts.push(row);
         Ok(Self {
@@ -212,6 +199,7 @@ impl Table {
     pub fn verify(&self) -> Result<()> {
         for segment in &self.inner.segments {
             segment.file().verify()?;
+            segment.verify_bag()?;
         }
         Ok(())
     }
@@ -295,17 +283,36 @@ impl Table {
             };
             indices.push((slot, local));
         }
+        // Dense columns are gathered straight from the whole zero-copy columns; the others
+        // (overflow keys, absent or widened columns) are first read at just the asked rows of
+        // each segment, then gathered by position.
+        let mut local_rows: Vec<Vec<usize>> = vec![Vec::new(); touched.len()];
+        let by_position: Vec<(usize, usize)> = indices
+            .iter()
+            .map(|&(slot, local)| {
+                local_rows[slot].push(local);
+                (slot, local_rows[slot].len() - 1)
+            })
+            .collect();
         let mut columns = Vec::with_capacity(projection.len());
-        for &c in projection {
-            let arrays = touched
-                .iter()
-                .map(|&s| self.inner.segments[s].column(c))
-                .collect::<Result<Vec<ArrayRef>>>()?;
+        for (i, &c) in projection.iter().enumerate() {
+            let segments = || touched.iter().map(|&s| &self.inner.segments[s]);
+            let zero_copy = segments().all(|s| matches!(s.storage(c), Storage::Dense(_)));
+            let arrays = if zero_copy {
+                segments()
+                    .map(|s| s.column(c))
+                    .collect::<Result<Vec<ArrayRef>>>()?
+            } else {
+                segments()
+                    .zip(&local_rows)
+                    .map(|(s, rows)| Ok(s.read_rows(&[c], rows)?.remove(0)))
+                    .collect::<Result<Vec<ArrayRef>>>()?
+            };
             let column = if arrays.is_empty() {
-                arrow::array::new_empty_array(schema.field(columns.len()).data_type())
+                arrow::array::new_empty_array(schema.field(i).data_type())
             } else {
                 let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-                interleave(&refs, &indices)?
+                interleave(&refs, if zero_copy { &indices } else { &by_position })?
             };
             columns.push(column);
         }
@@ -355,11 +362,8 @@ impl Iterator for Scan {
             .min(self.end - self.position);
         self.position += len;
         let len = len as usize;
-        let columns = self
-            .projection
-            .iter()
-            .map(|&c| segment.column(c).map(|a| a.slice(local, len)))
-            .collect::<Result<Vec<_>>>();
+        let columns: Vec<(usize, bool)> = self.projection.iter().map(|&c| (c, false)).collect();
+        let columns = segment.read_range(&columns, local..local + len);
         let batch = columns.and_then(|columns| {
             let options = RecordBatchOptions::new().with_row_count(Some(len));
             Ok(RecordBatch::try_new_with_options(

@@ -283,16 +283,18 @@ pub fn view_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| {
-            let t = match f.data_type() {
-                DataType::LargeUtf8 => DataType::Utf8View,
-                DataType::LargeBinary => DataType::BinaryView,
-                other => other.clone(),
-            };
-            f.as_ref().clone().with_data_type(t)
-        })
+        .map(|f| f.as_ref().clone().with_data_type(view_type(f.data_type())))
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata.clone()))
+}
+
+/// The view form of a `LargeUtf8` / `LargeBinary` type (others unchanged).
+pub fn view_type(t: &DataType) -> DataType {
+    match t {
+        DataType::LargeUtf8 => DataType::Utf8View,
+        DataType::LargeBinary => DataType::BinaryView,
+        other => other.clone(),
+    }
 }
 
 /// The Arrow schema the table was written with.

@@ -9,6 +9,10 @@
 //! - Nothing is visible to readers until [`TableWriter::commit`] publishes one new version with
 //!   every segment: a write is atomic. A writer dropped (or failing) before commit deletes the
 //!   segments it wrote and leaves the table at its previous version.
+//! - Columns are routed per segment: dense, or — nullable, sparse ones, under
+//!   [`WriteOptions::bag_threshold`] — the overflow bag (`segment_build.rs`). With
+//!   [`WriteOptions::merge_schema`], appends may add and widen columns (`widen.rs`); old
+//!   segments are never rewritten.
 //! - Commit races: an *append* or *overwrite* that loses the race for version `v + 1` rebases
 //!   onto the winner and retries (appends are commutative; an overwrite replaces whatever is
 //!   newest), up to [`WriteOptions::commit_retries`] times. A *create* that loses fails with
@@ -20,15 +24,17 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 
-use super::append::append_array;
-use super::stats::StatsBuilder;
-use super::types::{column_def, source_schema, table_schema};
+use arrow::array::ArrayRef;
+
+use super::bag;
+use super::segment_build::SegmentBuild;
+use super::types::{column_def, source_field, source_schema, table_schema};
+use super::widen::{same_storage, widen};
 use crate::error::{Error, ErrorKind, Result};
-use crate::native::column_builder::{ColumnBuilder, WrittenColumn};
-use crate::native::footer::{ColumnMeta, ColumnStats, SegmentFooter};
+use crate::native::footer::SegmentFooter;
 use crate::native::lock::FileLock;
-use crate::native::manifest::{Manifest, SegmentEntry};
-use crate::native::schema::{ColumnDef, ColumnType, TableSchema};
+use crate::native::manifest::{Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
+use crate::native::schema::{ColumnDef, TableSchema};
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
 use crate::native::table_dir;
 
@@ -45,7 +51,19 @@ pub struct WriteOptions {
     pub zone_rows: usize,
     /// How many times an append or overwrite rebases after losing a commit race.
     pub commit_retries: usize,
+    /// Fill rate under which a nullable column goes to a segment's overflow bag instead of
+    /// a dense column (0 disables the bag). `None`: the table's setting, or
+    /// [`DEFAULT_BAG_THRESHOLD`] for a new table. A value given here becomes the table's
+    /// setting for later writes.
+    pub bag_threshold: Option<f64>,
+    /// Appends may bring new columns (added as nullable; older rows read as null), leave out
+    /// nullable columns (written as nulls), and widen a column's type (docs/FORMAT.md, "Schema
+    /// evolution"). Off: batches must match the table schema exactly.
+    pub merge_schema: bool,
 }
+
+/// Default overflow-bag fill-rate threshold: 5%, as in the engine the layout comes from.
+pub const DEFAULT_BAG_THRESHOLD: f64 = 0.05;
 
 /// Default rows per statistics zone.
 pub const DEFAULT_ZONE_ROWS: usize = 65_536;
@@ -58,6 +76,8 @@ impl Default for WriteOptions {
             memory_budget: 128 << 20,
             zone_rows: DEFAULT_ZONE_ROWS,
             commit_retries: 16,
+            bag_threshold: None,
+            merge_schema: false,
         }
     }
 }
@@ -78,68 +98,15 @@ pub struct TableWriter {
     options: WriteOptions,
     /// The version this writer builds on (none when creating).
     base: Option<Manifest>,
+    /// The schema of the version this writer started from (appends), to detect a concurrent
+    /// schema change when rebasing.
+    started_schema: Option<TableSchema>,
+    /// The bag threshold in force.
+    threshold: f64,
     current: Option<SegmentBuild>,
     written: Vec<WrittenSegment>,
     committed: bool,
     _lock: FileLock,
-}
-
-/// The segment being built.
-struct SegmentBuild {
-    columns: Vec<ColumnBuilder>,
-    stats: Vec<StatsBuilder>,
-    rows: usize,
-}
-
-/// Whether a batch column `a` can be written into a table column `b`: the same storage
-/// (string and binary widths interchangeable, dictionaries as their values, lists of either
-/// offset width), recursively for children.
-fn same_storage(a: &ColumnDef, b: &ColumnDef) -> bool {
-    use ColumnType::*;
-    fn family(t: &ColumnType) -> ColumnType {
-        match t {
-            Utf8 | LargeUtf8 | Utf8View => Utf8,
-            Binary | LargeBinary | BinaryView => Binary,
-            List | LargeList => List,
-            Dictionary(_, value) => family(value),
-            other => other.clone(),
-        }
-    }
-    family(&a.column_type) == family(&b.column_type)
-        && a.children.len() == b.children.len()
-        && a.children
-            .iter()
-            .zip(&b.children)
-            .all(|(x, y)| same_storage(x, y))
-}
-
-/// The footer metadata of a written column (and its children).
-fn column_meta(
-    def: &ColumnDef,
-    written: WrittenColumn,
-    stats: ColumnStats,
-    zones: Vec<ColumnStats>,
-) -> ColumnMeta {
-    let children = def
-        .children
-        .iter()
-        .zip(written.children)
-        .map(|(d, w)| {
-            let stats = ColumnStats {
-                null_count: w.null_count,
-                ..Default::default()
-            };
-            column_meta(d, w, stats, Vec::new())
-        })
-        .collect();
-    ColumnMeta {
-        def: def.clone(),
-        rows: written.rows,
-        regions: written.regions,
-        stats,
-        zones,
-        children,
-    }
 }
 
 impl TableWriter {
@@ -207,7 +174,25 @@ impl TableWriter {
         if options.segment_rows == 0 {
             return Err(Error::invalid("segment_rows must be at least 1"));
         }
-        let table_schema = table_schema(&schema)?;
+        let table_property = base.as_ref().and_then(|b| {
+            b.properties
+                .iter()
+                .find(|(k, _)| k == BAG_THRESHOLD_PROPERTY)
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+        });
+        let threshold = options
+            .bag_threshold
+            .or(table_property)
+            .unwrap_or(DEFAULT_BAG_THRESHOLD);
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(Error::invalid(format!(
+                "the bag threshold must be a fill rate between 0 and 1, not {threshold}"
+            )));
+        }
+        let table_schema = match (&base, mode) {
+            (Some(b), Mode::Append) => b.schema.clone(),
+            _ => table_schema(&schema)?,
+        };
         // Clean up after crashed writers if no other writer is live, then join as a writer.
         let lock = match FileLock::try_exclusive(&dir)? {
             Some(exclusive) => {
@@ -217,12 +202,14 @@ impl TableWriter {
             None => FileLock::shared(&dir)?,
         };
         Ok(Self {
+            started_schema: (mode == Mode::Append).then(|| table_schema.clone()),
             dir,
             mode,
             schema,
             table_schema,
             options,
             base,
+            threshold,
             current: None,
             written: Vec::new(),
             committed: false,
@@ -238,9 +225,11 @@ impl TableWriter {
     /// Rows written so far (not yet committed).
     pub fn rows_written(&self) -> u64 {
         self.written.iter().map(|s| s.row_count).sum::<u64>()
-            + self.current.as_ref().map_or(0, |c| c.rows as u64)
+            + self.current.as_ref().map_or(0, |c| c.rows() as u64)
     }
 
+    /// Checks a batch against the table schema exactly (no schema merging): the same column
+    /// names in the same order, storage types and nullability.
     fn check_batch(&self, batch: &RecordBatch) -> Result<()> {
         let fields = batch.schema_ref().fields();
         let columns = &self.table_schema.columns;
@@ -254,7 +243,7 @@ impl TableWriter {
                 ),
             ));
         }
-        for ((field, col), array) in fields.iter().zip(columns).zip(batch.columns()) {
+        for (field, col) in fields.iter().zip(columns) {
             if field.name() != &col.name {
                 return Err(Error::schema_mismatch(
                     &self.dir,
@@ -267,79 +256,166 @@ impl TableWriter {
             }
             let t = column_def(field)?;
             if !same_storage(&t, col) {
-                return Err(Error::schema_mismatch(
-                    &self.dir,
-                    format!(
-                        "column \"{}\" has type {} in the batch, {} in the table",
-                        col.name,
-                        field.data_type(),
-                        super::types::source_field(col).data_type()
-                    ),
-                ));
-            }
-            if !col.nullable && array.logical_null_count() > 0 {
-                return Err(Error::schema_mismatch(
-                    &self.dir,
-                    format!(
-                        "column \"{}\" is not nullable but the batch has {} nulls in it",
-                        col.name,
-                        array.logical_null_count()
-                    ),
-                ));
+                return Err(self.type_mismatch(col, field.data_type()));
             }
         }
         Ok(())
     }
 
+    fn type_mismatch(&self, col: &ColumnDef, batch_type: &DataType) -> Error {
+        Error::schema_mismatch(
+            &self.dir,
+            format!(
+                "column \"{}\" has type {batch_type} in the batch, {} in the table",
+                col.name,
+                super::types::source_field(col).data_type()
+            ),
+        )
+    }
+
+    /// Merges a batch's schema into the table's (see [`WriteOptions::merge_schema`]): adds
+    /// new columns, widens types. Returns whether the table schema changed.
+    fn merge_batch_schema(&mut self, batch: &RecordBatch) -> Result<bool> {
+        let mut changed = false;
+        for field in batch.schema_ref().fields() {
+            let def = column_def(field)?;
+            let matches: Vec<usize> = (0..self.table_schema.columns.len())
+                .filter(|&i| self.table_schema.columns[i].name == def.name)
+                .collect();
+            match matches[..] {
+                [] => {
+                    self.table_schema.columns.push(ColumnDef {
+                        nullable: true,
+                        ..def
+                    });
+                    changed = true;
+                }
+                [i] => {
+                    let col = &self.table_schema.columns[i];
+                    if same_storage(&def, col) {
+                        continue;
+                    }
+                    let wide = (col.children.is_empty() && def.children.is_empty())
+                        .then(|| widen(&col.column_type, &def.column_type))
+                        .flatten()
+                        .ok_or_else(|| self.type_mismatch(col, field.data_type()))?;
+                    if wide != col.column_type {
+                        self.table_schema.columns[i].column_type = wide;
+                        changed = true;
+                    }
+                }
+                _ => {
+                    return Err(Error::schema_mismatch(
+                        &self.dir,
+                        format!(
+                        "merging schemas needs unique column names; the table has \"{}\" {} times",
+                        def.name,
+                        matches.len()
+                    ),
+                    ))
+                }
+            }
+        }
+        if changed {
+            self.schema = source_schema(&self.table_schema);
+        }
+        Ok(changed)
+    }
+
+    /// For each table column: the batch column holding it, or `None` (nulls). Checks the
+    /// batch (and merges its schema when asked).
+    fn plan_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Option<usize>>> {
+        if !self.options.merge_schema {
+            self.check_batch(batch)?;
+            return Ok((0..batch.num_columns()).map(Some).collect());
+        }
+        if self.merge_batch_schema(batch)? {
+            // Every segment has one type per column: start a new one with the new schema.
+            self.finish_segment()?;
+        }
+        let schema = batch.schema();
+        self.table_schema
+            .columns
+            .iter()
+            .map(|col| match schema.index_of(&col.name) {
+                Ok(i) => Ok(Some(i)),
+                Err(_) if col.nullable => Ok(None),
+                Err(_) => Err(Error::schema_mismatch(
+                    &self.dir,
+                    format!("the batch lacks non-nullable column \"{}\"", col.name),
+                )),
+            })
+            .collect()
+    }
+
+    /// Which columns may go to the overflow bag: eligible types whose name is unique.
+    fn sparse_ok(&self) -> Vec<bool> {
+        let columns = &self.table_schema.columns;
+        columns
+            .iter()
+            .map(|c| bag::eligible(c) && columns.iter().filter(|d| d.name == c.name).count() == 1)
+            .collect()
+    }
+
     /// Buffers a batch. It becomes visible with the next [`Self::commit`].
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.check_batch(batch)?;
+        let plan = self.plan_batch(batch)?;
+        for (col, source) in self.table_schema.columns.iter().zip(&plan) {
+            let nulls = match source {
+                Some(i) => batch.column(*i).logical_null_count(),
+                None => batch.num_rows(),
+            };
+            if !col.nullable && nulls > 0 {
+                return Err(Error::schema_mismatch(
+                    &self.dir,
+                    format!(
+                        "column \"{}\" is not nullable but the batch has {nulls} nulls in it",
+                        col.name
+                    ),
+                ));
+            }
+        }
+        // Batch columns in the table's storage types.
+        let mut columns: Vec<Option<ArrayRef>> = Vec::with_capacity(plan.len());
+        for (col, source) in self.table_schema.columns.iter().zip(&plan) {
+            let Some(i) = *source else {
+                columns.push(None);
+                continue;
+            };
+            let mut array = Arc::clone(batch.column(i));
+            if let DataType::Dictionary(_, value) = array.data_type() {
+                // Stored decoded: decode once for the values and the statistics.
+                array = arrow::compute::cast(&array, value)?;
+            }
+            if !same_storage(&column_def(batch.schema_ref().field(i))?, col) {
+                array = arrow::compute::cast(&array, source_field(col).data_type())?;
+            }
+            columns.push(Some(array));
+        }
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let build = self.current.get_or_insert_with(|| SegmentBuild {
-                columns: self
-                    .table_schema
-                    .columns
-                    .iter()
-                    .map(ColumnBuilder::new)
-                    .collect(),
-                stats: self
-                    .table_schema
-                    .columns
-                    .iter()
-                    .map(|_| StatsBuilder::new(self.options.zone_rows))
-                    .collect(),
-                rows: 0,
-            });
-            let take = (self.options.segment_rows - build.rows).min(batch.num_rows() - offset);
-            for (i, column) in batch.columns().iter().enumerate() {
-                let mut piece = column.slice(offset, take);
-                if let DataType::Dictionary(_, value) = piece.data_type() {
-                    // Stored decoded: decode once for the values and the statistics.
-                    piece = arrow::compute::cast(&piece, value)?;
-                }
-                append_array(
-                    &mut build.columns[i],
-                    &self.table_schema.columns[i],
-                    piece.as_ref(),
-                )?;
-                build.stats[i].update(piece.as_ref())?;
+            if self.current.is_none() {
+                self.current = Some(SegmentBuild::new(
+                    &self.table_schema.columns,
+                    &self.sparse_ok(),
+                    self.threshold,
+                    self.options.segment_rows,
+                    self.options.zone_rows,
+                ));
             }
-            build.rows += take;
+            let build = self.current.as_mut().expect("just set");
+            let take = (self.options.segment_rows - build.rows()).min(batch.num_rows() - offset);
+            for (i, column) in columns.iter().enumerate() {
+                let piece = column.as_ref().map(|c| c.slice(offset, take));
+                build.append(i, piece.as_ref(), take)?;
+            }
+            build.end_rows(take);
             offset += take;
-            let buffered: usize = build.columns.iter().map(|c| c.heap_bytes()).sum();
-            if buffered > self.options.memory_budget {
-                for c in &mut build.columns {
-                    c.spill(&self.dir)?;
-                }
+            if build.heap_bytes() > self.options.memory_budget {
+                build.spill(&self.dir)?;
             }
-            if build.rows >= self.options.segment_rows
-                || build
-                    .columns
-                    .iter()
-                    .map(|c| c.buffered_bytes())
-                    .sum::<usize>()
-                    >= self.options.segment_bytes
+            if build.rows() >= self.options.segment_rows
+                || build.buffered_bytes() >= self.options.segment_bytes
             {
                 self.finish_segment()?;
             }
@@ -352,28 +428,19 @@ impl TableWriter {
         let Some(build) = self.current.take() else {
             return Ok(());
         };
-        if build.rows == 0 {
+        if build.rows() == 0 {
             return Ok(());
         }
+        let rows = build.rows() as u64;
         let name = table_dir::new_segment_name();
         let mut w = SegmentWriter::create(&self.dir, &name)?;
-        let mut metas = Vec::with_capacity(build.columns.len());
-        for ((column, stats), def) in build
-            .columns
-            .into_iter()
-            .zip(build.stats)
-            .zip(&self.table_schema.columns)
-        {
-            let written = column.write(&mut w)?;
-            let (stats, zones) = stats.finish();
-            debug_assert_eq!(stats.null_count, written.null_count);
-            metas.push(column_meta(def, written, stats, zones));
-        }
+        let written = build.write(&mut w)?;
         let footer = SegmentFooter {
-            row_count: build.rows as u64,
+            row_count: rows,
             zone_rows: self.options.zone_rows.max(1) as u64,
-            columns: metas,
+            columns: written.columns,
             metadata: self.table_schema.metadata.clone(),
+            bag: written.bag,
         };
         self.written.push(w.finish(&footer)?);
         Ok(())
@@ -405,12 +472,22 @@ impl TableWriter {
                 _ => Vec::new(),
             };
             segments.extend(new_segments.iter().cloned());
+            let mut properties = self
+                .base
+                .as_ref()
+                .map_or_else(Vec::new, |b| b.properties.clone());
+            if let Some(t) = self.options.bag_threshold {
+                properties.retain(|(k, _)| k != BAG_THRESHOLD_PROPERTY);
+                properties.push((BAG_THRESHOLD_PROPERTY.into(), t.to_string()));
+                properties.sort();
+            }
             let manifest = Manifest {
                 version: base_version.unwrap_or(0) + 1,
                 parent: base_version,
                 created_micros: table_dir::now_micros(),
                 schema: self.table_schema.clone(),
                 segments,
+                properties,
             };
             match table_dir::publish(&self.dir, &manifest) {
                 Ok(()) => {
@@ -431,7 +508,11 @@ impl TableWriter {
                     attempt += 1;
                     let latest =
                         table_dir::read_manifest(&self.dir, table_dir::latest_version(&self.dir)?)?;
-                    if self.mode == Mode::Append && latest.schema != self.table_schema {
+                    if self
+                        .started_schema
+                        .as_ref()
+                        .is_some_and(|s| *s != latest.schema)
+                    {
                         return Err(Error::schema_mismatch(
                             &self.dir,
                             format!(

@@ -6,8 +6,9 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::human_bytes;
 use crate::arrow_bridge::stats::decode_bound;
+use crate::arrow_bridge::Storage;
 use crate::error::Result;
-use crate::native::footer::ColumnStats;
+use crate::native::footer::{zone_count, ColumnStats};
 
 /// Arguments of `quiver info`.
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,22 @@ struct ColumnInfo {
     nulls: u64,
     min: Option<String>,
     max: Option<String>,
+    /// Segments holding the column dense, in the overflow bag, and not at all.
+    dense: usize,
+    bag: usize,
+    absent: usize,
+}
+
+impl ColumnInfo {
+    /// "dense", "bag", or e.g. "bag 3/5" when segments differ.
+    fn storage(&self) -> String {
+        let total = self.dense + self.bag + self.absent;
+        match (self.dense, self.bag) {
+            (_, 0) => "dense".into(),
+            (0, b) if b == total => "bag".into(),
+            (_, b) => format!("bag {b}/{total}"),
+        }
+    }
 }
 
 /// Runs `quiver info`.
@@ -62,8 +79,11 @@ pub fn run(args: InfoArgs) -> Result<()> {
             let stats: Vec<(&ColumnStats, u64)> = table
                 .segments()
                 .iter()
-                .map(|s| (&s.file().footer().columns[i].stats, s.file().row_count()))
+                .map(|s| (s.stats(i), s.file().row_count()))
                 .collect();
+            let count = |f: fn(Storage) -> bool| {
+                table.segments().iter().filter(|s| f(s.storage(i))).count()
+            };
             let bounds = crate::arrow_bridge::stats::merge_bounds(&stats, read_type);
             ColumnInfo {
                 name: field.name().clone(),
@@ -76,6 +96,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
                 max: bounds
                     .as_ref()
                     .map(|(_, hi)| bound_text(Some(hi), read_type)),
+                dense: count(|s| matches!(s, Storage::Dense(_))),
+                bag: count(|s| matches!(s, Storage::Bag(_))),
+                absent: count(|s| s == Storage::Absent),
             }
         })
         .collect();
@@ -89,7 +112,8 @@ pub fn run(args: InfoArgs) -> Result<()> {
                     "name": e.name,
                     "rows": s.file().row_count(),
                     "bytes": s.file().file_len(),
-                    "zones": s.file().footer().columns.first().map_or(0, |c| c.zones.len()),
+                    "zones": zone_count(s.file().row_count(), s.file().footer().zone_rows),
+                    "bag_keys": s.file().footer().bag.as_ref().map_or(0, |b| b.keys.len()),
                 })
             })
             .collect();
@@ -103,6 +127,12 @@ pub fn run(args: InfoArgs) -> Result<()> {
                     "null_count": c.nulls,
                     "min": c.min,
                     "max": c.max,
+                    "fill_rate": fill_rate(c.nulls, table.num_rows()),
+                    "storage": {
+                        "dense_segments": c.dense,
+                        "bag_segments": c.bag,
+                        "absent_segments": c.absent,
+                    },
                 })
             })
             .collect();
@@ -130,21 +160,36 @@ pub fn run(args: InfoArgs) -> Result<()> {
         table.segments().len(),
         human_bytes(bytes)
     );
+    let in_bag = columns.iter().filter(|c| c.bag > 0).count();
+    if in_bag > 0 {
+        println!("overflow  {in_bag} columns live in the overflow bag (fill rate under the threshold in a segment)");
+    }
     println!();
     println!(
-        "{:<24} {:<28} {:>8} {:>10}  {:<20} {:<20}",
-        "column", "type", "nullable", "nulls", "min", "max"
+        "{:<24} {:<28} {:>8} {:>10} {:>7}  {:<9} {:<20} {:<20}",
+        "column", "type", "nullable", "nulls", "fill", "storage", "min", "max"
     );
     for c in &columns {
         println!(
-            "{:<24} {:<28} {:>8} {:>10}  {:<20} {:<20}",
+            "{:<24} {:<28} {:>8} {:>10} {:>6.2}%  {:<9} {:<20} {:<20}",
             c.name,
             c.data_type,
             if c.nullable { "yes" } else { "no" },
             c.nulls,
+            100.0 * fill_rate(c.nulls, table.num_rows()),
+            c.storage(),
             c.min.as_deref().unwrap_or("-"),
             c.max.as_deref().unwrap_or("-")
         );
     }
     Ok(())
+}
+
+/// Share of rows holding a value (1 for an empty table).
+fn fill_rate(nulls: u64, rows: u64) -> f64 {
+    if rows == 0 {
+        1.0
+    } else {
+        1.0 - nulls as f64 / rows as f64
+    }
 }

@@ -81,6 +81,15 @@ pub struct ImportArgs {
     /// Decoding threads (default: the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Fill rate (0 to 1) under which a nullable column goes to a segment's overflow bag
+    /// instead of a dense column; 0 keeps every column dense. Default: the table's setting,
+    /// 0.05 for a new table. Remembered by the table.
+    #[arg(long)]
+    pub bag_threshold: Option<f64>,
+    /// Appending: accept new columns (older rows read as null), missing nullable columns, and
+    /// widened types (int + float -> float, anything + string -> string).
+    #[arg(long)]
+    pub merge_schema: bool,
 }
 
 fn parse_schema(spec: &str) -> Result<arrow::datatypes::SchemaRef> {
@@ -135,6 +144,8 @@ pub fn import(args: ImportArgs, quiet: bool) -> Result<()> {
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
+    options.write.bag_threshold = args.bag_threshold;
+    options.write.merge_schema = args.merge_schema;
     if let Some(d) = args.delimiter {
         options.csv.delimiter =
             Some(u8::try_from(d).map_err(|_| Error::invalid("the delimiter must be one byte"))?);

@@ -95,7 +95,7 @@ pub struct CsvOptions {
     pub has_header: bool,
     /// The schema; inferred from the first `infer_rows` rows when `None`.
     pub schema: Option<SchemaRef>,
-    /// Rows read to infer a schema (CSV and NDJSON).
+    /// Rows read to infer a CSV schema (NDJSON schemas are inferred from every line).
     pub infer_rows: usize,
 }
 

@@ -5,8 +5,10 @@
 //!   stream. Dictionary-encoded columns are decoded by the writer like any other.
 //! - CSV: the schema is the one given, or inferred from the first `infer_rows` rows; a header
 //!   row is expected unless `has_header` is false; `.tsv` files default to tab delimiters.
-//! - NDJSON: one JSON object per line; the schema is inferred from the first `infer_rows`
-//!   lines. Keys missing from a line are nulls.
+//! - NDJSON: one JSON object per line; the schema is inferred from every line (a key that
+//!   appears once, anywhere, is a column: sparse keys are what the overflow bag is for), with
+//!   arrow-json's widening (int + float -> float, other mixes -> string; numbers and booleans
+//!   under a string key are kept as their JSON text). Keys missing from a line are nulls.
 //! - Every error names the file.
 
 use std::fs::File;
@@ -113,9 +115,8 @@ pub(super) fn open_ndjson(
         Some(s) => Arc::clone(s),
         None => {
             let mut reader = BufReader::new(open_file(path)?);
-            let (schema, _) =
-                arrow::json::reader::infer_json_schema(&mut reader, Some(options.infer_rows))
-                    .map_err(|e| input_error(path, e))?;
+            let (schema, _) = arrow::json::reader::infer_json_schema(&mut reader, None)
+                .map_err(|e| input_error(path, e))?;
             Arc::new(schema)
         }
     };
@@ -124,6 +125,7 @@ pub(super) fn open_ndjson(
     }
     let reader = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
         .with_batch_size(batch_size)
+        .with_coerce_primitive(true)
         .build(BufReader::new(open_file(path)?))
         .map_err(|e| input_error(path, e))?;
     project(path, schema, columns, map_errors(path, reader))

@@ -100,6 +100,38 @@ impl ColumnMeta {
     }
 }
 
+/// One key of a segment's overflow bag: its hash, its definition (the per-key type record: name,
+/// type, metadata; always nullable, never nested) and its statistics, as for a dense column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BagKey {
+    /// FNV-1a 64 of `def.name`: the key written in each entry.
+    pub hash: u64,
+    /// Name, type and metadata of the column the key holds.
+    pub def: ColumnDef,
+    /// Statistics over the segment; `null_count` is the rows without an entry for the key.
+    pub stats: ColumnStats,
+    /// Statistics per zone, as for a dense column.
+    pub zones: Vec<ColumnStats>,
+}
+
+/// A segment's overflow bag (format version 2): per-row blobs of sparse properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BagMeta {
+    /// `n + 1` little-endian `u64` offsets into `data`, the first 0.
+    pub offsets: Region,
+    /// The blobs, back to back.
+    pub data: Region,
+    /// The key dictionary with each key's type record and statistics.
+    pub keys: Vec<BagKey>,
+}
+
+impl BagMeta {
+    /// The bag's regions with their names.
+    pub fn named(&self) -> [(&'static str, Region); 2] {
+        [("bag offsets", self.offsets), ("bag data", self.data)]
+    }
+}
+
 /// The decoded footer of a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentFooter {
@@ -111,6 +143,8 @@ pub struct SegmentFooter {
     pub columns: Vec<ColumnMeta>,
     /// Table-level key/value metadata, sorted by key.
     pub metadata: Vec<(String, String)>,
+    /// The overflow bag, if any column of the segment lives in it.
+    pub bag: Option<BagMeta>,
 }
 
 const REGION_BITS: [u8; 4] = [1, 2, 4, 8];
@@ -204,17 +238,7 @@ fn decode_body(
         validity: take(REGION_BITS[3])?,
     };
     let stats = decode_stats(d)?;
-    // Every zone's stats take at least 10 bytes: check before allocating.
-    if zones.saturating_mul(10) > d.remaining() as u64 {
-        return Err(d.error(format!(
-            "{zones} zones of statistics cannot fit in the {} bytes left",
-            d.remaining()
-        )));
-    }
-    let mut zone_stats = Vec::with_capacity(zones as usize);
-    for _ in 0..zones {
-        zone_stats.push(decode_stats(d)?);
-    }
+    let zone_stats = decode_zones(d, zones)?;
     let mut children = Vec::with_capacity(def.children.len());
     for child in &def.children {
         let rows = d.u64("child row count")?;
@@ -227,6 +251,42 @@ fn decode_body(
         stats,
         zones: zone_stats,
         children,
+    })
+}
+
+fn decode_zones(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<Vec<ColumnStats>> {
+    // Every zone's stats take at least 10 bytes: check before allocating.
+    if zones.saturating_mul(10) > d.remaining() as u64 {
+        return Err(d.error(format!(
+            "{zones} zones of statistics cannot fit in the {} bytes left",
+            d.remaining()
+        )));
+    }
+    (0..zones).map(|_| decode_stats(d)).collect()
+}
+
+fn decode_bag(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<BagMeta> {
+    let offsets = decode_region(d)?;
+    let data = decode_region(d)?;
+    // Each key needs its hash, a definition (14 bytes) and its stats.
+    let n = d.count("overflow key count", 8 + 14 + 10)?;
+    let mut keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        let hash = d.u64("key hash")?;
+        let def = ColumnDef::decode(d)?;
+        let stats = decode_stats(d)?;
+        let zones = decode_zones(d, zones)?;
+        keys.push(BagKey {
+            hash,
+            def,
+            stats,
+            zones,
+        });
+    }
+    Ok(BagMeta {
+        offsets,
+        data,
+        keys,
     })
 }
 
@@ -249,11 +309,29 @@ impl SegmentFooter {
             e.str(k);
             e.str(v);
         }
+        match &self.bag {
+            None => e.u8(0),
+            Some(bag) => {
+                e.u8(1);
+                encode_region(&mut e, &bag.offsets);
+                encode_region(&mut e, &bag.data);
+                e.u32(bag.keys.len() as u32);
+                for k in &bag.keys {
+                    e.u64(k.hash);
+                    k.def.encode(&mut e);
+                    encode_stats(&mut e, &k.stats);
+                    for z in &k.zones {
+                        encode_stats(&mut e, z);
+                    }
+                }
+            }
+        }
         e.finish()
     }
 
-    /// Parses footer bytes; checks the grammar only (see [`Self::check_layout`]).
-    pub fn decode(bytes: &[u8]) -> DecodeResult<Self> {
+    /// Parses footer bytes of format `version` (1: no overflow bag section; 2); checks the
+    /// grammar only (see [`Self::check_layout`]).
+    pub fn decode(bytes: &[u8], version: u32) -> DecodeResult<Self> {
         let mut d = Decoder::new(bytes);
         let row_count = d.u64("row count")?;
         let at = d.position();
@@ -280,12 +358,18 @@ impl SegmentFooter {
                 d.str("metadata value")?.to_owned(),
             ));
         }
+        let bag = if version >= 2 && d.bool("overflow bag flag")? {
+            Some(decode_bag(&mut d, zones)?)
+        } else {
+            None
+        };
         d.finish("footer")?;
         Ok(Self {
             row_count,
             zone_rows,
             columns,
             metadata,
+            bag,
         })
     }
 
@@ -296,28 +380,11 @@ impl SegmentFooter {
     pub fn check_layout(&self, region_end: u64) -> Result<(), LayoutError> {
         let mut all: Vec<(u64, u64, String, &'static str)> = Vec::new();
         for c in &self.columns {
-            if c.zones.len() as u64 != zone_count(self.row_count, self.zone_rows) {
-                return Err((c.def.name.clone(), "stats", "wrong number of zones".into()));
-            }
-            let zone_nulls: u64 = c.zones.iter().map(|z| z.null_count).sum();
-            if zone_nulls != c.stats.null_count {
-                return Err((
-                    c.def.name.clone(),
-                    "stats",
-                    format!(
-                        "zone null counts sum to {zone_nulls}, column null count is {}",
-                        c.stats.null_count
-                    ),
-                ));
-            }
-            if c.stats.null_count > 0 && !c.def.nullable {
-                return Err((
-                    c.def.name.clone(),
-                    "stats",
-                    format!("non-nullable column has null count {}", c.stats.null_count),
-                ));
-            }
+            self.check_zones(&c.def, &c.stats, &c.zones)?;
             check_column(c, &c.def.name, &mut all)?;
+        }
+        if let Some(bag) = &self.bag {
+            self.check_bag(bag, &mut all)?;
         }
         for (offset, len, path, name) in &all {
             if offset % ALIGNMENT != 0 {
@@ -352,6 +419,88 @@ impl SegmentFooter {
                         a.3,
                         a.2
                     ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SegmentFooter {
+    /// Zone count, zone null counts summing to the column's, nullability.
+    fn check_zones(
+        &self,
+        def: &ColumnDef,
+        stats: &ColumnStats,
+        zones: &[ColumnStats],
+    ) -> Result<(), LayoutError> {
+        let fail = |msg: String| Err((def.name.clone(), "stats", msg));
+        if zones.len() as u64 != zone_count(self.row_count, self.zone_rows) {
+            return fail("wrong number of zones".into());
+        }
+        let zone_nulls: u64 = zones.iter().map(|z| z.null_count).sum();
+        if zone_nulls != stats.null_count {
+            return fail(format!(
+                "zone null counts sum to {zone_nulls}, column null count is {}",
+                stats.null_count
+            ));
+        }
+        if stats.null_count > 0 && !def.nullable {
+            return fail(format!(
+                "non-nullable column has null count {}",
+                stats.null_count
+            ));
+        }
+        Ok(())
+    }
+
+    /// The bag's regions (offsets: `n + 1` entries) and its keys: nullable leaf columns, at most
+    /// `n` nulls, names unique and distinct from the dense columns'.
+    fn check_bag(
+        &self,
+        bag: &BagMeta,
+        all: &mut Vec<(u64, u64, String, &'static str)>,
+    ) -> Result<(), LayoutError> {
+        let want = self.row_count.saturating_add(1).saturating_mul(8);
+        if bag.offsets.len != want {
+            return Err((
+                "overflow bag".into(),
+                "bag offsets",
+                format!("length {} but expected {want}", bag.offsets.len),
+            ));
+        }
+        for (name, r) in bag.named() {
+            all.push((r.offset, r.len, "overflow bag".into(), name));
+        }
+        let mut names: Vec<&str> = self.columns.iter().map(|c| c.def.name.as_str()).collect();
+        for k in &bag.keys {
+            self.check_zones(&k.def, &k.stats, &k.zones)?;
+            let fail = |msg: &str| Err((k.def.name.clone(), "overflow key", msg.to_owned()));
+            if !k.def.nullable {
+                return fail("an overflow key must be nullable");
+            }
+            if k.def.column_type.is_nested() || !k.def.children.is_empty() {
+                return fail("an overflow key cannot be a nested column");
+            }
+            if k.stats.null_count > self.row_count {
+                return fail("more nulls than rows");
+            }
+            names.push(&k.def.name);
+        }
+        names.sort_unstable();
+        if bag.keys.is_empty() {
+            return Err((
+                "overflow bag".into(),
+                "overflow key",
+                "a bag without keys".into(),
+            ));
+        }
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            if bag.keys.iter().any(|k| k.def.name == w[0]) {
+                return Err((
+                    w[0].to_owned(),
+                    "overflow key",
+                    "the name is used twice among the segment's columns and keys".into(),
                 ));
             }
         }
@@ -549,6 +698,7 @@ mod tests {
                 },
             ],
             metadata: vec![("m".into(), "1".into())],
+            bag: None,
         }
     }
 
@@ -556,7 +706,7 @@ mod tests {
     fn footer_round_trips_and_passes_layout_check() {
         let f = footer();
         let bytes = f.encode();
-        assert_eq!(SegmentFooter::decode(&bytes).unwrap(), f);
+        assert_eq!(SegmentFooter::decode(&bytes, 2).unwrap(), f);
         f.check_layout(1024).unwrap();
     }
 
@@ -596,7 +746,7 @@ mod tests {
         let bytes = footer().encode();
         for cut in [0, 7, 20, bytes.len() - 1] {
             assert!(
-                SegmentFooter::decode(&bytes[..cut]).is_err(),
+                SegmentFooter::decode(&bytes[..cut], 2).is_err(),
                 "cut at {cut}"
             );
         }
@@ -608,7 +758,7 @@ mod tests {
         f.row_count = u64::MAX;
         f.zone_rows = 1;
         let bytes = f.encode();
-        let err = SegmentFooter::decode(&bytes).unwrap_err();
+        let err = SegmentFooter::decode(&bytes, 2).unwrap_err();
         assert!(
             err.detail.contains("zones of statistics cannot fit"),
             "{err}"

@@ -38,7 +38,13 @@ pub struct Manifest {
     pub schema: TableSchema,
     /// The segments, in row order.
     pub segments: Vec<SegmentEntry>,
+    /// Table settings carried from version to version (format version 2), sorted by key:
+    /// e.g. [`BAG_THRESHOLD_PROPERTY`].
+    pub properties: Vec<(String, String)>,
 }
+
+/// The table property holding the overflow-bag fill-rate threshold (a decimal fraction).
+pub const BAG_THRESHOLD_PROPERTY: &str = "quiver.bag_threshold";
 
 /// Checks that a segment name from a manifest names a file directly inside the table directory.
 pub fn is_plain_file_name(name: &str) -> bool {
@@ -72,6 +78,11 @@ impl Manifest {
             e.u64(s.row_count);
             e.u64(s.identity.file_len);
             e.u32(s.identity.footer_crc32c);
+        }
+        e.u32(self.properties.len() as u32);
+        for (k, v) in &self.properties {
+            e.str(k);
+            e.str(v);
         }
         let mut bytes = e.finish();
         let crc = crc32c::crc32c(&bytes);
@@ -109,11 +120,11 @@ impl Manifest {
         let mut d = Decoder::new(body);
         d.u64("magic")?;
         let format = d.u32("format version")?;
-        if format != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&format) {
             return fail(
                 8,
                 format!(
-                    "format version {format} is not supported (this build reads {FORMAT_VERSION})"
+                    "format version {format} is not supported (this build reads 1 to {FORMAT_VERSION})"
                 ),
             );
         }
@@ -148,6 +159,16 @@ impl Manifest {
                 },
             });
         }
+        let mut properties = Vec::new();
+        if format >= 2 {
+            let n = d.count("property count", 8)?;
+            for _ in 0..n {
+                properties.push((
+                    d.str("property key")?.to_owned(),
+                    d.str("property value")?.to_owned(),
+                ));
+            }
+        }
         d.finish("manifest")?;
         Ok(Self {
             version,
@@ -155,6 +176,7 @@ impl Manifest {
             created_micros,
             schema,
             segments,
+            properties,
         })
     }
 }
@@ -187,6 +209,7 @@ mod tests {
                     footer_crc32c: 0xdead_beef,
                 },
             }],
+            properties: vec![(BAG_THRESHOLD_PROPERTY.into(), "0.05".into())],
         }
     }
 
@@ -195,6 +218,18 @@ mod tests {
         let m = manifest();
         assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
         assert_eq!(m.row_count(), 10);
+    }
+
+    #[test]
+    fn a_version_1_manifest_without_properties_still_reads() {
+        let mut m = manifest();
+        m.properties.clear();
+        let mut bytes = m.encode();
+        bytes.truncate(bytes.len() - 8); // drop the property count and the checksum
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(Manifest::decode(&bytes).unwrap(), m);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"QUIVSEG\0";
 /// Magic bytes at the end of every segment file.
 pub const TRAILER_MAGIC: [u8; 8] = *b"QUIVEND\0";
 /// Version of the segment and manifest formats this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes in a segment header.
 pub const HEADER_LEN: u64 = 64;
 /// Bytes in a segment trailer.

@@ -115,11 +115,11 @@ impl SegmentFile {
             ));
         }
         let version = u32_at(b, 8);
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(
                 "header, byte 8".into(),
                 format!(
-                    "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+                    "format version {version} is not supported (this build reads 1 to {FORMAT_VERSION})"
                 ),
             ));
         }
@@ -172,7 +172,7 @@ impl SegmentFile {
                 ));
             }
         }
-        let footer = SegmentFooter::decode(footer_bytes).map_err(|e| {
+        let footer = SegmentFooter::decode(footer_bytes, version).map_err(|e| {
             corrupt(
                 format!("footer, byte {}", footer_offset + e.offset as u64),
                 e.detail,
@@ -244,9 +244,19 @@ impl SegmentFile {
     }
 
     fn corrupt_at(&self, col: &ColumnMeta, region: &str, byte: u64, detail: String) -> Error {
+        self.corrupt_in(
+            &format!("column \"{}\"", col.def.name),
+            region,
+            byte,
+            detail,
+        )
+    }
+
+    /// An error at byte `byte` of `region` of `place` (a column, or the overflow bag).
+    pub fn corrupt_in(&self, place: &str, region: &str, byte: u64, detail: String) -> Error {
         Error::corrupt(
             &self.path,
-            format!("column \"{}\", region {region}, byte {byte}", col.def.name),
+            format!("{place}, region {region}, byte {byte}"),
             detail,
         )
     }
@@ -260,14 +270,27 @@ impl SegmentFile {
         limit: u64,
         what: &str,
     ) -> Result<&[u8]> {
+        let place = format!("column \"{}\"", col.def.name);
+        self.check_ends(&place, "offsets", offsets, limit, what)
+    }
+
+    /// The ends in `offsets` are non-decreasing from 0 and the last is `limit`.
+    fn check_ends(
+        &self,
+        place: &str,
+        region_name: &str,
+        offsets: Region,
+        limit: u64,
+        what: &str,
+    ) -> Result<&[u8]> {
         let bytes = self.region(offsets);
         let mut prev = 0u64;
         for i in 0..bytes.len() / 8 {
             let end = u64_at(bytes, 8 * i);
             if end < prev {
-                return Err(self.corrupt_at(
-                    col,
-                    "offsets",
+                return Err(self.corrupt_in(
+                    place,
+                    region_name,
                     offsets.offset + 8 * i as u64,
                     format!("row {i} ends at {end}, before the previous end {prev}"),
                 ));
@@ -275,14 +298,40 @@ impl SegmentFile {
             prev = end;
         }
         if prev != limit {
-            return Err(self.corrupt_at(
-                col,
-                "offsets",
+            return Err(self.corrupt_in(
+                place,
+                region_name,
                 offsets.end().saturating_sub(8),
                 format!("last offset {prev} differs from the {what} {limit}"),
             ));
         }
         Ok(bytes)
+    }
+
+    /// Checks the overflow bag's offsets region (if the segment has a bag): `n + 1` ends,
+    /// the first 0, non-decreasing, the last the data length. Returns the offsets' bytes and
+    /// the data's. The blobs themselves are checked by `crate::overflow`.
+    pub fn check_bag_offsets(&self) -> Result<Option<(&[u8], &[u8])>> {
+        let Some(bag) = &self.footer.bag else {
+            return Ok(None);
+        };
+        let offsets = self.region(bag.offsets);
+        if u64_at(offsets, 0) != 0 {
+            return Err(self.corrupt_in(
+                "overflow bag",
+                "bag offsets",
+                bag.offsets.offset,
+                "the first offset must be 0".into(),
+            ));
+        }
+        self.check_ends(
+            "overflow bag",
+            "bag offsets",
+            bag.offsets,
+            bag.data.len,
+            "data length",
+        )?;
+        Ok(Some((offsets, self.region(bag.data))))
     }
 
     /// Checks the contents of one column (not its children): the offsets of variable-width and
@@ -349,6 +398,22 @@ impl SegmentFile {
         Ok(())
     }
 
+    fn check_checksum(&self, place: &str, name: &str, r: Region) -> Result<()> {
+        let actual = crc32c::crc32c(self.region(r));
+        if actual != r.crc32c {
+            return Err(self.corrupt_in(
+                place,
+                name,
+                r.offset,
+                format!(
+                    "checksum mismatch: stored {:#010x}, computed {actual:#010x}",
+                    r.crc32c
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Full verification: every region's checksum, the contents checks above and the
     /// byte-for-byte agreement of the null array and the validity bitmap for every column and
     /// child column, and that every byte between regions (padding) is zero — so any single
@@ -356,19 +421,9 @@ impl SegmentFile {
     pub fn verify(&self) -> Result<()> {
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for col in self.footer.columns.iter().flat_map(|c| c.walk()) {
+            let place = format!("column \"{}\"", col.def.name);
             for (name, r) in col.regions.named() {
-                let actual = crc32c::crc32c(self.region(r));
-                if actual != r.crc32c {
-                    return Err(self.corrupt_at(
-                        col,
-                        name,
-                        r.offset,
-                        format!(
-                            "checksum mismatch: stored {:#010x}, computed {actual:#010x}",
-                            r.crc32c
-                        ),
-                    ));
-                }
+                self.check_checksum(&place, name, r)?;
                 spans.push((r.offset, r.end()));
             }
             self.check_contents(col)?;
@@ -387,6 +442,13 @@ impl SegmentFile {
                     }
                 }
             }
+        }
+        if let Some(bag) = &self.footer.bag {
+            for (name, r) in bag.named() {
+                self.check_checksum("overflow bag", name, r)?;
+                spans.push((r.offset, r.end()));
+            }
+            self.check_bag_offsets()?;
         }
         spans.sort_unstable();
         let mut pos = HEADER_LEN;

@@ -297,6 +297,7 @@ mod tests {
             created_micros: now_micros(),
             schema: TableSchema::default(),
             segments: vec![],
+            properties: vec![],
         }
     }
 

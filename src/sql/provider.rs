@@ -133,7 +133,7 @@ pub fn table_statistics(table: &Table, schema: &SchemaRef) -> Statistics {
             let pieces: Vec<_> = table
                 .segments()
                 .iter()
-                .map(|s| (&s.file().footer().columns[c].stats, s.file().row_count()))
+                .map(|s| (s.stats(c), s.file().row_count()))
                 .collect();
             column_statistics(&pieces, schema.field(c).data_type())
         })

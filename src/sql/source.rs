@@ -161,7 +161,7 @@ impl QuiverSource {
                 let containers = Containers::new(
                     &schema,
                     segs.iter().map(|s| s.file().row_count()).collect(),
-                    |c, i| &segs[i].file().footer().columns[c].stats,
+                    |c, i| segs[i].stats(c),
                 );
                 prune(p, &schema, &containers, &errors)
             }
@@ -186,7 +186,7 @@ impl QuiverSource {
                         (0..zones as u64)
                             .map(|z| (rows - z * zone_rows).min(zone_rows))
                             .collect(),
-                        |c, z| &footer.columns[c].zones[z],
+                        |c, z| seg.zone_stats(c, z),
                     );
                     prune(p, &schema, &containers, &errors)
                 }
@@ -266,7 +266,7 @@ impl QuiverSource {
                 let pieces: Vec<_> = units
                     .iter()
                     .map(|u| {
-                        let z = &segs[u.segment].file().footer().columns[c].zones[u.zone];
+                        let z = segs[u.segment].zone_stats(c, u.zone);
                         (z, u.rows() as u64)
                     })
                     .collect();
@@ -332,7 +332,8 @@ impl PartitionScan {
                 // Static predicate: planning already pruned with it.
                 Ok(t) if !t.transformed => None,
                 Ok(t) => {
-                    let footer = self.source.table.segments()[u.segment].file().footer();
+                    let segment = &self.source.table.segments()[u.segment];
+                    let footer = segment.file().footer();
                     let (rows, zone_rows) = (footer.row_count, footer.zone_rows);
                     let zones = zone_count(rows, zone_rows);
                     let containers = Containers::new(
@@ -340,7 +341,7 @@ impl PartitionScan {
                         (0..zones)
                             .map(|z| (rows - z * zone_rows).min(zone_rows))
                             .collect(),
-                        |c, z| &footer.columns[c].zones[z],
+                        |c, z| segment.zone_stats(c, z),
                     );
                     Some(prune(
                         &t.data,
@@ -392,19 +393,19 @@ impl Iterator for PartitionScan {
             self.remaining -= len;
             self.rows_scanned.add(len);
             let segment = &self.source.table.segments()[u.segment];
-            let columns = self
+            let wanted: Vec<(usize, bool)> = self
                 .source
                 .projection
                 .iter()
                 .zip(self.source.projected_schema.fields())
                 .map(|(&c, field)| {
-                    let whole = match field.data_type() {
-                        DataType::Utf8View | DataType::BinaryView => segment.column_view(c)?,
-                        _ => segment.column(c)?,
-                    };
-                    Ok(whole.slice(start, len))
+                    let view =
+                        matches!(field.data_type(), DataType::Utf8View | DataType::BinaryView);
+                    (c, view)
                 })
-                .collect::<crate::Result<Vec<_>>>()
+                .collect();
+            let columns = segment
+                .read_range(&wanted, start..start + len)
                 .map_err(external);
             return Some(columns.and_then(|columns| {
                 let options = RecordBatchOptions::new().with_row_count(Some(len));

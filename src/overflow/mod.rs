@@ -1,0 +1,16 @@
+//! The overflow bag: sparse and schemaless properties stored per row instead of as dense
+//! columns (docs/FORMAT.md, "Overflow bag"). Knows nothing of Arrow.
+//!
+//! A column whose fill rate in a segment is under a threshold is written here rather than as a
+//! dense column: each row gets one blob of `[u16 count]` then `[u64 key][u8 tag][payload]`
+//! entries ([`blob`]); keys are FNV-1a 64 hashes of the column names, mapped back to names and
+//! type records by the segment footer's dictionary ([`keys`]); a segment's bag is validated
+//! once and then read without allocating ([`bag`]).
+
+pub mod bag;
+pub mod blob;
+pub mod keys;
+
+pub use bag::Bag;
+pub use blob::{BlobWriter, EncodeError, Entries, Tag, Value};
+pub use keys::{key_hash, tag_for, KeyCollision, KeyDictionary};
