@@ -312,7 +312,7 @@ fn every_corrupted_bag_byte_is_reported_by_verify_and_never_panics_a_read() {
     drop(table);
     let original = std::fs::read(&path).unwrap();
     let mut flips = 0;
-    for region in [bag.offsets, bag.data] {
+    for (_, region) in bag.named() {
         let step = (region.len as usize / 150).max(1);
         for at in (region.offset as usize..region.end() as usize).step_by(step) {
             let mut bytes = original.clone();
@@ -330,6 +330,6 @@ fn every_corrupted_bag_byte_is_reported_by_verify_and_never_panics_a_read() {
             let _ = table.take(&[7, 2_999]);
         }
     }
-    assert!(flips > 200, "{flips}");
+    assert!(flips > 300, "{flips}");
     std::fs::write(&path, &original).unwrap();
 }

@@ -31,7 +31,6 @@ use super::types::read_field;
 use crate::error::{Error, Result};
 use crate::native::footer::BagKey;
 use crate::native::schema::ColumnDef;
-use crate::native::segment::SegmentFile;
 use crate::overflow::{tag_for, Bag, BlobWriter, Value};
 
 /// Reads value `i` (which must be valid) of an array as a bag value.
@@ -136,12 +135,14 @@ pub struct SparseValues {
     pub values: ArrayRef,
 }
 
-/// A segment's bag, encoded: `n + 1` offsets and the blobs.
+/// A segment's bag, encoded: `n + 1` offsets, the blobs, the postings.
 pub struct EncodedBag {
     /// Little-endian `u64` offsets, the first 0.
     pub offsets: Vec<u8>,
     /// The blobs.
     pub data: Vec<u8>,
+    /// Per column in order, its rows as little-endian `u32`s.
+    pub postings: Vec<u8>,
 }
 
 /// Encodes the sparse columns of a segment of `rows` rows (see the module contract).
@@ -196,9 +197,14 @@ pub fn encode(columns: &[SparseValues], rows: usize) -> Result<EncodedBag> {
         }
         offsets.extend_from_slice(&w.finish_row().to_le_bytes());
     }
+    let postings = columns
+        .iter()
+        .flat_map(|c| c.rows.iter().flat_map(|r| r.to_le_bytes()))
+        .collect();
     Ok(EncodedBag {
         offsets,
         data: w.into_bytes(),
+        postings,
     })
 }
 
@@ -276,12 +282,16 @@ impl KeyOut {
         }
     }
 
-    fn push_null(&mut self) {
-        self.valid.push(false);
+    /// Pads with nulls up to `len` rows.
+    fn nulls_to(&mut self, len: usize) {
+        if self.valid.len() >= len {
+            return;
+        }
+        self.valid.resize(len, false);
         match &mut self.out {
-            Out::Bool(v) => v.push(false),
-            Out::Fixed(w, v) => v.resize(v.len() + *w, 0),
-            Out::Bytes(values, ends) => ends.push(values.len() as i64),
+            Out::Bool(v) => v.resize(len, false),
+            Out::Fixed(w, v) => v.resize(len * *w, 0),
+            Out::Bytes(values, ends) => ends.resize(len, values.len() as i64),
         }
     }
 
@@ -348,44 +358,85 @@ impl KeyOut {
     }
 }
 
-/// Arrays for `keys` (indices into the footer's key list) at `rows` of the segment, in that
-/// order (see the module contract).
+/// Which rows of a segment to decode.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    /// A contiguous range.
+    Range(usize, usize),
+    /// These rows, in this order (repeats allowed).
+    List(&'a [usize]),
+}
+
+impl Rows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Range(start, end) => end - start,
+            Rows::List(rows) => rows.len(),
+        }
+    }
+}
+
+/// Arrays for `keys` (indices into the footer's key list) at `rows` of the segment (see the
+/// module contract). Each key visits only its postings in the rows asked.
 pub fn decode(
-    file: &SegmentFile,
     bag: &Bag,
     key_meta: &[BagKey],
     keys: &[usize],
-    rows: impl ExactSizeIterator<Item = usize>,
+    rows: Rows<'_>,
 ) -> Result<Vec<ArrayRef>> {
     let n = rows.len();
-    let mut outs: Vec<KeyOut> = keys
-        .iter()
-        .map(|&k| KeyOut::new(&key_meta[k].def, n))
-        .collect();
-    // Footer key index -> position in `outs`.
-    let mut slot = vec![usize::MAX; key_meta.len()];
-    for (i, &k) in keys.iter().enumerate() {
-        slot[k] = i;
-    }
-    for (i, row) in rows.enumerate() {
-        for (k, v) in bag.row(row) {
-            let s = slot[k];
-            if s == usize::MAX {
-                continue;
+    keys.iter()
+        .map(|&k| {
+            let mut out = KeyOut::new(&key_meta[k].def, n);
+            let postings = bag.postings(k);
+            let mut put = |position: usize, row: usize| -> Result<()> {
+                let v = bag.value(k, row)?;
+                out.nulls_to(position);
+                if !out.push(v) {
+                    return Err(Error::corrupt(
+                        path_of(bag),
+                        format!("overflow key \"{}\", row {row}", key_meta[k].def.name),
+                        format!("value {v:?} does not fit type {}", out.data_type),
+                    ));
+                }
+                Ok(())
+            };
+            match rows {
+                Rows::Range(start, end) => {
+                    let mut prev = None;
+                    for i in postings.lower_bound(start)..postings.len() {
+                        let row = postings.get(i);
+                        if row >= end {
+                            break;
+                        }
+                        if prev.is_some_and(|p| row <= p) {
+                            return Err(Error::corrupt(
+                                path_of(bag),
+                                format!("overflow key \"{}\"", key_meta[k].def.name),
+                                format!("postings are not ascending at row {row}"),
+                            ));
+                        }
+                        prev = Some(row);
+                        put(row - start, row)?;
+                    }
+                }
+                Rows::List(list) => {
+                    for (position, &row) in list.iter().enumerate() {
+                        let i = postings.lower_bound(row);
+                        if i < postings.len() && postings.get(i) == row {
+                            put(position, row)?;
+                        }
+                    }
+                }
             }
-            if !outs[s].push(v) {
-                return Err(Error::corrupt(
-                    file.path(),
-                    format!("overflow key \"{}\", row {row}", key_meta[k].def.name),
-                    format!("value {v:?} does not fit type {}", outs[s].data_type),
-                ));
-            }
-        }
-        for o in outs.iter_mut().filter(|o| o.valid.len() == i) {
-            o.push_null();
-        }
-    }
-    outs.into_iter().map(KeyOut::finish).collect()
+            out.nulls_to(n);
+            out.finish()
+        })
+        .collect()
+}
+
+fn path_of(bag: &Bag) -> &std::path::Path {
+    bag.path()
 }
 
 /// Whether a column of this definition may go to the bag.

@@ -26,7 +26,7 @@ use arrow::array::{
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 
-use super::bag;
+use super::bag::{self, Rows};
 use super::types::{read_field, read_schema, view_type};
 use super::widen::readable_as;
 use crate::error::{Error, Result};
@@ -136,8 +136,8 @@ pub struct SegmentReader {
     columns: Vec<OnceLock<ArrayRef>>,
     /// View forms (`Utf8View` / `BinaryView`) of string and binary columns, built on demand.
     view_columns: Vec<OnceLock<ArrayRef>>,
-    /// The overflow bag, validated on first use.
-    bag: OnceLock<Option<Bag>>,
+    /// The overflow bag, opened (keys and offsets checked) on first use.
+    bag: OnceLock<Bag>,
 }
 
 /// Where each table column is in a segment with `footer`, checked: dense columns appear in
@@ -325,25 +325,21 @@ impl SegmentReader {
         Ok(())
     }
 
-    /// The validated overflow bag (validated on first use).
+    /// The overflow bag (opened on first use).
     fn bag(&self) -> Result<&Bag> {
-        if let Some(Some(bag)) = self.bag.get() {
+        if let Some(bag) = self.bag.get() {
             return Ok(bag);
         }
         let bag = Bag::open(&self.file)?.ok_or_else(|| {
             Error::corrupt(self.file.path(), "footer", "an overflow key without a bag")
         })?;
-        Ok(self
-            .bag
-            .get_or_init(|| Some(bag))
-            .as_ref()
-            .expect("just set"))
+        Ok(self.bag.get_or_init(|| bag))
     }
 
     /// Checks the whole overflow bag, if there is one (part of [`crate::Table::verify`]).
     pub fn verify_bag(&self) -> Result<()> {
         if self.file.footer().bag.is_some() {
-            self.bag()?;
+            self.bag()?.verify(&self.file)?;
         }
         Ok(())
     }
@@ -354,7 +350,7 @@ impl SegmentReader {
         &self,
         columns: &[usize],
         keys: &[usize],
-        rows: impl ExactSizeIterator<Item = usize>,
+        rows: Rows<'_>,
     ) -> Result<Vec<ArrayRef>> {
         let meta = &self
             .file
@@ -363,7 +359,7 @@ impl SegmentReader {
             .as_ref()
             .expect("a bag key implies a bag")
             .keys;
-        let arrays = bag::decode(&self.file, self.bag()?, meta, keys, rows)?;
+        let arrays = bag::decode(self.bag()?, meta, keys, rows)?;
         arrays
             .into_iter()
             .zip(columns)
@@ -397,7 +393,7 @@ impl SegmentReader {
                 Ok(Arc::clone(cell.get_or_init(|| array)))
             }
             Storage::Bag(k) => Ok(self
-                .decode_bag(&[index], &[k], 0..self.num_rows())?
+                .decode_bag(&[index], &[k], Rows::Range(0, self.num_rows()))?
                 .remove(0)),
             Storage::Absent => Ok(new_null_array(
                 self.schema.field(index).data_type(),
@@ -447,7 +443,7 @@ impl SegmentReader {
                 };
                 Ok(whole.slice(range.start, len))
             },
-            |cols, keys| self.decode_bag(cols, keys, range.clone()),
+            |cols, keys| self.decode_bag(cols, keys, Rows::Range(range.start, range.end)),
             len,
             |c| columns.iter().find(|x| x.0 == c).is_some_and(|x| x.1),
         )
@@ -466,7 +462,7 @@ impl SegmentReader {
                     None,
                 )?)
             },
-            |cols, keys| self.decode_bag(cols, keys, rows.iter().copied()),
+            |cols, keys| self.decode_bag(cols, keys, Rows::List(rows)),
             rows.len(),
             |_| false,
         )

@@ -295,6 +295,7 @@ impl SegmentBuild {
         let encoded = bag::encode(&sparse, rows)?;
         let offsets = w.write_region(&[&encoded.offsets])?;
         let data = w.write_region(&[&encoded.data])?;
+        let postings = w.write_region(&[&encoded.postings])?;
         let keys = sparse
             .into_iter()
             .zip(sparse_stats)
@@ -310,6 +311,7 @@ impl SegmentBuild {
             bag: Some(BagMeta {
                 offsets,
                 data,
+                postings,
                 keys,
             }),
         })

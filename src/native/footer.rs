@@ -121,14 +121,21 @@ pub struct BagMeta {
     pub offsets: Region,
     /// The blobs, back to back.
     pub data: Region,
+    /// Per key, in key order: the rows holding it, ascending little-endian `u32`s (key `k`'s
+    /// list has `rows - null_count` entries and follows the lists of keys `0..k`).
+    pub postings: Region,
     /// The key dictionary with each key's type record and statistics.
     pub keys: Vec<BagKey>,
 }
 
 impl BagMeta {
     /// The bag's regions with their names.
-    pub fn named(&self) -> [(&'static str, Region); 2] {
-        [("bag offsets", self.offsets), ("bag data", self.data)]
+    pub fn named(&self) -> [(&'static str, Region); 3] {
+        [
+            ("bag offsets", self.offsets),
+            ("bag data", self.data),
+            ("bag postings", self.postings),
+        ]
     }
 }
 
@@ -268,6 +275,7 @@ fn decode_zones(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<Vec<ColumnStats
 fn decode_bag(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<BagMeta> {
     let offsets = decode_region(d)?;
     let data = decode_region(d)?;
+    let postings = decode_region(d)?;
     // Each key needs its hash, a definition (14 bytes) and its stats.
     let n = d.count("overflow key count", 8 + 14 + 10)?;
     let mut keys = Vec::with_capacity(n);
@@ -286,6 +294,7 @@ fn decode_bag(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<BagMeta> {
     Ok(BagMeta {
         offsets,
         data,
+        postings,
         keys,
     })
 }
@@ -315,6 +324,7 @@ impl SegmentFooter {
                 e.u8(1);
                 encode_region(&mut e, &bag.offsets);
                 encode_region(&mut e, &bag.data);
+                encode_region(&mut e, &bag.postings);
                 e.u32(bag.keys.len() as u32);
                 for k in &bag.keys {
                     e.u64(k.hash);
@@ -454,7 +464,8 @@ impl SegmentFooter {
         Ok(())
     }
 
-    /// The bag's regions (offsets: `n + 1` entries) and its keys: nullable leaf columns, at most
+    /// The bag's regions (offsets: `n + 1` entries; postings: 4 bytes per present value) and
+    /// its keys: nullable leaf columns, at most
     /// `n` nulls, names unique and distinct from the dense columns'.
     fn check_bag(
         &self,
@@ -467,6 +478,28 @@ impl SegmentFooter {
                 "overflow bag".into(),
                 "bag offsets",
                 format!("length {} but expected {want}", bag.offsets.len),
+            ));
+        }
+        if self.row_count > u32::MAX as u64 {
+            return Err((
+                "overflow bag".into(),
+                "bag postings",
+                format!("{} rows do not fit u32 row numbers", self.row_count),
+            ));
+        }
+        let present: u64 = bag
+            .keys
+            .iter()
+            .map(|k| self.row_count.saturating_sub(k.stats.null_count))
+            .fold(0, u64::saturating_add);
+        if bag.postings.len != present.saturating_mul(4) {
+            return Err((
+                "overflow bag".into(),
+                "bag postings",
+                format!(
+                    "length {} but the keys hold {present} values (4 bytes each)",
+                    bag.postings.len
+                ),
             ));
         }
         for (name, r) in bag.named() {

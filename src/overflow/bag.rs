@@ -1,17 +1,22 @@
-//! A segment's overflow bag, validated once, then read row by row without allocating.
+//! A segment's overflow bag, read key by key through its posting lists.
 //!
 //! # Contract
-//! - [`Bag::open`] checks everything a reader relies on, in one pass over the bag (O(bag
-//!   bytes)): the key dictionary (each hash is the FNV-1a of its name, no two alike), the
-//!   offsets (`n + 1`, from 0, non-decreasing, ending at the data length), and every blob
-//!   (grammar, UTF-8, known keys, each key at most once per row, each value with the tag its
-//!   key's type is stored with, or the null tag) and that each key's present values number
-//!   what the footer's null count implies. Any fault is a `Corrupt` error naming the file, the
-//!   row and the byte.
-//! - After that, [`Bag::row`] decodes a row with no checks that can fail and no allocation:
-//!   strings are `&str` borrowed from the mapping.
+//! - [`Bag::open`] checks, in O(keys), the key dictionary (each hash the FNV-1a of its name,
+//!   no two alike, each type one the bag holds); the footer's layout check already fixed the
+//!   regions' lengths (`n + 1` offsets, 4 bytes of postings per value).
+//! - Reads touch only the rows that hold a key: [`Bag::postings`] lists them, [`Bag::value`]
+//!   decodes one row's blob (checked: its offsets, grammar, UTF-8) and returns the key's value, which must
+//!   be there with the tag its type is stored with. Anything else is a `Corrupt` error naming
+//!   the file, key and row; nothing panics, whatever the bytes. Values borrow from the mapping.
+//! - [`Bag::verify`] checks everything else, in one pass over the bag: the offsets (from 0,
+//!   non-decreasing, ending at the data length), every blob, every entry's
+//!   key, no key twice in a row, and that each key's postings are exactly, in order, the rows
+//!   whose blob holds a (non-null) value for it. Quiver writes no null-tagged entries (an
+//!   absent key is null); it accepts them from other writers as nulls.
 
 use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
@@ -21,20 +26,68 @@ use crate::error::{Error, Result};
 use crate::native::footer::BagKey;
 use crate::native::segment::SegmentFile;
 
-/// A validated overflow bag (see the module contract).
+/// One key as the reader needs it.
+#[derive(Debug)]
+struct KeyInfo {
+    name: String,
+    hash: u64,
+    tag: Tag,
+    /// Its slice of the postings region, in entries.
+    postings: Range<usize>,
+}
+
+/// A segment's overflow bag (see the module contract).
 #[derive(Debug)]
 pub struct Bag {
-    /// The segment's mapping; `offsets` and `data` are ranges of it.
+    path: PathBuf,
+    /// The segment's mapping; the ranges below are regions of it.
     bytes: Bytes,
-    offsets: std::ops::Range<usize>,
-    data: std::ops::Range<usize>,
-    /// Key hash -> index in the footer's key list.
-    index: HashMap<u64, usize>,
+    offsets: Range<usize>,
+    data: Range<usize>,
+    postings: Range<usize>,
+    keys: Vec<KeyInfo>,
     rows: usize,
 }
 
-/// Checks the key dictionary of a footer: hashes match names, no two keys share one. Returns
-/// hash -> key index. O(keys).
+/// The rows holding one key: ascending `u32`s in the mapping.
+#[derive(Debug, Clone, Copy)]
+pub struct Postings<'a>(&'a [u8]);
+
+impl Postings<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+
+    /// Whether no row holds the key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Row `i` (which must be `< len`).
+    pub fn get(&self, i: usize) -> usize {
+        let b: [u8; 4] = self.0[4 * i..4 * i + 4].try_into().expect("4 bytes");
+        u32::from_le_bytes(b) as usize
+    }
+
+    /// The first index whose row is `>= row` (binary search; meaningful on sorted postings,
+    /// harmless on corrupt ones).
+    pub fn lower_bound(&self, row: usize) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get(mid) < row {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// Checks the key dictionary of a footer: hashes match names, no two keys share one, every
+/// type is one the bag holds. Returns hash -> key index. O(keys).
 pub fn check_keys(keys: &[BagKey]) -> std::result::Result<HashMap<u64, usize>, String> {
     let mut index = HashMap::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
@@ -58,93 +111,49 @@ pub fn check_keys(keys: &[BagKey]) -> std::result::Result<HashMap<u64, usize>, S
     Ok(index)
 }
 
+fn u64_at(b: &[u8], i: usize) -> usize {
+    let a: [u8; 8] = b[8 * i..8 * i + 8].try_into().expect("8 bytes");
+    u64::from_le_bytes(a) as usize
+}
+
 impl Bag {
-    /// Validates the bag of `file`; `None` if the segment has none.
+    /// Opens the bag of `file` (see the module contract); `None` if the segment has none.
     pub fn open(file: &SegmentFile) -> Result<Option<Self>> {
         let Some(meta) = &file.footer().bag else {
             return Ok(None);
         };
-        let Some((offsets, data)) = file.check_bag_offsets()? else {
-            return Ok(None);
-        };
-        let index = check_keys(&meta.keys).map_err(|detail| {
+        check_keys(&meta.keys).map_err(|detail| {
             Error::corrupt(file.path(), "footer, overflow key dictionary", detail)
         })?;
+        let (offsets, data) = (file.region(meta.offsets), file.region(meta.data));
         let rows = file.row_count() as usize;
-        let tags: Vec<Tag> = meta
+        let mut next = 0;
+        let keys = meta
             .keys
             .iter()
-            .map(|k| tag_for(&k.def.column_type).expect("check_keys refused bag-less types"))
+            .map(|k| {
+                let present = rows - k.stats.null_count as usize;
+                next += present;
+                KeyInfo {
+                    name: k.def.name.clone(),
+                    hash: k.hash,
+                    tag: tag_for(&k.def.column_type).expect("check_keys refused bag-less types"),
+                    postings: next - present..next,
+                }
+            })
             .collect();
-        let mut present = vec![0u64; meta.keys.len()];
-        let mut last_row = vec![usize::MAX; meta.keys.len()];
-        let end_at = |i: usize| {
-            let b: [u8; 8] = offsets[8 * i..8 * i + 8].try_into().expect("8 bytes");
-            u64::from_le_bytes(b) as usize
-        };
-        for row in 0..rows {
-            let (start, end) = (end_at(row), end_at(row + 1));
-            let fail = |at: usize, detail: String| {
-                file.corrupt_in(
-                    "overflow bag",
-                    "bag data",
-                    meta.data.offset + at as u64,
-                    format!("row {row}: {detail}"),
-                )
-            };
-            let blob = &data[start..end];
-            let entries = Entries::new(blob).map_err(|e| fail(start + e.offset, e.detail))?;
-            for entry in entries {
-                let (key, value) = entry.map_err(|e| fail(start + e.offset, e.detail))?;
-                let Some(&k) = index.get(&key) else {
-                    return Err(fail(
-                        start,
-                        format!("key {key:#018x} is not in the dictionary"),
-                    ));
-                };
-                let name = &meta.keys[k].def.name;
-                if last_row[k] == row {
-                    return Err(fail(start, format!("key \"{name}\" appears twice")));
-                }
-                last_row[k] = row;
-                match value.tag() {
-                    Tag::Null => {}
-                    t if t == tags[k] => present[k] += 1,
-                    t => {
-                        return Err(fail(
-                            start,
-                            format!(
-                            "key \"{name}\" holds a value tagged {t:?}; its type is stored as {:?}",
-                            tags[k]
-                        ),
-                        ))
-                    }
-                }
-            }
-        }
-        for (k, key) in meta.keys.iter().enumerate() {
-            let want = file.row_count() - key.stats.null_count;
-            if present[k] != want {
-                return Err(Error::corrupt(
-                    file.path(),
-                    format!("overflow key \"{}\"", key.def.name),
-                    format!(
-                        "{} rows hold a value, the footer's null count implies {want}",
-                        present[k]
-                    ),
-                ));
-            }
-        }
         let base = file.bytes().as_ptr() as usize;
         let range = |s: &[u8]| {
             let start = s.as_ptr() as usize - base;
             start..start + s.len()
         };
         Ok(Some(Self {
+            path: file.path().to_path_buf(),
             bytes: file.bytes().clone(),
             offsets: range(offsets),
             data: range(data),
-            index,
+            postings: range(file.region(meta.postings)),
+            keys,
             rows,
         }))
     }
@@ -154,28 +163,142 @@ impl Bag {
         self.rows
     }
 
-    /// The footer key index of the key with `hash`.
-    pub fn key_index(&self, hash: u64) -> Option<usize> {
-        self.index.get(&hash).copied()
+    /// The segment file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
-    /// The blob of `row` (which must be `< rows`).
-    fn blob(&self, row: usize) -> &[u8] {
+    /// The rows holding key `key` (an index into the footer's keys).
+    pub fn postings(&self, key: usize) -> Postings<'_> {
+        let r = &self.keys[key].postings;
+        Postings(&self.bytes[self.postings.clone()][4 * r.start..4 * r.end])
+    }
+
+    fn corrupt(&self, key: usize, row: usize, detail: impl std::fmt::Display) -> Error {
+        Error::corrupt(
+            &self.path,
+            format!("overflow key \"{}\", row {row}", self.keys[key].name),
+            detail,
+        )
+    }
+
+    /// The blob of `row`, or an error if `row` is out of range or its offsets are not a
+    /// range of the data region.
+    fn blob(&self, key: usize, row: usize) -> Result<&[u8]> {
+        if row >= self.rows {
+            return Err(self.corrupt(key, row, format!("a posting past the {} rows", self.rows)));
+        }
         let offsets = &self.bytes[self.offsets.clone()];
-        let end_at = |i: usize| {
-            let b: [u8; 8] = offsets[8 * i..8 * i + 8].try_into().expect("8 bytes");
-            u64::from_le_bytes(b) as usize
-        };
-        &self.bytes[self.data.clone()][end_at(row)..end_at(row + 1)]
+        let (start, end) = (u64_at(offsets, row), u64_at(offsets, row + 1));
+        self.bytes[self.data.clone()]
+            .get(start..end)
+            .ok_or_else(|| {
+                self.corrupt(
+                    key,
+                    row,
+                    format!("blob offsets {start}..{end} are not a range of the data region"),
+                )
+            })
     }
 
-    /// The entries of `row` as (footer key index, value); null-tagged entries are skipped.
-    /// Panics if `row >= rows`.
-    pub fn row(&self, row: usize) -> impl Iterator<Item = (usize, Value<'_>)> + '_ {
-        assert!(row < self.rows, "row {row} of a {}-row bag", self.rows);
-        Entries::validated(self.blob(row))
-            .map_while(|e| e.ok())
-            .filter(|(_, v)| v.tag() != Tag::Null)
-            .filter_map(|(key, v)| Some((*self.index.get(&key)?, v)))
+    /// The value of key `key` in `row`, which its postings say holds it.
+    pub fn value(&self, key: usize, row: usize) -> Result<Value<'_>> {
+        let k = &self.keys[key];
+        let entries = Entries::new(self.blob(key, row)?).map_err(|e| self.corrupt(key, row, e))?;
+        for entry in entries {
+            let (hash, value) = entry.map_err(|e| self.corrupt(key, row, e))?;
+            if hash != k.hash {
+                continue;
+            }
+            return match value.tag() {
+                t if t == k.tag => Ok(value),
+                t => Err(self.corrupt(
+                    key,
+                    row,
+                    format!(
+                        "a value tagged {t:?}; the key's type is stored as {:?}",
+                        k.tag
+                    ),
+                )),
+            };
+        }
+        Err(self.corrupt(
+            key,
+            row,
+            "the postings list the row but its blob lacks the key",
+        ))
+    }
+
+    /// Full check of the bag (see the module contract) after `file`'s offsets check. O(bag
+    /// bytes).
+    pub fn verify(&self, file: &SegmentFile) -> Result<()> {
+        file.check_bag_offsets()?;
+        let index: HashMap<u64, usize> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.hash, i))
+            .collect();
+        // Per key: the next posting expected, and the last row seen.
+        let mut next = vec![0usize; self.keys.len()];
+        let mut last_row = vec![usize::MAX; self.keys.len()];
+        let offsets = &self.bytes[self.offsets.clone()];
+        let data = &self.bytes[self.data.clone()];
+        for row in 0..self.rows {
+            let start = u64_at(offsets, row);
+            let fail = |detail: String| {
+                Error::corrupt(&self.path, format!("overflow bag, row {row}"), detail)
+            };
+            let blob = &data[start..u64_at(offsets, row + 1)];
+            let at = |e: crate::native::codec::DecodeError| {
+                fail(format!(
+                    "byte {} of the data region: {}",
+                    start + e.offset,
+                    e.detail
+                ))
+            };
+            for entry in Entries::new(blob).map_err(at)? {
+                let (hash, value) = entry.map_err(at)?;
+                let Some(&k) = index.get(&hash) else {
+                    return Err(fail(format!("key {hash:#018x} is not in the dictionary")));
+                };
+                let name = &self.keys[k].name;
+                if last_row[k] == row {
+                    return Err(fail(format!("key \"{name}\" appears twice")));
+                }
+                last_row[k] = row;
+                if value.tag() == Tag::Null {
+                    continue; // present as null: not in the postings
+                }
+                if value.tag() != self.keys[k].tag {
+                    return Err(fail(format!(
+                        "key \"{name}\" holds a value tagged {:?}; its type is stored as {:?}",
+                        value.tag(),
+                        self.keys[k].tag
+                    )));
+                }
+                let postings = self.postings(k);
+                if next[k] >= postings.len() || postings.get(next[k]) != row {
+                    return Err(fail(format!(
+                        "key \"{name}\" is in the row but not next in its postings"
+                    )));
+                }
+                next[k] += 1;
+            }
+        }
+        for (k, key) in self.keys.iter().enumerate() {
+            if next[k] != self.postings(k).len() {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("overflow key \"{}\"", key.name),
+                    format!(
+                        "{} rows hold a value, the postings and null count say {}",
+                        next[k],
+                        self.postings(k).len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -223,8 +223,6 @@ pub struct Entries<'a> {
     blob: &'a [u8],
     pos: usize,
     left: usize,
-    /// The blob belongs to a bag that `Bag::open` validated: strings are known to be UTF-8.
-    validated: bool,
 }
 
 impl<'a> Entries<'a> {
@@ -235,7 +233,6 @@ impl<'a> Entries<'a> {
                 blob,
                 pos: 0,
                 left: 0,
-                validated: false,
             });
         }
         let count = blob.get(0..2).ok_or_else(|| DecodeError {
@@ -246,22 +243,7 @@ impl<'a> Entries<'a> {
             blob,
             pos: 2,
             left: u16::from_le_bytes([count[0], count[1]]) as usize,
-            validated: false,
         })
-    }
-
-    /// Decodes a blob of a bag [`super::Bag::open`] validated, skipping the UTF-8 check of
-    /// strings (everything else stays bounds-checked). A blob too short for its count yields
-    /// no entries.
-    pub(super) fn validated(blob: &'a [u8]) -> Self {
-        let mut e = Self::new(blob).unwrap_or(Self {
-            blob,
-            pos: blob.len(),
-            left: 0,
-            validated: false,
-        });
-        e.validated = true;
-        e
     }
 
     /// Entries not yet decoded.
@@ -320,11 +302,6 @@ impl<'a> Entries<'a> {
                 let bytes = self.take(len, "a value")?;
                 if tag == Tag::Binary {
                     Value::Binary(bytes)
-                } else if self.validated {
-                    // SAFETY: `validated` is set only by `Entries::validated`, which `Bag::row`
-                    // calls on blobs of a bag whose every string payload `Bag::open` checked
-                    // with `str::from_utf8`; the bytes are a read-only mapping, unchanged since.
-                    Value::String(unsafe { std::str::from_utf8_unchecked(bytes) })
                 } else {
                     let s = std::str::from_utf8(bytes).map_err(|e| DecodeError {
                         offset: start + e.valid_up_to(),

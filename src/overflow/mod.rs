@@ -4,8 +4,8 @@
 //! A column whose fill rate in a segment is under a threshold is written here rather than as a
 //! dense column: each row gets one blob of `[u16 count]` then `[u64 key][u8 tag][payload]`
 //! entries ([`blob`]); keys are FNV-1a 64 hashes of the column names, mapped back to names and
-//! type records by the segment footer's dictionary ([`keys`]); a segment's bag is validated
-//! once and then read without allocating ([`bag`]).
+//! type records by the segment footer's dictionary ([`keys`]); per-key posting lists let a
+//! read of one key visit only the rows that hold it ([`bag`]).
 
 pub mod bag;
 pub mod blob;
