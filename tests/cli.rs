@@ -356,3 +356,68 @@ fn sql_without_a_query_reads_statements_at_a_prompt() {
     assert!(stdout.contains("| 25 |"), "{stdout}");
     assert!(stdout.contains("VIETNAM"), "{stdout}");
 }
+
+#[test]
+fn sparse_ndjson_keys_land_in_the_bag_and_info_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!("{{\"id\": {i}, \"kind\": \"k{}\"", i % 3));
+        if i % 200 == 0 {
+            text.push_str(&format!(", \"rare\": \"r{i}\""));
+        }
+        text.push_str("}\n");
+    }
+    let first = dir.path().join("a.ndjson");
+    std::fs::write(&first, &text).unwrap();
+    let (bag, dense) = (dir.path().join("bag"), dir.path().join("dense"));
+    ok(&["import", "-q", s(&first), s(&bag)]);
+    ok(&["import", "-q", "--bag-threshold", "0", s(&first), s(&dense)]);
+
+    let info = json(&ok(&["info", "--json", s(&bag)]));
+    let rare = &info["columns"][2];
+    assert_eq!(rare["name"], "rare");
+    assert_eq!(rare["storage"]["bag_segments"], 1);
+    assert!((rare["fill_rate"].as_f64().unwrap() - 15.0 / 3000.0).abs() < 1e-9);
+    assert_eq!(info["columns"][0]["storage"]["dense_segments"], 1);
+    let text_info = ok(&["info", s(&bag)]);
+    assert!(
+        text_info.contains("1 columns live in the overflow bag"),
+        "{text_info}"
+    );
+    let dense_info = json(&ok(&["info", "--json", s(&dense)]));
+    assert_eq!(dense_info["columns"][2]["storage"]["bag_segments"], 0);
+
+    let q = "SELECT count(*), min(rare), max(rare) FROM t WHERE rare IS NOT NULL";
+    for table in [&bag, &dense] {
+        let arg = format!("t={}", s(table));
+        let out = ok(&["sql", "--table", &arg, "--format", "csv", q]);
+        assert!(out.contains("15,r0,r800"), "{out}");
+    }
+
+    // An append bringing a new key needs --merge-schema; old segments are kept as they are.
+    let second = dir.path().join("b.ndjson");
+    std::fs::write(&second, "{\"id\": 3000, \"fresh\": 1.5}\n").unwrap();
+    let err = fails(&["import", "-q", "--mode", "append", s(&second), s(&bag)]);
+    assert!(err.contains("columns"), "{err}");
+    ok(&[
+        "import",
+        "-q",
+        "--mode",
+        "append",
+        "--merge-schema",
+        s(&second),
+        s(&bag),
+    ]);
+    let arg = format!("t={}", s(&bag));
+    let out = ok(&[
+        "sql",
+        "--table",
+        &arg,
+        "--format",
+        "csv",
+        "SELECT count(*), count(fresh), sum(fresh), count(kind) FROM t",
+    ]);
+    assert!(out.contains("3001,1,1.5,3000"), "{out}");
+    ok(&["verify", s(&bag)]);
+}
