@@ -95,7 +95,7 @@ impl Table {
             let version = table_dir::latest_version(dir)?;
             match Self::open_version(dir, version) {
                 Err(e)
-                    if attempts < 3
+                    if attempts < 100
                         && is_vanished(&e)
                         && table_dir::latest_version(dir)? > version =>
                 {

@@ -138,7 +138,7 @@ impl TableWriter {
     /// [`Self::append`] with options.
     pub fn append_with(path: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
         let dir = path.as_ref().to_path_buf();
-        let base = table_dir::read_manifest(&dir, table_dir::latest_version(&dir)?)?;
+        let base = table_dir::read_latest_manifest(&dir)?;
         let schema = source_schema(&base.schema);
         Self::start(dir, Mode::Append, schema, Some(base), options)
     }
@@ -157,9 +157,10 @@ impl TableWriter {
     ) -> Result<Self> {
         let dir = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
-        let base = match table_dir::list_versions(&dir)?.last() {
-            Some(&v) => Some(table_dir::read_manifest(&dir, v)?),
-            None => None,
+        let base = if table_dir::list_versions(&dir)?.is_empty() {
+            None
+        } else {
+            Some(table_dir::read_latest_manifest(&dir)?)
         };
         Self::start(dir, Mode::Overwrite, schema, base, options)
     }
@@ -506,8 +507,7 @@ impl TableWriter {
                         return Err(e);
                     }
                     attempt += 1;
-                    let latest =
-                        table_dir::read_manifest(&self.dir, table_dir::latest_version(&self.dir)?)?;
+                    let latest = table_dir::read_latest_manifest(&self.dir)?;
                     if self
                         .started_schema
                         .as_ref()

@@ -86,6 +86,9 @@ pub struct ImportArgs {
     /// 0.05 for a new table. Remembered by the table.
     #[arg(long)]
     pub bag_threshold: Option<f64>,
+    /// Most rows per segment (default 1,048,576; segments are also cut at about 256 MiB).
+    #[arg(long)]
+    pub segment_rows: Option<usize>,
     /// Appending: accept new columns (older rows read as null), missing nullable columns, and
     /// widened types (int + float -> float, anything + string -> string).
     #[arg(long)]
@@ -145,6 +148,9 @@ pub fn import(args: ImportArgs, quiet: bool) -> Result<()> {
         options.threads = t.max(1);
     }
     options.write.bag_threshold = args.bag_threshold;
+    if let Some(rows) = args.segment_rows {
+        options.write.segment_rows = rows;
+    }
     options.write.merge_schema = args.merge_schema;
     if let Some(d) = args.delimiter {
         options.csv.delimiter =

@@ -8,7 +8,8 @@
 //!   files that no manifest references yet: see `table_dir.rs`.)
 //! - Every region starts at a multiple of 64 bytes; every offsets region is preceded by at
 //!   least 8 zero bytes; all padding is zero (docs/FORMAT.md, "Segment file").
-//! - A writer dropped before `finish` removes its temporary file.
+//! - A writer dropped before `finish` succeeded — or whose `finish` failed — removes its
+//!   temporary file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -25,6 +26,8 @@ pub struct SegmentWriter {
     final_path: PathBuf,
     out: Option<BufWriter<File>>,
     pos: u64,
+    /// Set once the file has its final name; until then, dropping removes the temp file.
+    renamed: bool,
 }
 
 /// A finished segment: its file name in the table directory and what the manifest records.
@@ -54,6 +57,7 @@ impl SegmentWriter {
             tmp_path,
             out: Some(BufWriter::with_capacity(1 << 20, file)),
             pos: 0,
+            renamed: false,
         };
         let mut header = [0u8; HEADER_LEN as usize];
         header[0..8].copy_from_slice(&SEGMENT_MAGIC);
@@ -133,6 +137,7 @@ impl SegmentWriter {
             .map_err(|e| Error::io(&self.tmp_path, "fsync", e))?;
         std::fs::rename(&self.tmp_path, &self.final_path)
             .map_err(|e| Error::io(&self.final_path, "rename into place", e))?;
+        self.renamed = true;
         let name = self
             .final_path
             .file_name()
@@ -152,9 +157,10 @@ impl SegmentWriter {
 
 impl Drop for SegmentWriter {
     fn drop(&mut self) {
-        if self.out.is_some() {
-            // Not finished: the temporary file is garbage. Ignore errors: there is no one to
-            // report them to, and `vacuum` removes what is left.
+        if !self.renamed {
+            // Not finished (a write, flush, fsync or rename failed, or the caller gave up): the
+            // temporary file is garbage. Ignore errors: there is no one to report them to, and
+            // `vacuum` removes what is left.
             self.out = None;
             let _ = std::fs::remove_file(&self.tmp_path);
         }

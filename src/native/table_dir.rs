@@ -93,6 +93,29 @@ pub fn latest_version(dir: &Path) -> Result<u64> {
     list_versions(dir)?.last().copied().ok_or_else(not_found)
 }
 
+/// Reads the newest version's manifest. A concurrent `vacuum` may delete the manifest listed
+/// as newest once a newer one exists: then the newer one is read.
+pub fn read_latest_manifest(dir: &Path) -> Result<Manifest> {
+    loop {
+        let version = latest_version(dir)?;
+        match read_manifest(dir, version) {
+            Err(e)
+                if matches!(e.kind(), ErrorKind::VersionNotFound { .. })
+                    && latest_version(dir)? > version => {}
+            other => return other,
+        }
+    }
+}
+
+/// Like [`read_manifest`], but `None` if the version does not exist (any more).
+fn read_manifest_if_present(dir: &Path, version: u64) -> Result<Option<Manifest>> {
+    match read_manifest(dir, version) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if matches!(e.kind(), ErrorKind::VersionNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads and checks version `v`'s manifest.
 pub fn read_manifest(dir: &Path, version: u64) -> Result<Manifest> {
     let path = dir.join(manifest_name(version));
@@ -225,7 +248,9 @@ pub(crate) fn remove_leftovers(
     let names = read_dir_names(dir)?;
     let mut referenced = HashSet::new();
     for v in names.iter().filter_map(|n| parse_manifest_name(n)) {
-        for s in read_manifest(dir, v)?.segments {
+        // A concurrent vacuum may have deleted it since: its segments are garbage already, or
+        // named by a newer manifest.
+        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
             referenced.insert(s.name);
         }
     }
@@ -257,7 +282,8 @@ pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
     let (old, kept) = versions.split_at(split);
     let mut referenced = HashSet::new();
     for &v in kept {
-        for s in read_manifest(dir, v)?.segments {
+        // Another vacuum, keeping fewer versions, may have deleted it meanwhile.
+        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
             referenced.insert(s.name);
         }
     }
