@@ -12,11 +12,22 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A decoder panic on damaged input becomes an ordinary `error:` line: keep the default
+    // hook's message and backtrace for every other panic only.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !quiver::io::panic_is_guarded() {
+            default_hook(info);
+        }
+    }));
     let cli = quiver::cli::Cli::parse();
     match quiver::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line, whatever the message: some decoders' errors span several.
+            let message = e.to_string();
+            let one_line: Vec<&str> = message.split(['\n', '\r']).map(str::trim).collect();
+            eprintln!("error: {}", one_line.join("; "));
             ExitCode::FAILURE
         }
     }

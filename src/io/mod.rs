@@ -222,6 +222,26 @@ pub fn open_source(path: &Path, options: &ImportOptions) -> Result<(SchemaRef, B
 }
 
 /// An error reading `path`.
+thread_local! {
+    /// How deep the current thread is in [`guard_panics`] calls.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a third-party decoder call `f`, turning a panic in it (a decoder bug triggered by
+/// damaged input) into `Err(())` for the caller to report as an input error.
+pub(crate) fn guard_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, ()> {
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    result.map_err(|_| ())
+}
+
+/// Whether the current thread is inside a decoder call whose panic Quiver turns into an
+/// error: a panic hook can stay quiet then (the `quiver` binary's does).
+pub fn panic_is_guarded() -> bool {
+    GUARDED.with(|g| g.get() > 0)
+}
+
 pub(crate) fn input_error(path: &Path, detail: impl std::fmt::Display) -> Error {
     ErrorKind::Input {
         file: path.to_path_buf(),

@@ -23,7 +23,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 
-use super::{input_error, projection, Batches};
+use super::{guard_panics, input_error, projection, Batches};
 use crate::error::Result;
 
 enum Message {
@@ -42,16 +42,14 @@ pub(super) fn open(
     let file = File::open(path).map_err(|e| crate::Error::io(path, "open", e))?;
     // A decoder bug must not take the process down on a hostile file: a panic while reading
     // the footer becomes an error here, and one in a worker ends its channel (an error below).
-    let metadata = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-    }))
-    .map_err(|_| {
-        input_error(
-            path,
-            "the Parquet footer could not be decoded (the reader panicked)",
-        )
-    })?
-    .map_err(|e| input_error(path, e))?;
+    let metadata = guard_panics(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
+        .map_err(|_| {
+            input_error(
+                path,
+                "the Parquet footer could not be decoded (the reader panicked)",
+            )
+        })?
+        .map_err(|e| input_error(path, e))?;
     let full = Arc::clone(metadata.schema());
     // The reader returns projected columns in file order; `reorder` puts them in the asked
     // order afterwards.
@@ -103,48 +101,58 @@ pub(super) fn open(
             .name(format!("quiver-parquet-{worker}"))
             .spawn(move || {
                 let path = file_path;
-                for group in (worker..row_groups).step_by(threads) {
-                    // Each reader gets its own descriptor: a cloned one would share the file
-                    // offset with the other threads' readers.
-                    let handle = match File::open(&path) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            let _ = tx.send(Message::Failed(crate::Error::io(&path, "open", e)));
-                            return;
-                        }
-                    };
-                    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                        handle,
-                        metadata.clone(),
-                    )
-                    .with_batch_size(batch_size)
-                    .with_row_groups(vec![group]);
-                    if let Some(m) = &mask {
-                        builder = builder.with_projection(m.clone());
-                    }
-                    let reader = match builder.build() {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = tx.send(Message::Failed(input_error(&path, e)));
-                            return;
-                        }
-                    };
-                    for batch in reader {
-                        let message = match batch {
-                            Ok(b) => Message::Batch(b),
-                            Err(e) => Message::Failed(input_error(
-                                &path,
-                                format!("row group {group}: {e}"),
-                            )),
+                let failure = tx.clone();
+                let decoded = guard_panics(|| {
+                    for group in (worker..row_groups).step_by(threads) {
+                        // Each reader gets its own descriptor: a cloned one would share the file
+                        // offset with the other threads' readers.
+                        let handle = match File::open(&path) {
+                            Ok(h) => h,
+                            Err(e) => {
+                                let _ =
+                                    tx.send(Message::Failed(crate::Error::io(&path, "open", e)));
+                                return;
+                            }
                         };
-                        let failed = matches!(message, Message::Failed(_));
-                        if tx.send(message).is_err() || failed {
+                        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                            handle,
+                            metadata.clone(),
+                        )
+                        .with_batch_size(batch_size)
+                        .with_row_groups(vec![group]);
+                        if let Some(m) = &mask {
+                            builder = builder.with_projection(m.clone());
+                        }
+                        let reader = match builder.build() {
+                            Ok(r) => r,
+                            Err(e) => {
+                                let _ = tx.send(Message::Failed(input_error(&path, e)));
+                                return;
+                            }
+                        };
+                        for batch in reader {
+                            let message = match batch {
+                                Ok(b) => Message::Batch(b),
+                                Err(e) => Message::Failed(input_error(
+                                    &path,
+                                    format!("row group {group}: {e}"),
+                                )),
+                            };
+                            let failed = matches!(message, Message::Failed(_));
+                            if tx.send(message).is_err() || failed {
+                                return;
+                            }
+                        }
+                        if tx.send(Message::EndOfRowGroup).is_err() {
                             return;
                         }
                     }
-                    if tx.send(Message::EndOfRowGroup).is_err() {
-                        return;
-                    }
+                });
+                if decoded.is_err() {
+                    let _ = failure.send(Message::Failed(input_error(
+                        &path,
+                        "the Parquet decoder panicked on damaged input",
+                    )));
                 }
             })
             .map_err(|e| crate::Error::io(path, "start a decoding thread", e))?;
