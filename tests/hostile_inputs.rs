@@ -197,3 +197,85 @@ fn every_bad_data_parquet_file_is_refused_or_imported_within_the_memory_cap() {
         import_capped(file, &dir.path().join(format!("t{i}")), "parquet");
     }
 }
+
+/// Replaces the first occurrence of `from` in `bytes` at or after `start` with `to`.
+fn patch(bytes: &mut [u8], start: usize, from: &[u8], to: &[u8]) {
+    let at = start
+        + bytes[start..]
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern present");
+    bytes[at..at + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn an_ipc_block_or_message_longer_than_the_file_is_refused_before_any_allocation() {
+    // Found by the hostile-input sweep: a flipped block length made the IPC reader allocate
+    // 64 GiB. Lengths are now checked against the file first.
+    let dir = tempfile::tempdir().unwrap();
+    let valid = inputs(dir.path())
+        .into_iter()
+        .find(|(_, f)| *f == "ipc")
+        .unwrap()
+        .0;
+    let mut bytes = std::fs::read(&valid).unwrap();
+    let len = bytes.len();
+    let footer_len = i32::from_le_bytes(bytes[len - 10..len - 6].try_into().unwrap()) as usize;
+    let footer_start = len - 10 - footer_len;
+    let footer = arrow::ipc::root_as_footer(&bytes[footer_start..len - 10]).unwrap();
+    let body = footer.recordBatches().unwrap().get(0).bodyLength();
+    drop(footer);
+    patch(
+        &mut bytes,
+        footer_start,
+        &body.to_le_bytes(),
+        &(1i64 << 36).to_le_bytes(),
+    );
+    let file = dir.path().join("huge-block.arrow");
+    std::fs::write(&file, &bytes).unwrap();
+    assert!(!import_capped(&file, &dir.path().join("t1"), "ipc"));
+
+    // The same batch as an IPC stream, its message claiming a 64 GiB body.
+    let schema =
+        arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&valid).unwrap(), None)
+            .unwrap()
+            .schema();
+    let batches: Vec<RecordBatch> =
+        arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&valid).unwrap(), None)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let mut stream = Vec::new();
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut stream, &schema).unwrap();
+        w.write(&batches[0]).unwrap();
+        w.finish().unwrap();
+    }
+    // The record batch message follows the schema message; its body length is an i64 in its
+    // header. Find a header whose i64 equals the distance to the next message and patch it.
+    let mut patched = false;
+    let mut pos = 0;
+    while pos + 8 <= stream.len() && !patched {
+        let meta_len = i32::from_le_bytes(stream[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        if meta_len == 0 {
+            break;
+        }
+        let meta = &stream[pos + 8..pos + 8 + meta_len];
+        let message = arrow::ipc::root_as_message(meta).unwrap();
+        let body = message.bodyLength();
+        if body > 0 {
+            patch(
+                &mut stream,
+                pos + 8,
+                &body.to_le_bytes(),
+                &(1i64 << 36).to_le_bytes(),
+            );
+            patched = true;
+        }
+        pos += 8 + meta_len + body as usize;
+    }
+    assert!(patched);
+    let file = dir.path().join("huge-message.arrows");
+    std::fs::write(&file, &stream).unwrap();
+    assert!(!import_capped(&file, &dir.path().join("t2"), "ipc"));
+}

@@ -221,7 +221,6 @@ pub fn open_source(path: &Path, options: &ImportOptions) -> Result<(SchemaRef, B
     }
 }
 
-/// An error reading `path`.
 thread_local! {
     /// How deep the current thread is in [`guard_panics`] calls.
     static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
@@ -242,6 +241,7 @@ pub fn panic_is_guarded() -> bool {
     GUARDED.with(|g| g.get() > 0)
 }
 
+/// An error reading `path`.
 pub(crate) fn input_error(path: &Path, detail: impl std::fmt::Display) -> Error {
     ErrorKind::Input {
         file: path.to_path_buf(),
