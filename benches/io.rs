@@ -24,22 +24,12 @@ use parquet::file::properties::WriterProperties;
 use quiver::io::{export_batches, export_table, import, open_source, ExportOptions, ImportOptions};
 use quiver::Table;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
+mod common;
+use common::{arg, median};
 
 fn main() {
-    let scale: f64 = arg("--scale", "1").parse().unwrap();
-    let runs: usize = arg("--runs", "3").parse().unwrap();
+    let scale: f64 = arg("--scale", 1.0);
+    let runs: usize = arg("--runs", 3);
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/quiver-bench/io-sf{scale}"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -25,13 +25,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use quiver::{ScanOptions, Table, TableWriter, WriteOptions};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
+mod common;
+use common::{arg, median};
 
 fn key_type(k: usize) -> DataType {
     [
@@ -156,16 +151,17 @@ fn scan_parquet(path: &Path, column: usize) -> usize {
         .sum()
 }
 
-fn median(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
-    let mut times = Vec::with_capacity(runs);
+/// The median time of `runs` calls of `f`, and what the last call returned.
+fn timed(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
     let mut out = 0;
-    for _ in 0..runs {
-        let start = Instant::now();
-        out = f();
-        times.push(start.elapsed());
-    }
-    times.sort();
-    (times[runs / 2], out)
+    let times = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            out = f();
+            start.elapsed()
+        })
+        .collect();
+    (median(times), out)
 }
 
 fn ms(d: Duration) -> String {
@@ -177,9 +173,9 @@ fn mib(bytes: u64) -> String {
 }
 
 fn main() {
-    let rows = arg("--rows", 1_000_000);
-    let keys = arg("--keys", 200);
-    let runs = arg("--runs", 5).max(1);
+    let rows: usize = arg("--rows", 1_000_000);
+    let keys: usize = arg("--keys", 200);
+    let runs = arg("--runs", 5usize).max(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/quiver-bench")
         .join(format!("overflow-{rows}-{keys}"));
@@ -213,9 +209,9 @@ fn main() {
     );
     // Column 1 is k000 (Int64), column 3 is k002 (Utf8).
     for (column, what) in [(1usize, "Int64"), (3, "Utf8")] {
-        let (b, nb) = median(runs, || scan_quiver(&bag, column));
-        let (d, nd) = median(runs, || scan_quiver(&dense, column));
-        let (p, np) = median(runs, || scan_parquet(&parquet, column));
+        let (b, nb) = timed(runs, || scan_quiver(&bag, column));
+        let (d, nd) = timed(runs, || scan_quiver(&dense, column));
+        let (p, np) = timed(runs, || scan_parquet(&parquet, column));
         assert_eq!((nb, nd), (np, np), "the three stores disagree");
         println!(
             "| open + scan one {what} key ({nb} values) | {} | {} ({:.2}x) | {} ({:.2}x) |",

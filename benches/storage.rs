@@ -19,13 +19,8 @@ use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use quiver::{ScanOptions, Table, TableWriter};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
+mod common;
+use common::{arg, median};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -61,11 +56,6 @@ fn batch(start: usize, len: usize) -> RecordBatch {
     .unwrap()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
     let _ = std::hint::black_box(f()); // warm-up
     median(
@@ -99,8 +89,8 @@ fn build(dir: &Path, rows: usize) -> Duration {
 }
 
 fn main() {
-    let rows = arg("--rows", 10_000_000);
-    let runs = arg("--runs", 7);
+    let rows: usize = arg("--rows", 10_000_000);
+    let runs: usize = arg("--runs", 7);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!("target/quiver-bench/storage-{rows}"));
     if Table::open(&dir).is_err() {

@@ -32,6 +32,17 @@ fn orders_parquet(dir: &Path) -> PathBuf {
     path
 }
 
+/// `quiver import -q input table`, which must succeed.
+fn import_new(input: &Path, table: &Path) {
+    let status = Command::new(binary())
+        .args(["import", "-q"])
+        .arg(input)
+        .arg(table)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// `quiver import -q --mode append --segment-rows 1500 input table` (not yet started).
 fn append_command(input: &Path, table: &Path) -> Command {
     let mut c = Command::new(binary());
@@ -85,13 +96,7 @@ fn imports_killed_at_random_points_leave_the_last_committed_version_intact() {
     let dir = tempfile::tempdir().unwrap();
     let input = orders_parquet(dir.path());
     let table = dir.path().join("t");
-    let status = Command::new(binary())
-        .args(["import", "-q"])
-        .arg(&input)
-        .arg(&table)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    import_new(&input, &table);
     let (v1, rows_per_import, sum_per_import) = content(&table);
     assert_eq!((v1, rows_per_import), (1, 15_000));
 
@@ -178,13 +183,7 @@ fn kill_leftovers_are_removed_by_vacuum() {
     let dir = tempfile::tempdir().unwrap();
     let input = orders_parquet(dir.path());
     let table = dir.path().join("t");
-    assert!(Command::new(binary())
-        .args(["import", "-q"])
-        .arg(&input)
-        .arg(&table)
-        .status()
-        .unwrap()
-        .success());
+    import_new(&input, &table);
     // Kill appends until one leaves files behind.
     let mut delay = Duration::from_millis(5);
     for _ in 0..40 {
@@ -209,13 +208,7 @@ fn an_import_that_hits_the_file_size_limit_fails_clearly_and_keeps_the_previous_
     let dir = tempfile::tempdir().unwrap();
     let input = orders_parquet(dir.path());
     let table = dir.path().join("t");
-    assert!(Command::new(binary())
-        .args(["import", "-q"])
-        .arg(&input)
-        .arg(&table)
-        .status()
-        .unwrap()
-        .success());
+    import_new(&input, &table);
     let before = content(&table);
     let mut cmd = append_command(&input, &table);
     // SAFETY: the closure runs in the forked child before exec and calls only setrlimit and

@@ -222,9 +222,12 @@ fn an_ipc_block_or_message_longer_than_the_file_is_refused_before_any_allocation
     let len = bytes.len();
     let footer_len = i32::from_le_bytes(bytes[len - 10..len - 6].try_into().unwrap()) as usize;
     let footer_start = len - 10 - footer_len;
-    let footer = arrow::ipc::root_as_footer(&bytes[footer_start..len - 10]).unwrap();
-    let body = footer.recordBatches().unwrap().get(0).bodyLength();
-    drop(footer);
+    let body = arrow::ipc::root_as_footer(&bytes[footer_start..len - 10])
+        .unwrap()
+        .recordBatches()
+        .unwrap()
+        .get(0)
+        .bodyLength();
     patch(
         &mut bytes,
         footer_start,
