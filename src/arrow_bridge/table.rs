@@ -286,18 +286,22 @@ impl Table {
         // Dense columns are gathered straight from the whole zero-copy columns; the others
         // (overflow keys, absent or widened columns) are first read at just the asked rows of
         // each segment, then gathered by position.
-        let mut local_rows: Vec<Vec<usize>> = vec![Vec::new(); touched.len()];
-        let by_position: Vec<(usize, usize)> = indices
-            .iter()
-            .map(|&(slot, local)| {
-                local_rows[slot].push(local);
-                (slot, local_rows[slot].len() - 1)
-            })
-            .collect();
+        let segments = || touched.iter().map(|&s| &self.inner.segments[s]);
+        let dense = |c: usize| segments().all(|s| matches!(s.storage(c), Storage::Dense(_)));
+        let (mut local_rows, mut by_position) = (Vec::new(), Vec::new());
+        if !projection.iter().all(|&c| dense(c)) {
+            local_rows = vec![Vec::new(); touched.len()];
+            by_position = indices
+                .iter()
+                .map(|&(slot, local)| {
+                    local_rows[slot].push(local);
+                    (slot, local_rows[slot].len() - 1)
+                })
+                .collect();
+        }
         let mut columns = Vec::with_capacity(projection.len());
         for (i, &c) in projection.iter().enumerate() {
-            let segments = || touched.iter().map(|&s| &self.inner.segments[s]);
-            let zero_copy = segments().all(|s| matches!(s.storage(c), Storage::Dense(_)));
+            let zero_copy = dense(c);
             let arrays = if zero_copy {
                 segments()
                     .map(|s| s.column(c))
