@@ -69,6 +69,8 @@ pub mod arrow_bridge;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod native;
