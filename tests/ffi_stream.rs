@@ -153,3 +153,43 @@ fn a_read_error_ends_the_stream_with_the_message() {
     assert!(message.contains("invalid UTF-8"), "{message}");
     assert!(message.contains(path.to_str().unwrap()), "{message}");
 }
+
+#[cfg(feature = "sql")]
+#[test]
+fn a_query_result_streams_through_the_c_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    table(dir.path(), 10_000);
+    let runtime = Arc::new(tokio::runtime::Runtime::new().unwrap());
+    let session = quiver::sql::QuiverSession::new(Default::default());
+    session.register_table("t", dir.path()).unwrap();
+    let sql = "SELECT id, name FROM t WHERE id % 1000 = 7 ORDER BY id";
+    let mut stream = quiver::ffi::export_query(&session, sql, Arc::clone(&runtime)).unwrap();
+    let mut schema = FFI_ArrowSchema::empty();
+    assert_eq!(get_schema(&mut stream, &mut schema), 0);
+    let mut ids = Vec::new();
+    loop {
+        let mut array = FFI_ArrowArray::empty();
+        assert_eq!(get_next(&mut stream, &mut array), 0);
+        if array.is_released() {
+            break;
+        }
+        // SAFETY: filled by the stream's `get_next` to match the schema from `get_schema`.
+        let data = unsafe { from_ffi(array, &schema) }.unwrap();
+        let batch = RecordBatch::from(StructArray::from(data));
+        ids.extend(
+            batch
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
+    }
+    assert_eq!(ids, (0..10).map(|k| k * 1000 + 7).collect::<Vec<i64>>());
+
+    // Bad SQL is an error before any stream exists.
+    let err = quiver::ffi::export_query(&session, "SELECT nope FROM t", runtime)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
