@@ -112,7 +112,8 @@ fn readers_see_whole_snapshots_while_two_writers_append_and_vacuum_runs() {
                 let (path, done, reads, vanished) = (&path, &done, &reads, &vanished);
                 s.spawn(move || {
                     let mut seen = Vec::new();
-                    while !done.load(Ordering::Relaxed) {
+                    // Until the writers are done, and at least 5 reads each however fast they were.
+                    while !done.load(Ordering::Relaxed) || seen.len() < 5 {
                         match read_snapshot(path) {
                             Ok(snapshot) => {
                                 reads.fetch_add(1, Ordering::Relaxed);
@@ -136,8 +137,13 @@ fn readers_see_whole_snapshots_while_two_writers_append_and_vacuum_runs() {
             let (path, done) = (&path, &done);
             s.spawn(move || {
                 let mut removed = 0;
-                while !done.load(Ordering::Relaxed) {
+                // Runs while the writers do, and once more after.
+                loop {
+                    let finished = done.load(Ordering::Relaxed);
                     removed += vacuum(path, 3).unwrap().removed_versions.len();
+                    if finished {
+                        break;
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
                 removed
