@@ -9,8 +9,11 @@
 //! - [`native`]: the on-disk format — segment files (header, 64-byte aligned regions, footer,
 //!   trailer), manifests and atomic commits, vacuum, and the [`native::buffer::MmapOrVec`]
 //!   build buffers that spill to scratch files. Knows nothing of Arrow.
+//! - [`overflow`]: the overflow bag — sparse columns stored per row, only where present (blob
+//!   encoding, key dictionary, per-key postings). Knows nothing of Arrow.
 //! - [`arrow_bridge`]: native <-> Arrow — zero-copy arrays over the mapping, the write path
-//!   from `RecordBatch`es, statistics, and the [`Table`] / [`TableWriter`] API.
+//!   from `RecordBatch`es (routing sparse columns to the bag, schema merging), statistics, and
+//!   the [`Table`] / [`TableWriter`] API.
 //! - [`Error`]: the one error type; messages name the file, column, region and byte at fault.
 //!
 //! # Example
@@ -50,9 +53,11 @@
 //! - `sql` (default): SQL over Quiver tables through DataFusion 55.
 //! - `io` (default): import from and export to Parquet, Arrow IPC, CSV and NDJSON ([`io`]).
 //! - `cli` (default): the `quiver` command-line tool (implies `sql`, `io` and `tpch`).
+//! - `ffi` (default): the Arrow C Stream interface for scans and query results (`ffi`).
 //! - `tpch`: TPC-H data generated in-process ([`tpch`]), for the demo, benchmarks and tests.
 //!
-//! The storage core (`native`, `arrow_bridge`) builds and tests with `--no-default-features`.
+//! The storage core (`native`, `overflow`, `arrow_bridge`) builds and tests with
+//! `--no-default-features`.
 //!
 //! # Platform support
 //! Little-endian targets only: segment buffers are handed to Arrow as they lie on disk

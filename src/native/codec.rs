@@ -1,9 +1,9 @@
 //! Little-endian encoding primitives shared by the segment footer and the manifest.
 //!
 //! # Contract
-//! - [`Encoder`] appends little-endian integers, and length-prefixed (`u32`) strings and byte
+//! - `Encoder` appends little-endian integers, and length-prefixed (`u32`) strings and byte
 //!   strings, to a `Vec<u8>`.
-//! - [`Decoder`] reads them back from untrusted bytes: every read is bounds-checked, every length
+//! - `Decoder` reads them back from untrusted bytes: every read is bounds-checked, every length
 //!   is checked against the bytes that remain *before* anything is allocated, and every string
 //!   is checked to be UTF-8. A failure is a [`DecodeError`] naming the byte offset; never a panic.
 
@@ -64,7 +64,7 @@ impl Encoder {
     }
 }
 
-/// Why a [`Decoder`] stopped: the byte offset (from the start of the decoded buffer) and what
+/// Why a `Decoder` stopped: the byte offset (from the start of the decoded buffer) and what
 /// was expected there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {

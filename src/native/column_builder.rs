@@ -228,7 +228,7 @@ impl ColumnBuilder {
         Ok(())
     }
 
-    /// Records the validity of `len` new rows (see [`NullBuilder::append`]).
+    /// Records the validity of `len` new rows (see `NullBuilder::append`).
     pub fn append_validity(
         &mut self,
         validity: Option<(&[u8], usize)>,
