@@ -394,7 +394,7 @@ pub fn decode(
                 out.nulls_to(position);
                 if !out.push(v) {
                     return Err(Error::corrupt(
-                        path_of(bag),
+                        bag.path(),
                         format!("overflow key \"{}\", row {row}", key_meta[k].def.name),
                         format!("value {v:?} does not fit type {}", out.data_type),
                     ));
@@ -411,7 +411,7 @@ pub fn decode(
                         }
                         if prev.is_some_and(|p| row <= p) {
                             return Err(Error::corrupt(
-                                path_of(bag),
+                                bag.path(),
                                 format!("overflow key \"{}\"", key_meta[k].def.name),
                                 format!("postings are not ascending at row {row}"),
                             ));
@@ -433,10 +433,6 @@ pub fn decode(
             out.finish()
         })
         .collect()
-}
-
-fn path_of(bag: &Bag) -> &std::path::Path {
-    bag.path()
 }
 
 /// Whether a column of this definition may go to the bag.

@@ -434,7 +434,7 @@ impl SegmentReader {
     ) -> Result<Vec<ArrayRef>> {
         let len = range.len();
         self.read_with(
-            columns.iter().map(|&(c, _)| c),
+            columns,
             |c, view| {
                 let whole = if view {
                     self.column_view(c)?
@@ -445,7 +445,6 @@ impl SegmentReader {
             },
             |cols, keys| self.decode_bag(cols, keys, Rows::Range(range.start, range.end)),
             len,
-            |c| columns.iter().find(|x| x.0 == c).is_some_and(|x| x.1),
         )
     }
 
@@ -453,8 +452,9 @@ impl SegmentReader {
     /// into new arrays.
     pub fn read_rows(&self, columns: &[usize], rows: &[usize]) -> Result<Vec<ArrayRef>> {
         let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
+        let columns: Vec<(usize, bool)> = columns.iter().map(|&c| (c, false)).collect();
         self.read_with(
-            columns.iter().copied(),
+            &columns,
             |c, _| {
                 Ok(arrow::compute::take(
                     self.column(c)?.as_ref(),
@@ -464,27 +464,24 @@ impl SegmentReader {
             },
             |cols, keys| self.decode_bag(cols, keys, Rows::List(rows)),
             rows.len(),
-            |_| false,
         )
     }
 
-    /// Reads `columns`: dense ones with `dense(column, as view)`, all overflow keys at once
-    /// with `bag(columns, keys)`, absent ones as `len` nulls.
+    /// Reads `columns`, each `(index, as view)`: dense ones with `dense(column, as view)`, all
+    /// overflow keys at once with `bag(columns, keys)`, absent ones as `len` nulls.
     fn read_with(
         &self,
-        columns: impl Iterator<Item = usize>,
+        columns: &[(usize, bool)],
         dense: impl Fn(usize, bool) -> Result<ArrayRef>,
         bag: impl FnOnce(&[usize], &[usize]) -> Result<Vec<ArrayRef>>,
         len: usize,
-        view: impl Fn(usize) -> bool,
     ) -> Result<Vec<ArrayRef>> {
-        let columns: Vec<usize> = columns.collect();
         let mut out: Vec<Option<ArrayRef>> = vec![None; columns.len()];
         let (mut bag_columns, mut bag_keys, mut bag_slots) = (Vec::new(), Vec::new(), Vec::new());
-        for (slot, &c) in columns.iter().enumerate() {
+        for (slot, &(c, view)) in columns.iter().enumerate() {
             self.check_index(c)?;
             match self.storage[c].0 {
-                Storage::Dense(_) => out[slot] = Some(dense(c, view(c))?),
+                Storage::Dense(_) => out[slot] = Some(dense(c, view)?),
                 Storage::Bag(k) => {
                     bag_columns.push(c);
                     bag_keys.push(k);
@@ -492,15 +489,18 @@ impl SegmentReader {
                 }
                 Storage::Absent => {
                     let t = self.schema.field(c).data_type();
-                    let t = if view(c) { view_type(t) } else { t.clone() };
+                    let t = if view { view_type(t) } else { t.clone() };
                     out[slot] = Some(new_null_array(&t, len));
                 }
             }
         }
         if !bag_keys.is_empty() {
             for (slot, array) in bag_slots.into_iter().zip(bag(&bag_columns, &bag_keys)?) {
-                let c = columns[slot];
-                out[slot] = Some(if view(c) { to_view(&array) } else { array });
+                out[slot] = Some(if columns[slot].1 {
+                    to_view(&array)
+                } else {
+                    array
+                });
             }
         }
         Ok(out

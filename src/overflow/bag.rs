@@ -24,7 +24,7 @@ use super::blob::{Entries, Tag, Value};
 use super::keys::{key_hash, tag_for};
 use crate::error::{Error, Result};
 use crate::native::footer::BagKey;
-use crate::native::segment::SegmentFile;
+use crate::native::segment::{u64_at, SegmentFile};
 
 /// One key as the reader needs it.
 #[derive(Debug)]
@@ -111,9 +111,9 @@ pub fn check_keys(keys: &[BagKey]) -> std::result::Result<HashMap<u64, usize>, S
     Ok(index)
 }
 
-fn u64_at(b: &[u8], i: usize) -> usize {
-    let a: [u8; 8] = b[8 * i..8 * i + 8].try_into().expect("8 bytes");
-    u64::from_le_bytes(a) as usize
+/// End offset `i` of an offsets region.
+fn end_at(offsets: &[u8], i: usize) -> usize {
+    u64_at(offsets, 8 * i) as usize
 }
 
 impl Bag {
@@ -189,7 +189,7 @@ impl Bag {
             return Err(self.corrupt(key, row, format!("a posting past the {} rows", self.rows)));
         }
         let offsets = &self.bytes[self.offsets.clone()];
-        let (start, end) = (u64_at(offsets, row), u64_at(offsets, row + 1));
+        let (start, end) = (end_at(offsets, row), end_at(offsets, row + 1));
         self.bytes[self.data.clone()]
             .get(start..end)
             .ok_or_else(|| {
@@ -245,11 +245,11 @@ impl Bag {
         let offsets = &self.bytes[self.offsets.clone()];
         let data = &self.bytes[self.data.clone()];
         for row in 0..self.rows {
-            let start = u64_at(offsets, row);
+            let start = end_at(offsets, row);
             let fail = |detail: String| {
                 Error::corrupt(&self.path, format!("overflow bag, row {row}"), detail)
             };
-            let blob = &data[start..u64_at(offsets, row + 1)];
+            let blob = &data[start..end_at(offsets, row + 1)];
             let at = |e: crate::native::codec::DecodeError| {
                 fail(format!(
                     "byte {} of the data region: {}",
