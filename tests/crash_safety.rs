@@ -87,7 +87,9 @@ fn leftovers(table: &Path) -> Vec<String> {
     std::fs::read_dir(table)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != ".quiver-lock" && !n.ends_with(".manifest") && !referenced.contains(n))
+        .filter(|n| {
+            !n.starts_with(".quiver-") && !n.ends_with(".manifest") && !referenced.contains(n)
+        })
         .collect()
 }
 

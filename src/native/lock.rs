@@ -6,6 +6,10 @@
 //!   no-replace publish settles (`table_dir.rs`).
 //! - Removing files that no manifest references (a crashed writer's leftovers) needs the
 //!   *exclusive* lock, taken without waiting: if any writer is live, that cleanup is skipped.
+//! - Changing the set of versions — publishing one, or `vacuum` deleting old ones — happens
+//!   under the *exclusive* lock on `<table>/.quiver-versions-lock`, held for that step only
+//!   ([`FileLock::versions`]): a writer then checks that its version is the next one and links
+//!   it with no vacuum in between, so a version name vacuum freed is never published again.
 //! - A lock is released when its [`FileLock`] is dropped, or by the kernel when the process
 //!   dies — which is what makes a crashed writer's leftovers recognisable.
 
@@ -15,8 +19,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Name of the lock file inside a table directory.
+/// Name of the writer lock file inside a table directory.
 pub const LOCK_FILE: &str = ".quiver-lock";
+/// Name of the lock file serialising changes to the set of versions.
+pub const VERSIONS_LOCK_FILE: &str = ".quiver-versions-lock";
 
 /// A held `flock` on a table's lock file.
 #[derive(Debug)]
@@ -25,8 +31,8 @@ pub struct FileLock {
     path: PathBuf,
 }
 
-fn open_lock_file(table: &Path) -> Result<(File, PathBuf)> {
-    let path = table.join(LOCK_FILE);
+fn open_lock_file(table: &Path, name: &str) -> Result<(File, PathBuf)> {
+    let path = table.join(name);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -55,19 +61,27 @@ fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
 impl FileLock {
     /// Takes the shared writer lock of `table`, waiting for an exclusive holder to finish.
     pub fn shared(table: &Path) -> Result<Self> {
-        let (file, path) = open_lock_file(table)?;
+        let (file, path) = open_lock_file(table, LOCK_FILE)?;
         flock(&file, libc::LOCK_SH).map_err(|e| Error::io(&path, "lock (shared)", e))?;
         Ok(Self { file, path })
     }
 
     /// Takes the exclusive lock of `table` if no one holds any lock on it; `None` otherwise.
     pub fn try_exclusive(table: &Path) -> Result<Option<Self>> {
-        let (file, path) = open_lock_file(table)?;
+        let (file, path) = open_lock_file(table, LOCK_FILE)?;
         match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
             Ok(()) => Ok(Some(Self { file, path })),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(Error::io(&path, "lock (exclusive)", e)),
         }
+    }
+
+    /// Takes the exclusive versions lock of `table`, waiting for its holder (a publish or a
+    /// vacuum's manifest deletion, both short).
+    pub fn versions(table: &Path) -> Result<Self> {
+        let (file, path) = open_lock_file(table, VERSIONS_LOCK_FILE)?;
+        flock(&file, libc::LOCK_EX).map_err(|e| Error::io(&path, "lock (versions)", e))?;
+        Ok(Self { file, path })
     }
 
     /// Turns a held exclusive lock into a shared one.

@@ -6,6 +6,9 @@
 //!   if that name exists, so of two writers racing for one version exactly one wins and the
 //!   other gets [`ErrorKind::CommitConflict`] — then removes the temporary name and fsyncs the
 //!   directory. A version is visible exactly when its manifest file exists, and then complete.
+//!   The check that the version is newer than every existing one and the link happen under the
+//!   versions lock (`lock.rs`), which `vacuum` also holds while it deletes manifests: a version
+//!   name vacuum freed is never published again, and a publish only succeeds as the newest.
 //! - [`vacuum`] keeps the newest `keep` versions. It deletes older manifests first (then fsyncs
 //!   the directory), and only then the segments that no kept manifest references, so a crash
 //!   mid-vacuum leaves unreferenced files, never a manifest naming a missing file. Files that no
@@ -17,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::lock::{FileLock, LOCK_FILE};
+use super::lock::{FileLock, LOCK_FILE, VERSIONS_LOCK_FILE};
 use super::manifest::Manifest;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -198,15 +201,30 @@ pub fn publish(dir: &Path, manifest: &Manifest) -> Result<()> {
         let _ = std::fs::remove_file(&tmp_path);
         return Err(Error::io(&tmp_path, "write manifest", e));
     }
-    let linked = std::fs::hard_link(&tmp_path, &final_path);
-    let _ = std::fs::remove_file(&tmp_path);
-    match linked {
-        Ok(()) => fsync_dir(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(ErrorKind::CommitConflict {
+    let conflict = || {
+        Err(ErrorKind::CommitConflict {
             table: dir.to_path_buf(),
             version: manifest.version,
         }
-        .into()),
+        .into())
+    };
+    let linked = {
+        // Under the versions lock no vacuum deletes a manifest between this check and the link:
+        // a name vacuum freed (an old version, so newer ones exist) is never reused.
+        let _versions = FileLock::versions(dir)?;
+        if list_versions(dir)?
+            .last()
+            .is_some_and(|&v| v >= manifest.version)
+        {
+            let _ = std::fs::remove_file(&tmp_path);
+            return conflict();
+        }
+        std::fs::hard_link(&tmp_path, &final_path)
+    };
+    let _ = std::fs::remove_file(&tmp_path);
+    match linked {
+        Ok(()) => fsync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => conflict(),
         Err(e) => Err(Error::io(&final_path, "publish manifest", e)),
     }
 }
@@ -258,7 +276,7 @@ pub(crate) fn remove_leftovers(
         let leftover = name.starts_with(TEMP_PREFIX)
             || name.starts_with(SPILL_PREFIX)
             || (name.ends_with(SEGMENT_SUFFIX) && !referenced.contains(name));
-        if leftover && name != LOCK_FILE {
+        if leftover && name != LOCK_FILE && name != VERSIONS_LOCK_FILE {
             remove(dir, name, report)?;
         }
     }
@@ -271,6 +289,8 @@ pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
     if keep == 0 {
         return Err(Error::invalid("vacuum must keep at least one version"));
     }
+    // Deleting manifests changes the set of versions: hold the versions lock (see `publish`).
+    let versions_lock = FileLock::versions(dir)?;
     let versions = list_versions(dir)?;
     if versions.is_empty() {
         return Err(ErrorKind::TableNotFound {
@@ -298,6 +318,7 @@ pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
         report.removed_versions.push(v);
     }
     fsync_dir(dir)?;
+    drop(versions_lock);
     for name in candidates {
         if !referenced.contains(&name) {
             remove(dir, &name, &mut report)?;
@@ -343,8 +364,13 @@ mod tests {
             manifest_with_time(1, &dir)
         );
         assert_eq!(list_versions(dir.path()).unwrap(), vec![1]);
-        // No temporary file is left behind by either publish.
-        assert_eq!(read_dir_names(dir.path()).unwrap().len(), 1);
+        // No temporary file is left behind by either publish: the manifest and the lock file.
+        let mut names = read_dir_names(dir.path()).unwrap();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![VERSIONS_LOCK_FILE.to_string(), manifest_name(1)]
+        );
     }
 
     fn manifest_with_time(v: u64, dir: &tempfile::TempDir) -> Manifest {
@@ -356,15 +382,43 @@ mod tests {
     }
 
     #[test]
+    fn a_version_older_than_the_newest_is_never_published_even_if_its_name_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        for v in 1..=4 {
+            publish(dir.path(), &manifest(v)).unwrap();
+        }
+        // What vacuum does to an old version: its name is free again.
+        std::fs::remove_file(dir.path().join(manifest_name(2))).unwrap();
+        let err = publish(dir.path(), &manifest(2)).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::CommitConflict { version: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(list_versions(dir.path()).unwrap(), vec![1, 3, 4]);
+        publish(dir.path(), &manifest(5)).unwrap();
+    }
+
+    #[test]
     fn racing_publishers_produce_exactly_one_winner_per_version() {
         let dir = tempfile::tempdir().unwrap();
         let wins: Vec<usize> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
+                    // Like a writer: try the version after the newest, until there are 20.
                     s.spawn(|| {
-                        (1..=20)
-                            .filter(|&v| publish(dir.path(), &manifest(v)).is_ok())
-                            .count()
+                        let mut won = 0;
+                        loop {
+                            let next = list_versions(dir.path())
+                                .unwrap()
+                                .last()
+                                .map_or(1, |v| v + 1);
+                            if next > 20 {
+                                return won;
+                            }
+                            if publish(dir.path(), &manifest(next)).is_ok() {
+                                won += 1;
+                            }
+                        }
                     })
                 })
                 .collect();

@@ -384,7 +384,7 @@ pub fn table_files(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != ".quiver-lock")
+        .filter(|n| !n.starts_with(".quiver-"))
         .collect();
     v.sort();
     v
