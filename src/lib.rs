@@ -52,8 +52,9 @@
 //! # Crate features
 //! - `sql` (default): SQL over Quiver tables through DataFusion 55.
 //! - `io` (default): import from and export to Parquet, Arrow IPC, CSV and NDJSON ([`io`]).
-//! - `cli` (default): the `quiver` command-line tool (implies `sql`, `io` and `tpch`).
+//! - `cli` (default): the `quiver` command-line tool (implies `sql`, `io`, `flight` and `tpch`).
 //! - `ffi` (default): the Arrow C Stream interface for scans and query results (`ffi`).
+//! - `flight` (default): the Arrow Flight SQL server (`flight`, `quiver serve`).
 //! - `tpch`: TPC-H data generated in-process ([`tpch`]), for the demo, benchmarks and tests.
 //!
 //! The storage core (`native`, `overflow`, `arrow_bridge`) builds and tests with
@@ -76,6 +77,8 @@ pub mod cli;
 mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
+#[cfg(feature = "flight")]
+pub mod flight;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod native;

@@ -9,6 +9,7 @@
 mod demo;
 mod info;
 mod progress;
+mod serve;
 mod sql;
 mod transfer;
 
@@ -42,6 +43,8 @@ pub enum Command {
     Export(transfer::ExportArgs),
     /// Run SQL over Quiver tables; an interactive prompt when no SQL is given.
     Sql(sql::SqlArgs),
+    /// Serve the tables over Arrow Flight SQL (JDBC, ADBC and Flight SQL clients).
+    Serve(serve::ServeArgs),
     /// Show a table's schema, versions, segments, size, null counts and min/max.
     Info(info::InfoArgs),
     /// Check every checksum and structure of a table version; exit 1 naming what is broken.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => transfer::import(args, cli.quiet),
         Command::Export(args) => transfer::export(args, cli.quiet),
         Command::Sql(args) => sql::run(args),
+        Command::Serve(args) => serve::run(args, cli.quiet),
         Command::Info(args) => info::run(args),
         Command::Verify { table, version } => {
             let t = open(&table, version)?;

@@ -27,9 +27,9 @@ pub enum OutputFormat {
     Ndjson,
 }
 
-/// Arguments of `quiver sql`.
+/// The tables a SQL session sees: shared by `quiver sql` and `quiver serve`.
 #[derive(Debug, clap::Args)]
-pub struct SqlArgs {
+pub struct SessionArgs {
     /// A database directory: every table directory inside it is a table named after it, and
     /// `CREATE TABLE ... AS` creates new ones there.
     #[arg(long)]
@@ -37,12 +37,20 @@ pub struct SqlArgs {
     /// Register a table: NAME=DIR, or NAME=DIR@VERSION for an older version.
     #[arg(long = "table", value_name = "NAME=DIR[@VERSION]")]
     pub tables: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: OutputFormat,
     /// Read every `--table` at this version (unless it names its own with @VERSION).
     #[arg(long)]
     pub version: Option<u64>,
+}
+
+/// Arguments of `quiver sql`.
+#[derive(Debug, clap::Args)]
+pub struct SqlArgs {
+    /// The tables.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
     /// Read the SQL from this file.
     #[arg(long, short = 'f', conflicts_with = "query")]
     pub file: Option<PathBuf>,
@@ -70,14 +78,15 @@ pub(super) fn external(e: datafusion::error::DataFusionError) -> Error {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io(Path::new("."), "start the query runtime", e))
 }
 
-fn session(args: &SqlArgs) -> Result<QuiverSession> {
+/// The session `args` describe.
+pub(super) fn session(args: &SessionArgs) -> Result<QuiverSession> {
     let session = match &args.db {
         Some(db) => QuiverSession::open_db(db, Default::default())?,
         None => QuiverSession::default(),
@@ -152,7 +161,7 @@ pub fn print(result: &QueryResult, format: OutputFormat) -> Result<()> {
 /// Runs `quiver sql`.
 pub fn run(args: SqlArgs) -> Result<()> {
     let rt = runtime()?;
-    let session = session(&args)?;
+    let session = session(&args.session)?;
     let sql = match (&args.query, &args.file) {
         (Some(q), _) => q.clone(),
         (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, "read", e))?,

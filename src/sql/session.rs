@@ -111,6 +111,13 @@ impl QuiverSession {
 
     /// Plans one SQL statement (with `CREATE TABLE ... AS` handled as in the module contract).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let plan = self.plan(sql).await?;
+        self.execute_plan(plan).await
+    }
+
+    /// The logical plan of one SQL statement; nothing runs, DDL included, until
+    /// [`Self::execute_plan`].
+    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
         let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
         if statements.len() != 1 {
             return Err(DataFusionError::Plan(format!(
@@ -119,11 +126,12 @@ impl QuiverSession {
             )));
         }
         let statement = statements.pop_front().expect("one statement");
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        self.execute_plan(plan).await
+        self.ctx.state().statement_to_plan(statement).await
     }
 
-    async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
+    /// Runs a plan of [`Self::plan`]: DDL takes effect now (`CREATE TABLE ... AS` writes its
+    /// table), queries return a frame to execute.
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
         // DataFusion reports any failure to drop as "doesn't exist"; say what really happens.
         if let (Some(db), LogicalPlan::Ddl(DdlStatement::DropTable(cmd))) = (&self.db, &plan) {
             let dir = db.join(cmd.name.table());

@@ -1,0 +1,49 @@
+"""Quiver: an embedded, Arrow-native columnar store.
+
+Tables are directories of immutable, memory-mapped segment files. Reading hands the mapping's
+own buffers to any Arrow consumer through the Arrow PyCapsule interface, without a copy::
+
+    import quiver, pyarrow as pa, polars as pl, duckdb
+
+    quiver.write("trips", pa.table({"id": [1, 2, 3]}))
+    t = quiver.open("trips")
+    pa.table(t.scan(columns=["id"]))        # zero-copy pyarrow.Table
+    pl.from_arrow(t.to_arrow())             # Polars
+    duckdb.sql("SELECT sum(id) FROM t")     # DuckDB finds `t` by name
+    quiver.sql("SELECT count(*) FROM trips", db=".")
+
+Arrays keep their mapping alive: they stay valid after the ``Table`` is dropped.
+"""
+
+import os as _os
+
+from ._quiver import Batches, QuiverError, Scan, Table, __version__, open, sql
+from ._quiver import write as _write
+
+__all__ = ["Batches", "QuiverError", "Scan", "Table", "open", "sql", "write", "__version__"]
+
+
+def write(path, data, mode="create"):
+    """Write ``data`` to the table at ``path`` as one commit; return the committed version.
+
+    ``data`` is anything with ``__arrow_c_stream__`` (pyarrow tables and readers, Polars
+    frames, DuckDB results, Quiver scans) or a pandas DataFrame (converted through pyarrow).
+    ``mode`` is ``"create"`` (the table must not exist), ``"append"`` (same schema) or
+    ``"overwrite"`` (new rows and schema; created if missing). On any error nothing is
+    committed.
+    """
+    if not hasattr(data, "__arrow_c_stream__"):
+        try:
+            import pandas as pd
+        except ImportError:
+            pd = None
+        if pd is not None and isinstance(data, pd.DataFrame):
+            import pyarrow as pa
+
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        else:
+            raise TypeError(
+                f"cannot write {type(data).__name__}: expected an object with "
+                "__arrow_c_stream__ (pyarrow, Polars, DuckDB) or a pandas DataFrame"
+            )
+    return _write(_os.fspath(path), data, mode)

@@ -1,0 +1,142 @@
+//! `quiver._quiver`: the Python extension behind the `quiver` package (python/quiver).
+//!
+//! # Contract
+//! - Data leaves through the Arrow PyCapsule interface (`__arrow_c_stream__`,
+//!   `__arrow_c_schema__`), never through a Python-side copy: a scan's batches carry the
+//!   segment mappings' buffers, and each exported array keeps its mapping alive until the
+//!   consumer (pyarrow, Polars, DuckDB, ...) releases it — dropping the `Table` does not unmap.
+//! - Data enters through the same interface: `write` accepts any object with
+//!   `__arrow_c_stream__` and feeds its batches to Quiver's one build path, committing once.
+//! - The GIL is released while Quiver reads, writes or runs SQL.
+//! - Every Quiver failure raises `quiver.QuiverError` with Quiver's message (file, column, row
+//!   or byte offset at fault); bad arguments raise `ValueError`.
+
+mod stream;
+mod table;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3_arrow::PyRecordBatchReader;
+
+use quiver::io::{import_batches, ImportOptions, Mode};
+use quiver::sql::QuiverSession;
+
+use stream::Batches;
+use table::{Scan, Table};
+
+create_exception!(
+    _quiver,
+    QuiverError,
+    PyException,
+    "A Quiver operation failed; the message names the file, column, row or byte at fault."
+);
+
+/// A Quiver error as a Python exception.
+pub(crate) fn to_py(e: quiver::Error) -> PyErr {
+    QuiverError::new_err(e.to_string())
+}
+
+/// The runtime SQL queries run on, shared by every call (started on first use).
+fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
+    static RUNTIME: OnceLock<Arc<tokio::runtime::Runtime>> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(Arc::clone(rt));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| QuiverError::new_err(format!("cannot start the query runtime: {e}")))?;
+    Ok(Arc::clone(RUNTIME.get_or_init(|| Arc::new(rt))))
+}
+
+/// Opens the newest version of the table in `path` (or `version`), in O(metadata).
+#[pyfunction]
+#[pyo3(signature = (path, version=None))]
+fn open(py: Python<'_>, path: PathBuf, version: Option<u64>) -> PyResult<Table> {
+    py.detach(|| match version {
+        Some(v) => quiver::Table::open_version(&path, v),
+        None => quiver::Table::open(&path),
+    })
+    .map(Table::new)
+    .map_err(to_py)
+}
+
+/// Writes every batch of `data` (any object with `__arrow_c_stream__`) to the table at `path`
+/// as one commit and returns the committed version. `mode`: "create" (the table must not
+/// exist), "append" (same schema) or "overwrite" (new rows and schema; created if missing).
+#[pyfunction]
+#[pyo3(signature = (path, data, mode="create"))]
+fn write(py: Python<'_>, path: PathBuf, data: PyRecordBatchReader, mode: &str) -> PyResult<u64> {
+    let mode = match mode {
+        "create" => Mode::Create,
+        "append" => Mode::Append,
+        "overwrite" => Mode::Overwrite,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "mode must be \"create\", \"append\" or \"overwrite\", not {other:?}"
+            )))
+        }
+    };
+    let reader = data.into_reader()?;
+    let options = ImportOptions {
+        mode,
+        ..ImportOptions::default()
+    };
+    py.detach(move || {
+        let schema = reader.schema();
+        let batches = reader.map(|batch| batch.map_err(quiver::Error::from));
+        import_batches(&path, schema, batches, &options)
+    })
+    .map(|report| report.version)
+    .map_err(to_py)
+}
+
+/// Runs `query` (one or more `;`-separated statements) and returns the result of the last one
+/// that produces rows. `db`: a database directory whose table directories are tables (and
+/// where `CREATE TABLE ... AS` writes); `tables`: extra `{name: table directory}`.
+#[pyfunction]
+#[pyo3(signature = (query, db=None, tables=None))]
+fn sql(
+    py: Python<'_>,
+    query: &str,
+    db: Option<PathBuf>,
+    tables: Option<std::collections::HashMap<String, PathBuf>>,
+) -> PyResult<Batches> {
+    let runtime = runtime()?;
+    py.detach(|| {
+        let session = match &db {
+            Some(db) => QuiverSession::open_db(db, Default::default()).map_err(to_py)?,
+            None => QuiverSession::default(),
+        };
+        for (name, dir) in tables.iter().flatten() {
+            session
+                .register_table(name, dir)
+                .map_err(|e| QuiverError::new_err(format!("table {name}: {e}")))?;
+        }
+        let result = runtime
+            .block_on(session.run_script(query))
+            .map_err(|e| QuiverError::new_err(e.to_string()))?;
+        Ok(match result {
+            Some(result) => Batches::new(result.schema, result.batches),
+            None => Batches::empty(),
+        })
+    })
+}
+
+/// The `quiver._quiver` module.
+#[pymodule]
+fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(write, m)?)?;
+    m.add_function(wrap_pyfunction!(sql, m)?)?;
+    m.add_class::<Table>()?;
+    m.add_class::<Scan>()?;
+    m.add_class::<Batches>()?;
+    m.add("QuiverError", m.py().get_type::<QuiverError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

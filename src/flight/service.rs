@@ -1,0 +1,320 @@
+//! [`FlightSqlService`] for [`QuiverFlightSqlService`]: which Flight SQL call does what is
+//! stated in the module contract (`flight/mod.rs`); calls not listed there answer
+//! `Unimplemented` (arrow-flight's defaults).
+
+use std::pin::Pin;
+
+use arrow::datatypes::Schema;
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::logical_expr::LogicalPlan;
+use futures::{Stream, TryStreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::prepared::parameter_schema;
+use super::{flight_info, metadata, one_batch, QuiverFlightSqlService};
+
+type DoGetStream = <QuiverFlightSqlService as FlightService>::DoGetStream;
+
+/// Statements that change the catalog rather than produce rows (`CREATE VIEW`, `DROP VIEW`,
+/// `CREATE TABLE ... AS`, `SET`).
+fn is_ddl(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_))
+}
+
+/// The schema of what running `plan` returns: DDL plans describe their input (a view's
+/// columns) but return no columns.
+fn result_schema(plan: &LogicalPlan) -> Schema {
+    if is_ddl(plan) {
+        Schema::empty()
+    } else {
+        plan.schema().as_arrow().clone()
+    }
+}
+
+impl QuiverFlightSqlService {
+    /// The `FlightInfo` of a query (one endpoint, `ticket`); DDL instead takes effect now, as
+    /// with JDBC's `execute`, and answers no endpoint — a client need not fetch an empty
+    /// result for a view to exist.
+    async fn flight_info_or_run_ddl(
+        &self,
+        plan: LogicalPlan,
+        ticket: arrow_flight::sql::Any,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, Status> {
+        if !is_ddl(&plan) {
+            return flight_info(plan.schema().as_arrow(), Some(ticket), descriptor);
+        }
+        self.run_update(plan).await?;
+        flight_info(&Schema::empty(), None, descriptor)
+    }
+}
+
+fn sql_of_ticket(ticket: &TicketStatementQuery) -> Result<&str, Status> {
+    std::str::from_utf8(&ticket.statement_handle)
+        .map_err(|_| Status::invalid_argument("the statement ticket is not UTF-8 SQL"))
+}
+
+fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e| Status::internal(format!("cannot encode a schema: {e}")))?;
+    Ok(bytes)
+}
+
+/// The one-row parameter batch sent with a `DoPut`.
+async fn parameter_batch(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<arrow::record_batch::RecordBatch, Status> {
+    let data = request.into_inner().map_err(FlightError::from);
+    let batches: Vec<_> = FlightRecordBatchStream::new_from_flight_data(data)
+        .try_collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or_else(|| Status::invalid_argument("no parameter values were sent"))?;
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for QuiverFlightSqlService {
+    type FlightService = QuiverFlightSqlService;
+
+    /// No authentication: every handshake succeeds with an empty token.
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: Default::default(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(
+            response,
+        )]))))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let plan = self.plan(&query.query, None).await?;
+        let ticket = TicketStatementQuery {
+            statement_handle: query.query.into_bytes().into(),
+        };
+        let info = self
+            .flight_info_or_run_ddl(plan, ticket.as_any(), request.into_inner())
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let sql = sql_of_ticket(&ticket)?;
+        let plan = self.plan(sql, None).await?;
+        Ok(Response::new(self.stream(plan, sql).await?))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        command: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let plan = self.plan(&command.query, None).await?;
+        self.run_update(plan).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let plan = self.plan(&query.query, None).await?;
+        let dataset_schema = schema_bytes(&result_schema(&plan))?;
+        let parameter_schema = schema_bytes(&parameter_schema(&plan)?)?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: self.prepared.insert(query.query),
+            dataset_schema,
+            parameter_schema,
+        })
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let batch = parameter_batch(request).await?;
+        self.prepared
+            .bind(&query.prepared_statement_handle, &batch)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(query.prepared_statement_handle),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let plan = self.plan(&prepared.sql, prepared.param_values()).await?;
+        let info = self
+            .flight_info_or_run_ddl(plan, query.as_any(), request.into_inner())
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let plan = self.plan(&prepared.sql, prepared.param_values()).await?;
+        Ok(Response::new(self.stream(plan, &prepared.sql).await?))
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.prepared.close(&query.prepared_statement_handle);
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::catalogs(query, self.session.context());
+        Ok(Response::new(one_batch(batch)?))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::db_schemas(query, self.session.context());
+        Ok(Response::new(one_batch(batch)?))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = metadata::tables(query, self.session.context()).await;
+        Ok(Response::new(one_batch(batch)?))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        Ok(Response::new(one_batch(metadata::table_types(query))?))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(metadata::sql_info()).schema();
+        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = query.into_builder(metadata::sql_info()).build();
+        Ok(Response::new(one_batch(batch)?))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_ticket_must_be_utf8_sql() {
+        let ticket = TicketStatementQuery {
+            statement_handle: vec![0xff, 0xfe].into(),
+        };
+        let err = sql_of_ticket(&ticket).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    }
+}
