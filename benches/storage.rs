@@ -1,12 +1,15 @@
 //! Storage-level benchmarks, side by side in one process: opening a table, scanning one column,
-//! random `take`, and building — each next to the closest in-memory baseline.
+//! random `take`, and building — each next to the closest arrow-rs baselines: the same values
+//! in memory (`Vec`s, a heap `RecordBatch`), and the same batches in an Arrow IPC file read
+//! zero-copy through `FileDecoder` over a memory map (arrow-rs's own mmap path).
 //!
 //! ```sh
-//! cargo bench --bench storage --no-default-features -- --rows 10000000 --runs 7
+//! cargo bench --bench storage -- --rows 10000000 --runs 7
 //! ```
 //!
 //! The table (`id: Int64`, `value: Float64`, `name: Utf8` of ~80 bytes) is about 1 GB at 10M
-//! rows; it is built under `target/quiver-bench/storage-<rows>` and reused. Prints medians.
+//! rows; it is built under `target/quiver-bench/storage-<rows>` (and the IPC file beside it)
+//! and reused. Prints medians.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +24,93 @@ use quiver::{ScanOptions, Table, TableWriter};
 
 mod common;
 use common::{arg, median};
+
+/// An Arrow IPC file mapped into memory and decoded zero-copy, block by block (arrow-rs's
+/// `zero_copy_ipc` pattern): the baseline for opening and scanning a mapped file.
+struct MappedIpc {
+    buffer: arrow::buffer::Buffer,
+    decoder: arrow::ipc::reader::FileDecoder,
+    blocks: Vec<arrow::ipc::Block>,
+}
+
+impl MappedIpc {
+    /// Maps `path` and reads its footer; batches decode only `projection` (all columns when
+    /// `None`), as a reader with projection pushdown would.
+    fn open(path: &Path, projection: Option<Vec<usize>>) -> Self {
+        let file = std::fs::File::open(path).unwrap();
+        // SAFETY: the benchmark's own file, not modified while mapped.
+        let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        let buffer = arrow::buffer::Buffer::from(bytes::Bytes::from_owner(map));
+        let trailer = buffer.len() - 10;
+        let footer_len =
+            arrow::ipc::reader::read_footer_length(buffer[trailer..].try_into().unwrap()).unwrap();
+        let footer = arrow::ipc::root_as_footer(&buffer[trailer - footer_len..trailer]).unwrap();
+        let schema = arrow::ipc::convert::fb_to_schema(footer.schema().unwrap());
+        let mut decoder = arrow::ipc::reader::FileDecoder::new(Arc::new(schema), footer.version());
+        if let Some(projection) = projection {
+            decoder = decoder.with_projection(projection);
+        }
+        let blocks = footer
+            .recordBatches()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
+        Self {
+            buffer,
+            decoder,
+            blocks,
+        }
+    }
+
+    fn batch(&self, i: usize) -> RecordBatch {
+        let block = &self.blocks[i];
+        let len = block.bodyLength() as usize + block.metaDataLength() as usize;
+        let data = self.buffer.slice_with_length(block.offset() as usize, len);
+        self.decoder
+            .read_record_batch(block, &data)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn batches(&self) -> impl Iterator<Item = RecordBatch> + '_ {
+        (0..self.blocks.len()).map(|i| self.batch(i))
+    }
+}
+
+/// Writes `batches` as an uncompressed Arrow IPC file at `path` and fsyncs it.
+fn write_ipc(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = arrow::ipc::writer::FileWriter::try_new(&file, schema).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.finish().unwrap();
+    file.sync_all().unwrap();
+}
+
+/// The sum the scans compute for column `col` of `batch` (its first column).
+fn column_sum(col: usize, batch: &RecordBatch) -> usize {
+    match col {
+        0 => batch
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .sum::<i64>() as usize,
+        1 => batch
+            .column(0)
+            .as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            .sum::<f64>() as usize,
+        _ => batch
+            .column(0)
+            .as_string::<i64>()
+            .iter()
+            .flatten()
+            .map(str::len)
+            .sum(),
+    }
+}
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -108,8 +198,15 @@ fn main() {
         "table: {rows} rows, {:.2} GB on disk, {runs} runs, medians\n",
         bytes as f64 / 1e9
     );
-    println!("| measurement | Quiver | in-memory baseline | Quiver / baseline |");
-    println!("|---|---:|---:|---:|");
+    // The same batches as an Arrow IPC file, for the mapped-IPC baseline.
+    let ipc_path = dir.with_extension("arrow");
+    if !ipc_path.exists() {
+        let table = Table::open(&dir).unwrap();
+        let batches: Vec<RecordBatch> = table.scan().unwrap().map(|b| b.unwrap()).collect();
+        write_ipc(&ipc_path, &table.schema(), &batches);
+    }
+    println!("| measurement | Quiver | in-memory baseline | Quiver / baseline | Arrow IPC `FileDecoder` over mmap | Quiver / IPC |");
+    println!("|---|---:|---:|---:|---:|---:|");
 
     let open = time(runs, || Table::open(&dir).unwrap());
     let first = time(runs, || {
@@ -121,10 +218,19 @@ fn main() {
             .unwrap()
             .unwrap()
     });
-    println!("| open (to schema) | {} | - | - |", fmt(open));
+    let ipc_open = time(runs, || MappedIpc::open(&ipc_path, None));
+    let ipc_first = time(runs, || MappedIpc::open(&ipc_path, None).batch(0));
     println!(
-        "| open + first batch (all columns) | {} | - | - |",
-        fmt(first)
+        "| open (to schema) | {} | - | - | {} | {:.2} |",
+        fmt(open),
+        fmt(ipc_open),
+        open.as_secs_f64() / ipc_open.as_secs_f64()
+    );
+    println!(
+        "| open + first batch (all columns) | {} | - | - | {} | {:.2} |",
+        fmt(first),
+        fmt(ipc_first),
+        first.as_secs_f64() / ipc_first.as_secs_f64()
     );
 
     // In-memory copies of the same values: the physical limit.
@@ -147,64 +253,51 @@ fn main() {
     let table_ref = &table;
     let scan = |col: usize| {
         move || {
-            let mut n = 0usize;
-            for b in table_ref
+            table_ref
                 .scan_with(ScanOptions::default().with_projection(vec![col]))
                 .unwrap()
-            {
-                let b = b.unwrap();
-                n += match col {
-                    0 => b
-                        .column(0)
-                        .as_primitive::<Int64Type>()
-                        .values()
-                        .iter()
-                        .sum::<i64>() as usize,
-                    1 => b
-                        .column(0)
-                        .as_primitive::<Float64Type>()
-                        .values()
-                        .iter()
-                        .sum::<f64>() as usize,
-                    _ => b
-                        .column(0)
-                        .as_string::<i64>()
-                        .iter()
-                        .flatten()
-                        .map(str::len)
-                        .sum(),
-                };
-            }
-            n
+                .map(|b| column_sum(col, &b.unwrap()))
+                .sum::<usize>()
         }
     };
+    // Like Quiver's scans, each IPC scan opens the file and decodes only its column (arrow-rs
+    // validates each decoded array, strings' UTF-8 included; Quiver validates a segment's
+    // column once per open table).
+    let ipc_path_ref = &ipc_path;
+    let ipc_scan = |col: usize| {
+        move || {
+            MappedIpc::open(ipc_path_ref, Some(vec![col]))
+                .batches()
+                .map(|b| column_sum(col, &b))
+                .sum::<usize>()
+        }
+    };
+    let row = |label: &str, col: usize, baseline: &str, b: Duration| {
+        let q = time(runs, scan(col));
+        let i = time(runs, ipc_scan(col));
+        println!(
+            "| {label} | {} | {} ({baseline}) | {:.2} | {} | {:.2} |",
+            fmt(q),
+            fmt(b),
+            q.as_secs_f64() / b.as_secs_f64(),
+            fmt(i),
+            q.as_secs_f64() / i.as_secs_f64()
+        );
+    };
     let (mut v_ids, mut v_values) = (ids, values);
-    let q = time(runs, scan(0));
     let b = time(runs, || {
         std::hint::black_box(v_ids.as_mut_slice())
             .iter()
             .sum::<i64>()
     });
-    println!(
-        "| scan SUM(id) Int64 | {} | {} (`Vec<i64>` loop) | {:.2} |",
-        fmt(q),
-        fmt(b),
-        q.as_secs_f64() / b.as_secs_f64()
-    );
-    let q = time(runs, scan(1));
+    row("scan SUM(id) Int64", 0, "`Vec<i64>` loop", b);
     let b = time(runs, || {
         std::hint::black_box(v_values.as_mut_slice())
             .iter()
             .sum::<f64>()
     });
-    println!(
-        "| scan SUM(value) Float64 | {} | {} (`Vec<f64>` loop) | {:.2} |",
-        fmt(q),
-        fmt(b),
-        q.as_secs_f64() / b.as_secs_f64()
-    );
+    row("scan SUM(value) Float64", 1, "`Vec<f64>` loop", b);
     let names = in_memory.column(2).clone();
-    let q = time(runs, scan(2));
     let b = time(runs, || {
         names
             .as_string::<i64>()
@@ -213,11 +306,11 @@ fn main() {
             .map(str::len)
             .sum::<usize>()
     });
-    println!(
-        "| scan total length of name (Utf8) | {} | {} (heap `LargeStringArray`) | {:.2} |",
-        fmt(q),
-        fmt(b),
-        q.as_secs_f64() / b.as_secs_f64()
+    row(
+        "scan total length of name (Utf8)",
+        2,
+        "heap `LargeStringArray`",
+        b,
     );
 
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -234,7 +327,7 @@ fn main() {
         let q = time(runs, || table.take(&picks).unwrap());
         let b = time(runs, || take_record_batch(&in_memory, &idx).unwrap());
         println!(
-            "| take {k} random rows (3 columns) | {} | {} (arrow `take` on a heap batch) | {:.2} |",
+            "| take {k} random rows (3 columns) | {} | {} (arrow `take` on a heap batch) | {:.2} | - | - |",
             fmt(q),
             fmt(b),
             q.as_secs_f64() / b.as_secs_f64()
@@ -263,10 +356,17 @@ fn main() {
     w.commit().unwrap();
     let write = start.elapsed();
     let _ = std::fs::remove_dir_all(&tmp);
+    let ipc_tmp = tmp.with_extension("arrow");
+    let start = Instant::now();
+    write_ipc(&ipc_tmp, &schema(), &batches);
+    let ipc_write = start.elapsed();
+    let _ = std::fs::remove_file(&ipc_tmp);
     println!(
-        "| build {small} rows (write + fsync + commit) | {} ({:.0} MB/s of Arrow data) | - | - |",
+        "| build {small} rows (write + fsync + commit) | {} ({:.0} MB/s of Arrow data) | - | - | {} (IPC `FileWriter` + fsync) | {:.2} |",
         fmt(write),
-        mb / write.as_secs_f64()
+        mb / write.as_secs_f64(),
+        fmt(ipc_write),
+        write.as_secs_f64() / ipc_write.as_secs_f64()
     );
     let _ = (gen, names.len());
 }
