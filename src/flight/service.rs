@@ -69,6 +69,15 @@ fn sql_of_ticket(ticket: &TicketStatementQuery) -> Result<&str, Status> {
         .map_err(|_| Status::invalid_argument("the statement ticket is not UTF-8 SQL"))
 }
 
+/// The `FlightInfo` of a metadata command: its result schema and one endpoint that fetches it.
+fn metadata_info(
+    schema: &Schema,
+    command: arrow_flight::sql::Any,
+    request: Request<FlightDescriptor>,
+) -> Result<Response<FlightInfo>, Status> {
+    flight_info(schema, Some(command), request.into_inner()).map(Response::new)
+}
+
 fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
@@ -213,9 +222,7 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
-        Ok(Response::new(info))
+        metadata_info(&query.into_builder().schema(), query.as_any(), request)
     }
 
     async fn do_get_catalogs(
@@ -232,9 +239,11 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
-        Ok(Response::new(info))
+        metadata_info(
+            &query.clone().into_builder().schema(),
+            query.as_any(),
+            request,
+        )
     }
 
     async fn do_get_schemas(
@@ -251,9 +260,11 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
-        Ok(Response::new(info))
+        metadata_info(
+            &query.clone().into_builder().schema(),
+            query.as_any(),
+            request,
+        )
     }
 
     async fn do_get_tables(
@@ -270,9 +281,7 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
-        Ok(Response::new(info))
+        metadata_info(&query.into_builder().schema(), query.as_any(), request)
     }
 
     async fn do_get_table_types(
@@ -288,9 +297,11 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(metadata::sql_info()).schema();
-        let info = flight_info(&schema, Some(query.as_any()), request.into_inner())?;
-        Ok(Response::new(info))
+        metadata_info(
+            &query.clone().into_builder(metadata::sql_info()).schema(),
+            query.as_any(),
+            request,
+        )
     }
 
     async fn do_get_sql_info(
