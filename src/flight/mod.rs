@@ -106,11 +106,7 @@ impl QuiverFlightSqlService {
             .queries
             .track(batches, sql)
             .map(|batch| batch.map_err(|e| FlightError::Tonic(Box::new(status(e)))));
-        let data = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(batches)
-            .map(|data| data.map_err(Status::from));
-        Ok(Box::pin(data))
+        Ok(encode(schema, batches))
     }
 
     /// Runs `plan` to completion; the number of rows it wrote (`INSERT`'s count), else 0.
@@ -170,11 +166,23 @@ fn flight_info(
 /// One batch, streamed as Flight data with its schema.
 fn one_batch(batch: Result<RecordBatch, FlightError>) -> Result<FlightDataStream, Status> {
     let batch = batch.map_err(Status::from)?;
+    Ok(encode(
+        batch.schema(),
+        futures::stream::once(async { Ok(batch) }),
+    ))
+}
+
+/// `batches` of `schema` as Flight data: the schema message first, then each batch as it
+/// arrives.
+fn encode(
+    schema: SchemaRef,
+    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+) -> FlightDataStream {
     let data = FlightDataEncoderBuilder::new()
-        .with_schema(batch.schema())
-        .build(futures::stream::once(async { Ok(batch) }))
+        .with_schema(schema)
+        .build(batches)
         .map(|data| data.map_err(Status::from));
-    Ok(Box::pin(data))
+    Box::pin(data)
 }
 
 /// `INSERT`'s row count: a one-row, one-column unsigned count; anything else wrote nothing.

@@ -27,14 +27,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::prepared::parameter_schema;
 use super::{flight_info, metadata, one_batch, QuiverFlightSqlService};
+use crate::sql::is_ddl;
 
 type DoGetStream = <QuiverFlightSqlService as FlightService>::DoGetStream;
-
-/// Statements that change the catalog rather than produce rows (`CREATE VIEW`, `DROP VIEW`,
-/// `CREATE TABLE ... AS`, `SET`).
-fn is_ddl(plan: &LogicalPlan) -> bool {
-    matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_))
-}
 
 /// The schema of what running `plan` returns: DDL plans describe their input (a view's
 /// columns) but return no columns.

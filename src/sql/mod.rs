@@ -27,6 +27,6 @@ pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
 
 pub use catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
 pub use provider::{table_statistics, QuiverTableProvider};
-pub use session::{QueryResult, QuiverSession};
+pub use session::{is_ddl, QueryResult, QuiverSession};
 pub use sink::QuiverSink;
 pub use source::QuiverSource;

@@ -182,7 +182,7 @@ impl QuiverSession {
         let mut last = None;
         for statement in statements {
             let plan = self.ctx.state().statement_to_plan(statement).await?;
-            let produces_rows = !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+            let produces_rows = !is_ddl(&plan);
             let df = self.execute_plan(plan).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;
@@ -192,4 +192,10 @@ impl QuiverSession {
         }
         Ok(last)
     }
+}
+
+/// Statements that change the catalog or the session rather than produce rows (`CREATE VIEW`,
+/// `DROP VIEW`, `CREATE TABLE ... AS`, `SET`): their plans describe an input, not a result.
+pub fn is_ddl(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_))
 }
