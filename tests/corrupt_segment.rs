@@ -6,28 +6,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use quiver::native::footer::SegmentFooter;
 use quiver::native::segment::SegmentFile;
 use quiver::{Table, TableWriter};
 
+mod common;
+
 /// A one-segment table with an int64 and a nullable string column; returns the segment path.
 fn table(dir: &Path) -> PathBuf {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![
-            Arc::new(Int64Array::from_iter_values(0..20)),
-            Arc::new(StringArray::from_iter(
-                (0..20).map(|i| (i % 3 != 0).then(|| format!("näme{i}"))),
-            )),
-        ],
-    )
-    .unwrap();
+    let batch = common::id_name_batch(20);
+    let schema = batch.schema();
     let mut w = TableWriter::create(dir, schema).unwrap();
     w.write(&batch).unwrap();
     w.commit().unwrap();

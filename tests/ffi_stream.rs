@@ -6,27 +6,17 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, StructArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::array::{Array, AsArray, RecordBatch, StructArray};
+use arrow::datatypes::Int64Type;
 use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use quiver::{Table, TableWriter, WriteOptions};
 
+mod common;
+
 fn table(dir: &std::path::Path, rows: i64) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    let batch = RecordBatch::try_new(
-        Arc::clone(&schema),
-        vec![
-            Arc::new(Int64Array::from_iter_values(0..rows)),
-            Arc::new(StringArray::from_iter(
-                (0..rows).map(|i| (i % 3 != 0).then(|| format!("näme-{i}"))),
-            )),
-        ],
-    )
-    .unwrap();
+    let batch = common::id_name_batch(rows);
+    let schema = batch.schema();
     let options = WriteOptions {
         segment_rows: 4_000,
         ..Default::default()

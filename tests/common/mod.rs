@@ -389,3 +389,22 @@ pub fn table_files(dir: &std::path::Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// `rows` rows of `id: Int64` (0, 1, ...) and a nullable `name: Utf8` ("näme-{i}", null for
+/// every third row): the small two-column table several tests build on.
+pub fn id_name_batch(rows: i64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(arrow::array::Int64Array::from_iter_values(0..rows)),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 3 != 0).then(|| format!("näme-{i}"))),
+            )),
+        ],
+    )
+    .unwrap()
+}
