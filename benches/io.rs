@@ -21,8 +21,10 @@ use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
-use quiver::io::{export_batches, export_table, import, open_source, ExportOptions, ImportOptions};
-use quiver::Table;
+use quiver_store::io::{
+    export_batches, export_table, import, open_source, ExportOptions, ImportOptions,
+};
+use quiver_store::Table;
 
 mod common;
 use common::{arg, median};
@@ -36,7 +38,8 @@ fn main() {
     let file = dir.join("lineitem.parquet");
     if !file.exists() {
         eprintln!("writing {} ...", file.display());
-        let (schema, batches) = quiver::tpch::batches("lineitem", scale, 1, 1, 65_536).unwrap();
+        let (schema, batches) =
+            quiver_store::tpch::batches("lineitem", scale, 1, 1, 65_536).unwrap();
         export_batches(
             schema,
             batches,

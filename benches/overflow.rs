@@ -3,7 +3,7 @@
 //! sparse key.
 //!
 //! ```sh
-//! cargo bench --bench overflow --no-default-features --features io -- --rows 1000000 --keys 200 --runs 5
+//! cargo bench -p quiver-store --bench overflow --no-default-features --features io -- --rows 1000000 --keys 200 --runs 5
 //! ```
 //!
 //! The table has a dense `id` and `--keys` sparse keys `k000..`, each present in 1% of rows
@@ -23,7 +23,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use quiver::{ScanOptions, Table, TableWriter, WriteOptions};
+use quiver_store::{ScanOptions, Table, TableWriter, WriteOptions};
 
 mod common;
 use common::{arg, median};
@@ -96,10 +96,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 fn write_quiver(dir: &Path, rows: usize, keys: usize, threshold: f64) -> Duration {
     let _ = std::fs::remove_dir_all(dir);
     let start = Instant::now();
-    let options = WriteOptions {
-        bag_threshold: Some(threshold),
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_bag_threshold(threshold);
     let mut w = TableWriter::create_with(dir, schema(keys), options).unwrap();
     for b in batches(rows, keys) {
         w.write(&b).unwrap();

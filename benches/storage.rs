@@ -20,7 +20,7 @@ use arrow::array::{
 };
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
-use quiver::{ScanOptions, Table, TableWriter};
+use quiver_store::{ScanOptions, Table, TableWriter};
 
 mod common;
 use common::{arg, median};

@@ -19,7 +19,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Decimal128Type;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig};
-use quiver::sql::{QuiverSession, QuiverTableProvider};
+use quiver_store::sql::{QuiverSession, QuiverTableProvider};
 
 struct Args {
     scale: f64,
@@ -72,12 +72,12 @@ async fn ensure_data(args: &Args) -> (PathBuf, PathBuf) {
     let pq = args.data.join("parquet");
     std::fs::create_dir_all(&pq).unwrap();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for name in quiver::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         let dir = db.join(name);
-        if quiver::Table::open(&dir).is_err() {
+        if quiver_store::Table::open(&dir).is_err() {
             let _ = std::fs::remove_dir_all(&dir);
             eprintln!("generating {name} at scale {} ...", args.scale);
-            quiver::tpch::write_table(&dir, name, args.scale, threads).unwrap();
+            quiver_store::tpch::write_table(&dir, name, args.scale, threads).unwrap();
         }
         let file = pq.join(format!("{name}.parquet"));
         if !file.exists() {
@@ -101,7 +101,7 @@ fn queries_dir() -> PathBuf {
 async fn engine(kind: &str, db: &Path, pq: &Path) -> QuiverSession {
     let session = QuiverSession::new(SessionConfig::new());
     let ctx = session.context();
-    for name in quiver::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         match kind {
             "quiver" => session.register_table(name, db.join(name)).unwrap(),
             "quiver-large" => {
@@ -219,11 +219,11 @@ async fn main() {
     }
 
     // The physical limit: the same SUM as a plain loop over the values in memory.
-    let table = quiver::Table::open(db.join("lineitem")).unwrap();
+    let table = quiver_store::Table::open(db.join("lineitem")).unwrap();
     let col = table.schema().index_of("l_extendedprice").unwrap();
     let mut values: Vec<i128> = Vec::new();
     for b in table
-        .scan_with(quiver::ScanOptions::default().with_projection(vec![col]))
+        .scan_with(quiver_store::ScanOptions::default().with_projection(vec![col]))
         .unwrap()
     {
         values.extend_from_slice(

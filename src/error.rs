@@ -34,12 +34,15 @@ pub enum ErrorKind {
     },
     /// A file's bytes break the format (docs/FORMAT.md): bad magic, a region outside the file,
     /// a checksum mismatch, non-monotonic offsets, invalid UTF-8, ...
-    #[error("corrupt file {}: {at}: {detail}", file.display())]
+    #[error("corrupt file {}: {}: {detail}", file.display(), Place(region, *offset))]
     Corrupt {
         /// The file at fault.
         file: PathBuf,
-        /// Where in the file: the structure, column, region and byte offset.
-        at: String,
+        /// The structure at fault: `header`, `trailer`, `footer`, `manifest`, or a column or
+        /// the overflow bag and one of its regions (`column "price", region offsets`).
+        region: String,
+        /// The byte offset in the file, when one byte is at fault.
+        offset: Option<u64>,
         /// What is wrong, with the values that were compared.
         detail: String,
     },
@@ -118,6 +121,29 @@ pub enum ErrorKind {
     Arrow(#[from] arrow::error::ArrowError),
 }
 
+/// Where a [`ErrorKind::Corrupt`] error is: the file, the structure or region, the byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location<'a> {
+    /// The file at fault.
+    pub file: &'a Path,
+    /// The structure or region at fault (see [`ErrorKind::Corrupt`]).
+    pub region: &'a str,
+    /// The byte offset in the file, when one byte is at fault.
+    pub offset: Option<u64>,
+}
+
+/// Displays a region with its byte offset: `column "a", region offsets, byte 4096`.
+struct Place<'a>(&'a str, Option<u64>);
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(offset) => write!(f, "{}, byte {offset}", self.0),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 impl Error {
     /// The kind of error, to match on.
     pub fn kind(&self) -> &ErrorKind {
@@ -134,6 +160,23 @@ impl Error {
         matches!(*self.0, ErrorKind::Corrupt { .. })
     }
 
+    /// Where a [`ErrorKind::Corrupt`] error is (`None` for every other kind).
+    pub fn location(&self) -> Option<Location<'_>> {
+        match &*self.0 {
+            ErrorKind::Corrupt {
+                file,
+                region,
+                offset,
+                ..
+            } => Some(Location {
+                file,
+                region,
+                offset: *offset,
+            }),
+            _ => None,
+        }
+    }
+
     /// The file this error is about, when there is one.
     pub fn file(&self) -> Option<&Path> {
         match &*self.0 {
@@ -143,7 +186,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
+    /// An [`ErrorKind::Io`] error: `op` (a verb: "open", "write", ...) on `path` failed.
+    pub fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
         ErrorKind::Io {
             path: path.into(),
             op,
@@ -152,20 +196,42 @@ impl Error {
         .into()
     }
 
+    /// A [`ErrorKind::Corrupt`] error about a whole structure or region of `file`.
     pub(crate) fn corrupt(
         file: impl Into<PathBuf>,
-        at: impl fmt::Display,
+        region: impl fmt::Display,
+        detail: impl fmt::Display,
+    ) -> Self {
+        Self::corrupt_with_offset(file, region, None, detail)
+    }
+
+    /// A [`ErrorKind::Corrupt`] error about byte `offset` of `file`, in `region`.
+    pub(crate) fn corrupt_at(
+        file: impl Into<PathBuf>,
+        region: impl fmt::Display,
+        offset: u64,
+        detail: impl fmt::Display,
+    ) -> Self {
+        Self::corrupt_with_offset(file, region, Some(offset), detail)
+    }
+
+    fn corrupt_with_offset(
+        file: impl Into<PathBuf>,
+        region: impl fmt::Display,
+        offset: Option<u64>,
         detail: impl fmt::Display,
     ) -> Self {
         ErrorKind::Corrupt {
             file: file.into(),
-            at: at.to_string(),
+            region: region.to_string(),
+            offset,
             detail: detail.to_string(),
         }
         .into()
     }
 
-    pub(crate) fn invalid(detail: impl fmt::Display) -> Self {
+    /// An [`ErrorKind::InvalidArgument`] error.
+    pub fn invalid(detail: impl fmt::Display) -> Self {
         ErrorKind::InvalidArgument(detail.to_string()).into()
     }
 
@@ -210,16 +276,24 @@ mod tests {
 
     #[test]
     fn corrupt_message_names_file_location_and_detail() {
-        let e = Error::corrupt(
-            "/t/seg-1.qseg",
-            "column \"a\", region offsets, byte 4096",
-            "bad",
-        );
+        let e = Error::corrupt_at("/t/seg-1.qseg", "column \"a\", region offsets", 4096, "bad");
         assert_eq!(
             e.to_string(),
             "corrupt file /t/seg-1.qseg: column \"a\", region offsets, byte 4096: bad"
         );
         assert!(e.is_corrupt());
         assert_eq!(e.file(), Some(Path::new("/t/seg-1.qseg")));
+        assert_eq!(
+            e.location(),
+            Some(Location {
+                file: Path::new("/t/seg-1.qseg"),
+                region: "column \"a\", region offsets",
+                offset: Some(4096),
+            })
+        );
+        let whole = Error::corrupt("/t/seg-1.qseg", "footer", "bad");
+        assert_eq!(whole.to_string(), "corrupt file /t/seg-1.qseg: footer: bad");
+        assert_eq!(whole.location().unwrap().offset, None);
+        assert_eq!(Error::invalid("x").location(), None);
     }
 }

@@ -6,24 +6,45 @@
 //! `docs/FORMAT.md`.
 //!
 //! # Map of the crate
-//! - [`native`]: the on-disk format — segment files (header, 64-byte aligned regions, footer,
-//!   trailer), manifests and atomic commits, vacuum, and the [`native::buffer::MmapOrVec`]
-//!   build buffers that spill to scratch files. Knows nothing of Arrow.
-//! - [`overflow`]: the overflow bag — sparse columns stored per row, only where present (blob
+//! The public API is what this page re-exports, plus the documented feature modules:
+//! - [`Table`] (open a version, [`Table::scan`], [`Table::take`], time travel), [`Scan`] /
+//!   [`ScanOptions`], [`TableWriter`] / [`WriteOptions`] (atomic commits), [`vacuum`];
+//!   [`SegmentReader`], [`Placement`] and [`ColumnStats`] for what a segment holds.
+//! - [`Error`] / [`ErrorKind`] / [`Location`]: the one error type; messages name the file,
+//!   column, region and byte at fault.
+//! - [`io`] (feature `io`): import and export of Parquet, Arrow IPC, CSV, NDJSON.
+//! - [`sql`] (feature `sql`): DataFusion 55 over Quiver tables.
+//! - `ffi` (feature `ffi`), `flight` (feature `flight`), `tpch` (feature `tpch`).
+//! - `format` (hidden from these docs): the on-disk format itself, for tools, fuzzing and
+//!   corruption tests. Not a stable API: it changes with the format (docs/FORMAT.md).
+//!
+//! Inside, the modules depend on each other in one direction only:
+//!
+//! ```text
+//! native ◄── overflow ◄── arrow_bridge ◄──┬── sql ◄── flight
+//! (format,    (bag blobs,   (Arrow arrays, ├── io
+//!  commits)    keys)         Table, writer) └── ffi
+//! ```
+//! - `native/`: segment files (header, 64-byte aligned regions, footer grammar and layout
+//!   checks, trailer), manifests, file names, atomic publish, vacuum, locks, and the build
+//!   buffers that spill to unnamed scratch files. Knows nothing of Arrow.
+//! - `overflow/`: the overflow bag — sparse columns stored per row, only where present (blob
 //!   encoding, key dictionary, per-key postings). Knows nothing of Arrow.
-//! - [`arrow_bridge`]: native <-> Arrow — zero-copy arrays over the mapping, the write path
+//! - `arrow_bridge/`: native <-> Arrow — zero-copy arrays over the mapping, the write path
 //!   from `RecordBatch`es (routing sparse columns to the bag, schema merging), statistics, and
-//!   the [`Table`] / [`TableWriter`] API.
-//! - [`Error`]: the one error type; messages name the file, column, region and byte at fault.
+//!   the [`Table`] / [`TableWriter`] API. `sql`, `io`, `ffi` and `flight` reach storage only
+//!   through it.
+//! - The `quiver` command-line tool is the workspace crate `quiver-store-cli` (`cli/`), so
+//!   that library users do not build clap, rustyline, indicatif, tonic or tpchgen.
 //!
 //! # Example
 //! ```
 //! use std::sync::Arc;
 //! use arrow::array::{Int64Array, RecordBatch, StringArray, AsArray};
 //! use arrow::datatypes::{DataType, Field, Schema, Int64Type};
-//! use quiver::{Table, TableWriter};
+//! use quiver_store::{Table, TableWriter};
 //!
-//! # fn main() -> quiver::Result<()> {
+//! # fn main() -> quiver_store::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
 //! let schema = Arc::new(Schema::new(vec![
 //!     Field::new("id", DataType::Int64, false),
@@ -40,7 +61,7 @@
 //!
 //! let table = Table::open(dir.path())?;
 //! assert_eq!(table.num_rows(), 3);
-//! let scanned: Vec<_> = table.scan()?.collect::<quiver::Result<_>>()?;
+//! let scanned: Vec<_> = table.scan()?.collect::<quiver_store::Result<_>>()?;
 //! let ids = scanned[0].column(0).as_primitive::<Int64Type>();
 //! assert_eq!(ids.values(), &[1, 2, 3]);
 //! // Strings come back as LargeUtf8, zero-copy over the segment's offsets region.
@@ -52,10 +73,9 @@
 //! # Crate features
 //! - `sql` (default): SQL over Quiver tables through DataFusion 55.
 //! - `io` (default): import from and export to Parquet, Arrow IPC, CSV and NDJSON ([`io`]).
-//! - `cli` (default): the `quiver` command-line tool (implies `sql`, `io`, `flight` and `tpch`).
 //! - `ffi` (default): the Arrow C Stream interface for scans and query results (`ffi`).
-//! - `flight` (default): the Arrow Flight SQL server (`flight`, `quiver serve`).
-//! - `tpch`: TPC-H data generated in-process ([`tpch`]), for the demo, benchmarks and tests.
+//! - `flight`: the Arrow Flight SQL server (`flight`; `quiver serve` in the CLI crate).
+//! - `tpch`: TPC-H data generated in-process (`tpch`), for the demo, benchmarks and tests.
 //!
 //! The storage core (`native`, `overflow`, `arrow_bridge`) builds and tests with
 //! `--no-default-features`.
@@ -65,15 +85,14 @@
 //! (little-endian), which is only zero-copy when the host order matches.
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::clone_on_ref_ptr))]
 #![allow(clippy::type_complexity)]
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("Quiver maps little-endian segment files straight into Arrow arrays and supports only little-endian targets");
 
-pub mod arrow_bridge;
-#[cfg(feature = "cli")]
-pub mod cli;
+mod arrow_bridge;
 mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
@@ -81,13 +100,30 @@ pub mod ffi;
 pub mod flight;
 #[cfg(feature = "io")]
 pub mod io;
-pub mod native;
-pub mod overflow;
+mod native;
+mod options;
+mod overflow;
 #[cfg(feature = "sql")]
 pub mod sql;
 #[cfg(feature = "tpch")]
 pub mod tpch;
 
-pub use arrow_bridge::{Scan, ScanOptions, Table, TableWriter, WriteOptions};
-pub use error::{Error, ErrorKind, Result};
-pub use native::table_dir::{vacuum, VacuumReport};
+pub use arrow_bridge::{
+    describe_versions, stats, ColumnStats, Placement, Scan, ScanOptions, SegmentReader, Table,
+    TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_BATCH_SIZE, DEFAULT_ZONE_ROWS,
+};
+pub use error::{Error, ErrorKind, Location, Result};
+pub use native::vacuum::{vacuum, VacuumReport};
+
+/// The on-disk format, low level: segment files, footers, manifests, the overflow bag.
+///
+/// For tools, fuzz targets and corruption tests that must build or inspect raw bytes. Not a
+/// stable API: it follows the format (docs/FORMAT.md), not semantic versioning.
+#[doc(hidden)]
+pub mod format {
+    pub use crate::native::{
+        footer, manifest, schema, segment, ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC,
+        TRAILER_LEN, TRAILER_MAGIC,
+    };
+    pub use crate::overflow::{BlobWriter, Entries, Tag, Value};
+}

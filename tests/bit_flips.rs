@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use quiver::{Table, TableWriter, WriteOptions};
+use quiver_store::{Table, TableWriter, WriteOptions};
 use rand::{Rng, SeedableRng};
 
 mod common;
@@ -38,8 +38,8 @@ fn flip(path: &Path, byte: u64, bit: u8) {
     f.write_all_at(&b, byte).unwrap();
 }
 
-fn scan(table: &Table) -> quiver::Result<RecordBatch> {
-    let batches: Vec<RecordBatch> = table.scan()?.collect::<quiver::Result<_>>()?;
+fn scan(table: &Table) -> quiver_store::Result<RecordBatch> {
+    let batches: Vec<RecordBatch> = table.scan()?.collect::<quiver_store::Result<_>>()?;
     Ok(common::concat(&table.schema(), &batches))
 }
 
@@ -53,7 +53,7 @@ fn segment_parts(table: &Table, index: usize) -> (PathBuf, Vec<Part>) {
     parts[..64].fill(Part::Checked);
     parts[footer_offset..].fill(Part::Checked);
     let footer = file.footer();
-    let mut regions: Vec<quiver::native::footer::Region> = footer
+    let mut regions: Vec<quiver_store::format::footer::Region> = footer
         .columns
         .iter()
         .flat_map(|c| c.walk())
@@ -78,12 +78,10 @@ fn segment_parts(table: &Table, index: usize) -> (PathBuf, Vec<Part>) {
 #[test]
 fn random_bit_flips_in_a_real_table_are_all_reported_and_never_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let (schema, batches) = quiver::tpch::batches("lineitem", 0.005, 1, 1, 8_192).unwrap();
-    let options = WriteOptions {
-        segment_rows: 10_000,
-        zone_rows: 2_048,
-        ..Default::default()
-    };
+    let (schema, batches) = quiver_store::tpch::batches("lineitem", 0.005, 1, 1, 8_192).unwrap();
+    let options = WriteOptions::default()
+        .with_segment_rows(10_000)
+        .with_zone_rows(2_048);
     let mut w = TableWriter::create_with(dir.path(), schema, options).unwrap();
     for b in batches {
         w.write(&b.unwrap()).unwrap();

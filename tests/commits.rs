@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use quiver::{vacuum, ErrorKind, Table, TableWriter, WriteOptions};
+use quiver_store::{vacuum, ErrorKind, Table, TableWriter, WriteOptions};
 
 mod common;
 use common::table_files;
@@ -73,10 +73,7 @@ fn writers_racing_for_one_version_produce_exactly_one_winner() {
                 let barrier = &barrier;
                 let dir = dir.path();
                 s.spawn(move || {
-                    let options = WriteOptions {
-                        commit_retries: 0,
-                        ..Default::default()
-                    };
+                    let options = WriteOptions::default().with_commit_retries(0);
                     let mut w = TableWriter::append_with(dir, options).unwrap();
                     w.write(&batch(i * 100..i * 100 + 10)).unwrap();
                     barrier.wait();
@@ -196,10 +193,7 @@ fn writer_dropped_before_commit_leaves_the_table_and_directory_as_they_were() {
     create(dir.path(), 0..3);
     let before = table_files(dir.path());
     {
-        let options = WriteOptions {
-            segment_rows: 2,
-            ..Default::default()
-        };
+        let options = WriteOptions::default().with_segment_rows(2);
         let mut w = TableWriter::append_with(dir.path(), options).unwrap();
         w.write(&batch(100..110)).unwrap();
         // Segments were written...
@@ -219,10 +213,7 @@ fn crash_child_writes_then_aborts_before_publish() {
     let Some(dir) = std::env::var_os("QUIVER_CRASH_DIR") else {
         return;
     };
-    let options = WriteOptions {
-        segment_rows: 4,
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_segment_rows(4);
     let mut w = TableWriter::append_with(&dir, options).unwrap();
     w.write(&batch(1000..1010)).unwrap();
     std::process::abort();
@@ -350,10 +341,7 @@ fn vacuum_removes_what_only_old_versions_use_and_open_readers_keep_their_data() 
 fn vacuum_skips_leftovers_while_a_writer_is_live() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..3);
-    let options = WriteOptions {
-        segment_rows: 1,
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_segment_rows(1);
     let mut live = TableWriter::append_with(dir.path(), options).unwrap();
     live.write(&batch(3..5)).unwrap();
     let report = vacuum(dir.path(), 1).unwrap();

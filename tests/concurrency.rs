@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use quiver::{vacuum, ErrorKind, Table, TableWriter, WriteOptions};
+use quiver_store::{vacuum, ErrorKind, Table, TableWriter, WriteOptions};
 
 const ROWS_PER_APPEND: i64 = 700;
 
@@ -36,16 +36,14 @@ fn append_batch(a: i64) -> RecordBatch {
 }
 
 fn options() -> WriteOptions {
-    WriteOptions {
-        segment_rows: 400,
-        commit_retries: 10_000,
-        ..Default::default()
-    }
+    WriteOptions::default()
+        .with_segment_rows(400)
+        .with_commit_retries(10_000)
 }
 
 /// Reads the newest version whole and checks it is a consistent snapshot; returns its version
 /// and the appends it holds. `Err` only for a version vacuumed while it was being opened.
-fn read_snapshot(dir: &Path) -> Result<(u64, Vec<i64>), quiver::Error> {
+fn read_snapshot(dir: &Path) -> Result<(u64, Vec<i64>), quiver_store::Error> {
     let table = Table::open(dir)?;
     let mut per_append: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let mut rows = 0u64;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use quiver::native::footer::SegmentFooter;
-use quiver::native::segment::SegmentFile;
-use quiver::{Table, TableWriter};
+use quiver_store::format::footer::SegmentFooter;
+use quiver_store::format::segment::SegmentFile;
+use quiver_store::{Table, TableWriter};
 
 mod common;
 
@@ -37,7 +37,8 @@ fn rewrite_footer(path: &Path, edit: impl FnOnce(&mut SegmentFooter)) {
     let bytes = std::fs::read(path).unwrap();
     let (off, len) = trailer(&bytes);
     let mut footer =
-        SegmentFooter::decode(&bytes[off..off + len], quiver::native::FORMAT_VERSION).unwrap();
+        SegmentFooter::decode(&bytes[off..off + len], quiver_store::format::FORMAT_VERSION)
+            .unwrap();
     edit(&mut footer);
     let encoded = footer.encode();
     let mut out = bytes[..off].to_vec();
@@ -163,7 +164,7 @@ fn poke_region(dir: &Path, seg: &Path, column: usize, offsets: bool, edit: impl 
     std::fs::write(seg, bytes).unwrap();
 }
 
-fn first_scan_error(dir: &Path) -> quiver::Error {
+fn first_scan_error(dir: &Path) -> quiver_store::Error {
     let t = Table::open(dir).expect("content damage is found on first use, not at open");
     t.scan()
         .unwrap()
@@ -256,4 +257,73 @@ fn every_single_bit_flip_in_a_segment_of_nested_columns_is_detected_by_verify() 
     t.verify().unwrap();
     let seg = t.segments()[0].file().path().to_path_buf();
     assert_every_bit_flip_is_detected(&seg);
+}
+
+/// The list offsets the read path builds without re-checking (`OffsetBuffer::new_unchecked`)
+/// are `i64`: a list child without data regions (`List<Null>`) takes its row count from the
+/// footer alone, so a crafted count of 2^63 with a matching last offset would turn into negative
+/// offsets. The layout check refuses any column of more than `i64::MAX` rows at open.
+#[test]
+fn list_child_row_count_beyond_i64_is_refused_before_any_offset_is_built() {
+    use arrow::array::{LargeListArray, NullArray};
+    use arrow::buffer::OffsetBuffer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let item = Arc::new(Field::new("item", DataType::Null, true));
+    let lists = LargeListArray::new(
+        Arc::clone(&item),
+        OffsetBuffer::new(vec![0i64, 3].into()),
+        Arc::new(NullArray::new(3)),
+        None,
+    );
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "l",
+        DataType::LargeList(item),
+        false,
+    )]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(lists)]).unwrap();
+    let mut w = TableWriter::create(dir.path(), schema).unwrap();
+    w.write(&batch).unwrap();
+    w.commit().unwrap();
+    let t = Table::open(dir.path()).unwrap();
+    let seg = t.segments()[0].path().to_path_buf();
+    let offsets = t.segments()[0].file().footer().columns[0]
+        .regions
+        .offsets
+        .unwrap();
+    drop(t);
+
+    let huge = 1u64 << 63;
+    rewrite_footer(&seg, |f| {
+        let child = &mut f.columns[0].children[0];
+        child.rows = huge;
+        child.stats.null_count = huge; // a null column's rows are all null
+    });
+    // The one row's end offset now matches the child's row count, as `check_contents` wants.
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let last = (offsets.offset + offsets.len - 8) as usize;
+    bytes[last..last + 8].copy_from_slice(&huge.to_le_bytes());
+    std::fs::write(&seg, bytes).unwrap();
+
+    let msg = open_err(&seg);
+    assert!(msg.contains("column \"l.item\", region row count"), "{msg}");
+    assert!(
+        msg.contains("9223372036854775808 rows exceed the largest Arrow offset"),
+        "{msg}"
+    );
+}
+
+/// `Error::location` gives the file, region and byte of a corrupt byte as fields.
+#[test]
+fn corrupt_error_location_names_file_region_and_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = table(dir.path());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    let e = SegmentFile::open(&seg, None).unwrap_err();
+    let at = e.location().expect("a corrupt error has a location");
+    assert_eq!(at.file, seg.as_path());
+    assert_eq!(at.region, "header");
+    assert_eq!(at.offset, Some(0));
 }

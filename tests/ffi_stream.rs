@@ -10,17 +10,14 @@ use arrow::array::{Array, AsArray, RecordBatch, StructArray};
 use arrow::datatypes::Int64Type;
 use arrow::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow::ffi_stream::FFI_ArrowArrayStream;
-use quiver::{Table, TableWriter, WriteOptions};
+use quiver_store::{Table, TableWriter, WriteOptions};
 
 mod common;
 
 fn table(dir: &std::path::Path, rows: i64) {
     let batch = common::id_name_batch(rows);
     let schema = batch.schema();
-    let options = WriteOptions {
-        segment_rows: 4_000,
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_segment_rows(4_000);
     let mut w = TableWriter::create_with(dir, schema, options).unwrap();
     w.write(&batch).unwrap();
     w.commit().unwrap();
@@ -67,7 +64,7 @@ fn a_c_consumer_gets_the_mappings_own_buffers_valid_after_the_table_is_dropped()
     let t = Table::open(dir.path()).unwrap();
     let mappings: Vec<Range<usize>> = t.segments().iter().map(|s| s.mapping_range()).collect();
     assert_eq!(mappings.len(), 3);
-    let mut stream = quiver::ffi::export_scan(t.scan().unwrap());
+    let mut stream = quiver_store::ffi::export_scan(t.scan().unwrap());
     drop(t); // the stream and the arrays it hands out keep the mappings alive
 
     let mut schema = FFI_ArrowSchema::empty();
@@ -136,7 +133,7 @@ fn a_read_error_ends_the_stream_with_the_message() {
     std::fs::write(&path, bytes).unwrap();
 
     let t = Table::open(dir.path()).unwrap();
-    let mut stream = quiver::ffi::export_scan(t.scan().unwrap());
+    let mut stream = quiver_store::ffi::export_scan(t.scan().unwrap());
     let mut array = FFI_ArrowArray::empty();
     assert_ne!(get_next(&mut stream, &mut array), 0);
     let message = last_error(&mut stream);
@@ -150,10 +147,10 @@ fn a_query_result_streams_through_the_c_interface() {
     let dir = tempfile::tempdir().unwrap();
     table(dir.path(), 10_000);
     let runtime = Arc::new(tokio::runtime::Runtime::new().unwrap());
-    let session = quiver::sql::QuiverSession::new(Default::default());
+    let session = quiver_store::sql::QuiverSession::new(Default::default());
     session.register_table("t", dir.path()).unwrap();
     let sql = "SELECT id, name FROM t WHERE id % 1000 = 7 ORDER BY id";
-    let mut stream = quiver::ffi::export_query(&session, sql, Arc::clone(&runtime)).unwrap();
+    let mut stream = quiver_store::ffi::export_query(&session, sql, Arc::clone(&runtime)).unwrap();
     let mut schema = FFI_ArrowSchema::empty();
     assert_eq!(get_schema(&mut stream, &mut schema), 0);
     let mut ids = Vec::new();
@@ -178,7 +175,7 @@ fn a_query_result_streams_through_the_c_interface() {
     assert_eq!(ids, (0..10).map(|k| k * 1000 + 7).collect::<Vec<i64>>());
 
     // Bad SQL is an error before any stream exists.
-    let err = quiver::ffi::export_query(&session, "SELECT nope FROM t", runtime)
+    let err = quiver_store::ffi::export_query(&session, "SELECT nope FROM t", runtime)
         .err()
         .unwrap();
     assert!(err.to_string().contains("nope"), "{err}");

@@ -17,8 +17,8 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
 use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
-use quiver::flight::{serve, QuiverFlightSqlService};
-use quiver::sql::QuiverSession;
+use quiver_store::flight::{serve, QuiverFlightSqlService};
+use quiver_store::sql::QuiverSession;
 use tonic::transport::Channel;
 
 const SCALE: f64 = 0.01;
@@ -42,7 +42,7 @@ impl Drop for Server {
 async fn start() -> Server {
     let db = tempfile::tempdir().unwrap();
     for name in ["lineitem", "orders", "nation", "region"] {
-        quiver::tpch::write_table(&db.path().join(name), name, SCALE, 1).unwrap();
+        quiver_store::tpch::write_table(&db.path().join(name), name, SCALE, 1).unwrap();
     }
     let session = QuiverSession::open_db(db.path(), Default::default()).unwrap();
     let service = QuiverFlightSqlService::new(session);

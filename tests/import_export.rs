@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use quiver::io::{export_batches, import, import_batches, ExportOptions, ImportOptions, Mode};
-use quiver::{Error, Table, WriteOptions};
+use quiver_store::io::{
+    export_batches, import, import_batches, ExportOptions, ImportOptions, Mode,
+};
+use quiver_store::{Error, Table, WriteOptions};
 
 mod common;
 use common::table_files;
@@ -29,24 +31,16 @@ fn batch(range: std::ops::Range<i64>) -> RecordBatch {
 fn an_error_injected_midway_through_an_import_leaves_the_previous_version() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path().join("t");
-    let options = ImportOptions {
-        write: WriteOptions {
-            segment_rows: 1000,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let options =
+        ImportOptions::default().with_write(WriteOptions::default().with_segment_rows(1000));
     import_batches(&t, schema(), [Ok(batch(0..2500))], &options).unwrap();
     let before = table_files(&t);
 
     // Several segments are written before the stream fails.
-    let append = ImportOptions {
-        mode: Mode::Append,
-        ..options.clone()
-    };
+    let append = options.clone().with_mode(Mode::Append);
     let stream = (0..10).map(|i| {
         if i == 6 {
-            Err(Error::from(quiver::ErrorKind::InvalidArgument(
+            Err(Error::from(quiver_store::ErrorKind::InvalidArgument(
                 "injected failure".into(),
             )))
         } else {
@@ -100,7 +94,7 @@ fn a_failed_export_leaves_no_destination_file() {
     let dest = tmp.path().join("out.parquet");
     let stream = vec![
         Ok(batch(0..10)),
-        Err(Error::from(quiver::ErrorKind::InvalidArgument(
+        Err(Error::from(quiver_store::ErrorKind::InvalidArgument(
             "stream broke".into(),
         ))),
     ];

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use common::{assert_batches_equal, concat, table_files};
-use quiver::arrow_bridge::Storage;
-use quiver::native::manifest::BAG_THRESHOLD_PROPERTY;
-use quiver::{ErrorKind, Table, TableWriter, WriteOptions};
+use quiver_store::format::manifest::BAG_THRESHOLD_PROPERTY;
+use quiver_store::Placement;
+use quiver_store::{ErrorKind, Table, TableWriter, WriteOptions};
 
 /// `id` (non-null, 0..rows), `rare` (1% filled strings), `some` (10% filled ints).
 fn sparse_batch(rows: i64) -> RecordBatch {
@@ -43,36 +43,38 @@ fn scan_all(table: &Table) -> RecordBatch {
     let batches: Vec<RecordBatch> = table
         .scan()
         .unwrap()
-        .collect::<quiver::Result<_>>()
+        .collect::<quiver_store::Result<_>>()
         .unwrap();
     concat(&table.schema(), &batches)
 }
 
-fn storages(table: &Table, column: usize) -> Vec<Storage> {
-    table.segments().iter().map(|s| s.storage(column)).collect()
+fn placements(table: &Table, column: usize) -> Vec<Placement> {
+    table
+        .segments()
+        .iter()
+        .map(|s| s.placement(column))
+        .collect()
 }
 
 #[test]
 fn a_column_under_the_fill_threshold_goes_to_the_bag_and_one_over_stays_dense() {
     let dir = tempfile::tempdir().unwrap();
     let batch = sparse_batch(30_000);
-    let options = WriteOptions {
-        segment_rows: 10_000,
-        zone_rows: 1_000,
-        ..Default::default()
-    };
+    let options = WriteOptions::default()
+        .with_segment_rows(10_000)
+        .with_zone_rows(1_000);
     write(dir.path(), &batch, options);
     let table = Table::open(dir.path()).unwrap();
     assert_eq!(table.segments().len(), 3);
-    assert!(storages(&table, 0)
+    assert!(placements(&table, 0)
         .iter()
-        .all(|s| matches!(s, Storage::Dense(_))));
-    assert!(storages(&table, 1)
+        .all(|s| matches!(s, Placement::Dense(_))));
+    assert!(placements(&table, 1)
         .iter()
-        .all(|s| matches!(s, Storage::Bag(_))));
-    assert!(storages(&table, 2)
+        .all(|s| matches!(s, Placement::Bag(_))));
+    assert!(placements(&table, 2)
         .iter()
-        .all(|s| matches!(s, Storage::Dense(_))));
+        .all(|s| matches!(s, Placement::Dense(_))));
     // The bag column reads back as the nullable column it was.
     let got = scan_all(&table);
     let want = common::as_read_batch(&batch, &table.schema());
@@ -90,10 +92,7 @@ fn a_column_under_the_fill_threshold_goes_to_the_bag_and_one_over_stays_dense() 
 fn threshold_zero_keeps_every_column_dense_and_the_table_remembers_its_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let batch = sparse_batch(5_000);
-    let zero = WriteOptions {
-        bag_threshold: Some(0.0),
-        ..Default::default()
-    };
+    let zero = WriteOptions::default().with_bag_threshold(0.0);
     write(dir.path(), &batch, zero);
     // An append without a threshold of its own uses the table's.
     let mut w = TableWriter::append(dir.path()).unwrap();
@@ -104,24 +103,18 @@ fn threshold_zero_keeps_every_column_dense_and_the_table_remembers_its_threshold
         table.manifest().properties,
         vec![(BAG_THRESHOLD_PROPERTY.to_string(), "0".to_string())]
     );
-    assert!(storages(&table, 1)
+    assert!(placements(&table, 1)
         .iter()
-        .all(|s| matches!(s, Storage::Dense(_))));
+        .all(|s| matches!(s, Placement::Dense(_))));
     // A threshold given to an append becomes the table's and routes from then on.
-    let options = WriteOptions {
-        bag_threshold: Some(0.2),
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_bag_threshold(0.2);
     let mut w = TableWriter::append_with(dir.path(), options).unwrap();
     w.write(&batch).unwrap();
     w.commit().unwrap();
     let table = Table::open(dir.path()).unwrap();
-    assert!(matches!(storages(&table, 2)[2], Storage::Bag(_)));
-    assert!(matches!(storages(&table, 2)[0], Storage::Dense(_)));
-    let bad = WriteOptions {
-        bag_threshold: Some(1.5),
-        ..Default::default()
-    };
+    assert!(matches!(placements(&table, 2)[2], Placement::Bag(_)));
+    assert!(matches!(placements(&table, 2)[0], Placement::Dense(_)));
+    let bad = WriteOptions::default().with_bag_threshold(1.5);
     let err = TableWriter::append_with(dir.path(), bad).err().unwrap();
     assert!(err.to_string().contains("between 0 and 1"), "{err}");
 }
@@ -164,10 +157,7 @@ fn an_append_that_brings_a_new_key_never_rewrites_old_segments() {
     );
     drop(strict);
 
-    let merge = WriteOptions {
-        merge_schema: true,
-        ..Default::default()
-    };
+    let merge = WriteOptions::default().with_merge_schema(true);
     let mut w = TableWriter::append_with(dir.path(), merge).unwrap();
     w.write(&second).unwrap();
     assert_eq!(w.commit().unwrap(), 2);
@@ -186,7 +176,7 @@ fn an_append_that_brings_a_new_key_never_rewrites_old_segments() {
     let schema = table.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["id", "rare", "some", "fresh"]);
-    assert_eq!(storages(&table, 3)[0], Storage::Absent);
+    assert_eq!(placements(&table, 3)[0], Placement::Absent);
     let all = scan_all(&table);
     assert_eq!(all.num_rows(), 2_100);
     let fresh = all.column(3).as_string::<i64>();
@@ -209,10 +199,7 @@ fn append_k(dir: &std::path::Path, array: ArrayRef) {
         true,
     )]));
     let batch = RecordBatch::try_new(schema, vec![array]).unwrap();
-    let options = WriteOptions {
-        merge_schema: true,
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_merge_schema(true);
     let mut w = if Table::versions(dir).unwrap().is_empty() {
         TableWriter::create_with(dir, batch.schema(), options).unwrap()
     } else {
@@ -234,7 +221,10 @@ fn mixed_types_for_one_key_widen_int_to_float_and_anything_to_string() {
     let table = Table::open(dir.path()).unwrap();
     assert_eq!(table.schema().field(0).data_type(), &DataType::Float64);
     // The int segment keeps its bytes (in the bag), read as floats.
-    assert!(matches!(table.segments()[0].storage(0), Storage::Bag(_)));
+    assert!(matches!(
+        table.segments()[0].placement(0),
+        Placement::Bag(_)
+    ));
     let all = scan_all(&table);
     let k = all.column(0).as_primitive::<Float64Type>();
     assert_eq!((k.value(5), k.value(1000)), (7.0, 2.5));
@@ -268,10 +258,7 @@ fn mixed_types_for_one_key_widen_int_to_float_and_anything_to_string() {
         vec![Arc::new(arrow::array::BooleanArray::from(vec![true]))],
     )
     .unwrap();
-    let options = WriteOptions {
-        merge_schema: true,
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_merge_schema(true);
     let mut w = TableWriter::append_with(dir.path(), options).unwrap();
     let err = w.write(&batch).unwrap_err();
     assert!(
@@ -283,15 +270,13 @@ fn mixed_types_for_one_key_widen_int_to_float_and_anything_to_string() {
 #[test]
 fn bag_keys_carry_null_counts_and_bounds_per_segment_and_zone() {
     let dir = tempfile::tempdir().unwrap();
-    let options = WriteOptions {
-        segment_rows: 10_000,
-        zone_rows: 1_000,
-        ..Default::default()
-    };
+    let options = WriteOptions::default()
+        .with_segment_rows(10_000)
+        .with_zone_rows(1_000);
     write(dir.path(), &sparse_batch(10_000), options);
     let table = Table::open(dir.path()).unwrap();
     let seg = &table.segments()[0];
-    assert!(matches!(seg.storage(1), Storage::Bag(_)));
+    assert!(matches!(seg.placement(1), Placement::Bag(_)));
     let s = seg.stats(1);
     assert_eq!(s.null_count, 9_900);
     assert_eq!(s.min.as_deref(), Some(&b"r1007"[..]));
@@ -323,7 +308,7 @@ fn every_corrupted_bag_byte_is_reported_by_verify_and_never_panics_a_read() {
             let err = table.verify().expect_err("verify must see the flip");
             assert!(err.is_corrupt(), "byte {at}: {err}");
             // A read either fails cleanly or returns data; it never panics.
-            let read: quiver::Result<Vec<RecordBatch>> = table.scan().unwrap().collect();
+            let read: quiver_store::Result<Vec<RecordBatch>> = table.scan().unwrap().collect();
             if let Ok(batches) = read {
                 assert_eq!(concat(&want.schema(), &batches).num_rows(), want.num_rows());
             }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use quiver::io::{export_table, import, ExportOptions, ImportOptions};
-use quiver::Table;
+use quiver_store::io::{export_table, import, ExportOptions, ImportOptions};
+use quiver_store::Table;
 
 fn corpus(dir: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,7 @@ use arrow::array::{RecordBatch, UInt64Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use common::*;
-use quiver::{ScanOptions, Table, TableWriter, WriteOptions};
+use quiver_store::{ScanOptions, Table, TableWriter, WriteOptions};
 use rand::Rng;
 
 /// Writes `batches` with `options`, reopens, and checks scan (several batch sizes and row
@@ -40,7 +40,7 @@ fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) -
         let got: Vec<RecordBatch> = table
             .scan_with(ScanOptions::default().with_batch_size(batch_size))
             .unwrap()
-            .collect::<quiver::Result<_>>()
+            .collect::<quiver_store::Result<_>>()
             .unwrap();
         assert!(got.iter().all(|b| b.num_rows() <= batch_size));
         let got = concat(&read_schema, &got);
@@ -65,7 +65,7 @@ fn check_round_trip(seed: u64, batches: &[RecordBatch], options: WriteOptions) -
                     .with_batch_size(13),
             )
             .unwrap()
-            .collect::<quiver::Result<_>>()
+            .collect::<quiver_store::Result<_>>()
             .unwrap();
         let projected_schema = Arc::new(read_schema.project(&projection).unwrap());
         let got = concat(&projected_schema, &got);
@@ -106,11 +106,9 @@ fn random_schemas_of_every_type_round_trip_through_scan_and_take() {
                 random_batch(&mut rng, &schema, len, null_rate)
             })
             .collect();
-        let options = WriteOptions {
-            segment_rows: [1usize, 37, 1000][seed as usize % 3],
-            zone_rows: 16,
-            ..Default::default()
-        };
+        let options = WriteOptions::default()
+            .with_segment_rows([1usize, 37, 1000][seed as usize % 3])
+            .with_zone_rows(16);
         check_round_trip(seed, &batches, options);
     }
 }
@@ -126,11 +124,9 @@ fn every_storable_type_round_trips_with_and_without_nulls() {
                 random_batch(&mut rng, &schema, 0, null_rate),
                 random_batch(&mut rng, &schema, 41, null_rate),
             ];
-            let options = WriteOptions {
-                segment_rows: 64,
-                zone_rows: 10,
-                ..Default::default()
-            };
+            let options = WriteOptions::default()
+                .with_segment_rows(64)
+                .with_zone_rows(10);
             check_round_trip(i as u64, &batches, options);
         }
     }
@@ -166,15 +162,13 @@ fn sparse_columns_of_every_type_round_trip_through_the_overflow_bag() {
                 RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
             })
             .collect();
-        let options = WriteOptions {
-            segment_rows: [4096usize, 20_000, 777][seed as usize % 3],
-            zone_rows: 1000,
-            ..Default::default()
-        };
+        let options = WriteOptions::default()
+            .with_segment_rows([4096usize, 20_000, 777][seed as usize % 3])
+            .with_zone_rows(1000);
         let table = check_round_trip(seed, &batches, options);
         for segment in table.segments() {
             for c in 0..schema.fields().len() {
-                if let quiver::arrow_bridge::Storage::Bag(_) = segment.storage(c) {
+                if let quiver_store::Placement::Bag(_) = segment.placement(c) {
                     bag_columns += 1;
                     let fill = 1.0 - segment.stats(c).null_count as f64 / segment.num_rows() as f64;
                     assert!(
@@ -217,9 +211,6 @@ fn spilled_builders_write_the_same_table_as_heap_builders() {
         .map(|_| random_batch(&mut rng, &schema, 5000, 0.2))
         .collect();
     // A budget of one byte spills every buffer after the first batch.
-    let options = WriteOptions {
-        memory_budget: 1,
-        ..Default::default()
-    };
+    let options = WriteOptions::default().with_memory_budget(1);
     check_round_trip(99, &batches, options);
 }

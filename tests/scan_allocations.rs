@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use quiver::{Table, TableWriter};
+use quiver_store::{Table, TableWriter};
 
 struct Counting;
 

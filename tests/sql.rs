@@ -12,8 +12,8 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use futures::StreamExt;
-use quiver::sql::QuiverSession;
-use quiver::{Table, TableWriter, WriteOptions};
+use quiver_store::sql::QuiverSession;
+use quiver_store::{Table, TableWriter, WriteOptions};
 
 /// `t(x BIGINT, s VARCHAR)` with x = 0..rows ascending, in segments of 10k rows and zones of
 /// 1000 rows.
@@ -22,11 +22,9 @@ fn sorted_table(dir: &Path, rows: i64) {
         Field::new("x", DataType::Int64, false),
         Field::new("s", DataType::Utf8, true),
     ]));
-    let options = WriteOptions {
-        segment_rows: 10_000,
-        zone_rows: 1_000,
-        ..Default::default()
-    };
+    let options = WriteOptions::default()
+        .with_segment_rows(10_000)
+        .with_zone_rows(1_000);
     let mut w = TableWriter::create_with(dir, Arc::clone(&schema), options).unwrap();
     let batch = RecordBatch::try_new(
         schema,

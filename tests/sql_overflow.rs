@@ -11,10 +11,10 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 use common::{assert_batches_equal, concat};
 use datafusion::physical_plan::collect;
-use quiver::arrow_bridge::Storage;
-use quiver::io::{import, ImportOptions};
-use quiver::sql::QuiverSession;
-use quiver::{Table, WriteOptions};
+use quiver_store::io::{import, ImportOptions};
+use quiver_store::sql::QuiverSession;
+use quiver_store::Placement;
+use quiver_store::{Table, WriteOptions};
 
 const ROWS: usize = 6_000;
 
@@ -59,15 +59,12 @@ fn ndjson() -> String {
 }
 
 fn import_json(file: &Path, table: &Path, bag_threshold: f64) {
-    let options = ImportOptions {
-        write: WriteOptions {
-            segment_rows: 2_500,
-            zone_rows: 500,
-            bag_threshold: Some(bag_threshold),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let options = ImportOptions::default().with_write(
+        WriteOptions::default()
+            .with_segment_rows(2_500)
+            .with_zone_rows(500)
+            .with_bag_threshold(bag_threshold),
+    );
     import(&[file.to_path_buf()], table, &options, &mut |_| {}).unwrap();
 }
 
@@ -91,9 +88,9 @@ async fn sparse_keys_answer_like_dense_columns_through_sql() {
     let schema = table.schema();
     let index = |name: &str| schema.index_of(name).unwrap();
     for s in table.segments() {
-        assert!(matches!(s.storage(index("rare_key")), Storage::Bag(_)));
-        assert!(matches!(s.storage(index("p4")), Storage::Bag(_)));
-        assert!(matches!(s.storage(index("id")), Storage::Dense(_)));
+        assert!(matches!(s.placement(index("rare_key")), Placement::Bag(_)));
+        assert!(matches!(s.placement(index("p4")), Placement::Bag(_)));
+        assert!(matches!(s.placement(index("id")), Placement::Dense(_)));
     }
     assert_eq!(
         schema.field(index("mixed")).data_type(),

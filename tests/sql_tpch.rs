@@ -3,7 +3,7 @@
 //! Quiver tables — with strings served as `Utf8View` (the default) and as `LargeUtf8` — as
 //! DataFusion returns over the same data in Parquet, in the order the queries specify
 //! (floating-point values within a relative 1e-9).
-#![cfg(feature = "sql")]
+#![cfg(all(feature = "sql", feature = "tpch"))]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +13,8 @@ use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use quiver::sql::{QueryResult, QuiverSession, QuiverTableProvider};
-use quiver::TableWriter;
+use quiver_store::sql::{QueryResult, QuiverSession, QuiverTableProvider};
+use quiver_store::TableWriter;
 
 const SCALE: f64 = 0.1;
 
@@ -29,15 +29,13 @@ async fn generate(root: &Path) -> (PathBuf, PathBuf) {
     let pq = root.join("parquet");
     std::fs::create_dir_all(&pq).unwrap();
     let ctx = SessionContext::new();
-    for name in quiver::tpch::TABLES {
-        let (schema, batches) = quiver::tpch::batches(name, SCALE, 1, 1, 8192).unwrap();
+    for name in quiver_store::tpch::TABLES {
+        let (schema, batches) = quiver_store::tpch::batches(name, SCALE, 1, 1, 8192).unwrap();
         let batches: Vec<RecordBatch> = batches.map(|b| b.unwrap()).collect();
         // Several segments and zones even at this scale, so pruning and partitioning run.
-        let options = quiver::WriteOptions {
-            segment_rows: 200_000,
-            zone_rows: 16_384,
-            ..Default::default()
-        };
+        let options = quiver_store::WriteOptions::default()
+            .with_segment_rows(200_000)
+            .with_zone_rows(16_384);
         let mut w = TableWriter::create_with(db.join(name), Arc::clone(&schema), options).unwrap();
         for b in &batches {
             w.write(b).unwrap();
@@ -105,7 +103,7 @@ async fn all_22_tpch_queries_match_datafusion_over_parquet() {
     // Strings as Utf8View (the default, through a database directory) and as LargeUtf8.
     let quiver = QuiverSession::open_db(&db, Default::default()).unwrap();
     let quiver_large = QuiverSession::default();
-    for name in quiver::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         let p = QuiverTableProvider::try_new(db.join(name))
             .unwrap()
             .with_string_view(false);
@@ -115,7 +113,7 @@ async fn all_22_tpch_queries_match_datafusion_over_parquet() {
             .unwrap();
     }
     let parquet = QuiverSession::default();
-    for name in quiver::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         parquet
             .context()
             .register_parquet(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use quiver::{Table, TableWriter};
+use quiver_store::{Table, TableWriter};
 
 fn write_table(dir: &std::path::Path) -> Table {
     let schema = Arc::new(Schema::new(vec![

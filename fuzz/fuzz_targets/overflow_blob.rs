@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use quiver::overflow::{BlobWriter, Entries};
+use quiver_store::format::{BlobWriter, Entries};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(entries) = Entries::new(data) else {

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use quiver::arrow_bridge::SegmentReader;
-use quiver::native::schema::TableSchema;
-use quiver::native::segment::SegmentFile;
+use quiver_store::format::schema::TableSchema;
+use quiver_store::format::segment::SegmentFile;
+use quiver_store::SegmentReader;
 
 fuzz_target!(|data: &[u8]| {
     let bytes = bytes::Bytes::copy_from_slice(data);

@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::compute::{cast, concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use libfuzzer_sys::fuzz_target;
-use quiver::{Table, TableWriter, WriteOptions};
+use quiver_store::{Table, TableWriter, WriteOptions};
 
 /// Reads the input a few bytes at a time; zeros once it runs out.
 struct Input<'a>(&'a [u8]);
@@ -82,12 +82,10 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let options = WriteOptions {
-        segment_rows: 1 + (input.byte() % 64) as usize,
-        zone_rows: 1 + (input.byte() % 16) as usize,
-        bag_threshold: Some([0.0, 0.05, 0.5, 1.0][(input.byte() % 4) as usize]),
-        ..Default::default()
-    };
+    let options = WriteOptions::default()
+        .with_segment_rows(1 + (input.byte() % 64) as usize)
+        .with_zone_rows(1 + (input.byte() % 16) as usize)
+        .with_bag_threshold([0.0, 0.05, 0.5, 1.0][(input.byte() % 4) as usize]);
     let mut batches = Vec::new();
     for _ in 0..1 + input.byte() % 3 {
         let rows = (input.byte() % 100) as usize;
@@ -115,7 +113,7 @@ fuzz_target!(|data: &[u8]| {
     let got: Vec<RecordBatch> = table
         .scan()
         .unwrap()
-        .collect::<quiver::Result<_>>()
+        .collect::<quiver_store::Result<_>>()
         .unwrap();
     let got = concat_batches(&read_schema, &got).unwrap();
     assert_eq!(got, want);

@@ -12,15 +12,40 @@ own buffers to any Arrow consumer through the Arrow PyCapsule interface, without
     duckdb.sql("SELECT sum(id) FROM t")     # DuckDB finds `t` by name
     quiver.sql("SELECT count(*) FROM trips", db=".")
 
+    with quiver.connect(db=".") as conn:       # one SQL session for many statements
+        conn.execute("CREATE VIEW long AS SELECT * FROM trips WHERE id > 1")
+        conn.sql("SELECT count(*) FROM long").to_polars()
+
 Arrays keep their mapping alive: they stay valid after the ``Table`` is dropped.
 """
 
 import os as _os
 
-from ._quiver import Batches, QuiverError, Scan, Table, __version__, open, sql
+from ._quiver import (
+    Batches,
+    Connection,
+    QuiverError,
+    Scan,
+    Table,
+    __version__,
+    connect,
+    open,
+    sql,
+)
 from ._quiver import write as _write
 
-__all__ = ["Batches", "QuiverError", "Scan", "Table", "open", "sql", "write", "__version__"]
+__all__ = [
+    "Batches",
+    "Connection",
+    "QuiverError",
+    "Scan",
+    "Table",
+    "connect",
+    "open",
+    "sql",
+    "write",
+    "__version__",
+]
 
 
 def write(path, data, mode="create"):

@@ -7,13 +7,16 @@
 //!   consumer (pyarrow, Polars, DuckDB, ...) releases it — dropping the `Table` does not unmap.
 //! - Data enters through the same interface: `write` accepts any object with
 //!   `__arrow_c_stream__` and feeds its batches to Quiver's one build path, committing once.
-//! - The GIL is released while Quiver reads, writes or runs SQL.
+//! - The GIL is released while Quiver reads, writes or runs SQL; a `Connection` (one SQL
+//!   session kept across statements, `connection.rs`) may be used from several threads.
 //! - Every Quiver failure raises `quiver.QuiverError` with Quiver's message (file, column, row
 //!   or byte offset at fault); bad arguments raise `ValueError`.
 
+mod connection;
 mod stream;
 mod table;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -23,8 +26,8 @@ use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatchReader;
 
 use quiver::io::{import_batches, ImportOptions, Mode};
-use quiver::sql::QuiverSession;
 
+use connection::{table_sources, Connection, Session};
 use stream::Batches;
 use table::{Scan, Table};
 
@@ -40,8 +43,8 @@ pub(crate) fn to_py(e: quiver::Error) -> PyErr {
     QuiverError::new_err(e.to_string())
 }
 
-/// The runtime SQL queries run on, shared by every call (started on first use).
-fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
+/// The runtime SQL queries run on, shared by every call and connection (started on first use).
+pub(crate) fn runtime() -> PyResult<Arc<tokio::runtime::Runtime>> {
     static RUNTIME: OnceLock<Arc<tokio::runtime::Runtime>> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
         return Ok(Arc::clone(rt));
@@ -82,10 +85,7 @@ fn write(py: Python<'_>, path: PathBuf, data: PyRecordBatchReader, mode: &str) -
         }
     };
     let reader = data.into_reader()?;
-    let options = ImportOptions {
-        mode,
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().with_mode(mode);
     py.detach(move || {
         let schema = reader.schema();
         let batches = reader.map(|batch| batch.map_err(quiver::Error::from));
@@ -95,36 +95,20 @@ fn write(py: Python<'_>, path: PathBuf, data: PyRecordBatchReader, mode: &str) -
     .map_err(to_py)
 }
 
-/// Runs `query` (one or more `;`-separated statements) and returns the result of the last one
-/// that produces rows. `db`: a database directory whose table directories are tables (and
-/// where `CREATE TABLE ... AS` writes); `tables`: extra `{name: table directory}`.
+/// Runs `query` (one or more `;`-separated statements) in a new session and returns the
+/// result of the last one that produces rows. `db`: a database directory whose table
+/// directories are tables (and where `CREATE TABLE ... AS` writes); `tables`: extra
+/// `{name: table directory or quiver.Table}`. To run several queries, `connect` once instead.
 #[pyfunction]
 #[pyo3(signature = (query, db=None, tables=None))]
-fn sql(
-    py: Python<'_>,
+fn sql<'py>(
+    py: Python<'py>,
     query: &str,
     db: Option<PathBuf>,
-    tables: Option<std::collections::HashMap<String, PathBuf>>,
+    tables: Option<HashMap<String, Bound<'py, PyAny>>>,
 ) -> PyResult<Batches> {
-    let runtime = runtime()?;
-    py.detach(|| {
-        let session = match &db {
-            Some(db) => QuiverSession::open_db(db, Default::default()).map_err(to_py)?,
-            None => QuiverSession::default(),
-        };
-        for (name, dir) in tables.iter().flatten() {
-            session
-                .register_table(name, dir)
-                .map_err(|e| QuiverError::new_err(format!("table {name}: {e}")))?;
-        }
-        let result = runtime
-            .block_on(session.run_script(query))
-            .map_err(|e| QuiverError::new_err(e.to_string()))?;
-        Ok(match result {
-            Some(result) => Batches::new(result.schema, result.batches),
-            None => Batches::empty(),
-        })
-    })
+    let tables = table_sources(tables)?;
+    py.detach(|| Session::open(db.as_deref(), tables)?.sql(query))
 }
 
 /// The `quiver._quiver` module.
@@ -133,9 +117,11 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;
     m.add_function(wrap_pyfunction!(sql, m)?)?;
+    m.add_function(wrap_pyfunction!(connection::connect, m)?)?;
     m.add_class::<Table>()?;
     m.add_class::<Scan>()?;
     m.add_class::<Batches>()?;
+    m.add_class::<Connection>()?;
     m.add("QuiverError", m.py().get_type::<QuiverError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -50,7 +50,8 @@ pub(crate) fn to_pyarrow_schema<'py>(obj: Bound<'py, PyAny>) -> PyResult<Bound<'
 }
 
 /// Batches already computed (a query result, taken rows). Implements `__arrow_c_stream__`,
-/// so `pyarrow.table(b)`, `polars.from_arrow(b)` or DuckDB read it, as often as wanted.
+/// so `pyarrow.table(b)`, `polars.from_arrow(b)` or DuckDB read it, as often as wanted;
+/// `to_arrow()`, `to_polars()` and `to_pandas()` import pyarrow (and polars / pandas) lazily.
 #[pyclass(module = "quiver", frozen)]
 pub struct Batches {
     schema: SchemaRef,
@@ -90,6 +91,20 @@ impl Batches {
     /// The batches as a `pyarrow.Table` (no copy).
     fn to_arrow<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         to_pyarrow(slf.into_any())
+    }
+
+    /// The batches as a `polars.DataFrame` (through pyarrow; polars and pyarrow must be
+    /// installed).
+    fn to_polars<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let table = to_pyarrow(slf.into_any())?;
+        py.import("polars")?.call_method1("from_arrow", (table,))
+    }
+
+    /// The batches as a `pandas.DataFrame` (through pyarrow; pandas and pyarrow must be
+    /// installed).
+    fn to_pandas<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        to_pyarrow(slf.into_any())?.call_method0("to_pandas")
     }
 
     #[pyo3(signature = (requested_schema=None))]

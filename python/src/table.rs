@@ -14,8 +14,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use quiver::arrow_bridge::ScanOptions;
 use quiver::ffi::ScanReader;
+use quiver::ScanOptions;
 
 use crate::stream::{schema_capsule, stream_capsule, to_pyarrow, to_pyarrow_schema, Batches};
 use crate::to_py;
@@ -60,10 +60,8 @@ impl Table {
         rows: Option<(u64, u64)>,
         batch_rows: Option<usize>,
     ) -> PyResult<Scan> {
-        let mut options = ScanOptions {
-            projection: self.projection(columns)?,
-            ..ScanOptions::default()
-        };
+        let mut options = ScanOptions::default();
+        options.projection = self.projection(columns)?;
         if let Some(batch_rows) = batch_rows {
             if batch_rows == 0 {
                 return Err(PyValueError::new_err("batch_rows must be at least 1"));

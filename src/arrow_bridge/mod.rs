@@ -3,20 +3,38 @@
 //!
 //! # Contract
 //! - Zero-copy: the values, offsets and validity buffers of fixed-width, boolean, string and
-//!   binary columns that `scan` returns are slices of the segment mapping (`read.rs`).
-//! - Decoded (copied): overflow-bag keys (`bag.rs`), columns stored as a narrower type than the
-//!   table's after schema widening (`widen.rs`), and `take`'s gathered rows.
+//!   binary columns that `scan` returns are slices of the segment mapping (`column_arrays.rs`).
+//! - Decoded (copied): overflow-bag keys (`bag_decode.rs`), columns stored as a narrower type
+//!   than the table's after schema widening (`widen.rs`), and `take`'s gathered rows.
+//!
+//! # Files
+//! - read: `segment_reader.rs` (a segment through its table's schema, with caches) over
+//!   `placement.rs` (where each table column is in a segment), `column_arrays.rs` (the
+//!   zero-copy arrays and their unsafe constructors) and `views.rs` (`Utf8View` forms);
+//!   `bag_decode.rs` for overflow keys.
+//! - write: `writer.rs` ([`TableWriter`]: segments, commits), `segment_build.rs` (one segment:
+//!   dense/bag routing), `array_append.rs` (an Arrow array into a column builder),
+//!   `bag_encode.rs` (sparse columns into the bag), `widen.rs` (schema merging).
+//! - shared: `types.rs` (Arrow types <-> stored column types), `stats.rs` (min/max/null
+//!   counts), `table.rs` ([`Table`], [`Scan`], `take`).
 
-pub mod append;
-pub mod bag;
-pub mod read;
-pub mod segment_build;
+mod array_append;
+mod bag_decode;
+mod bag_encode;
+mod column_arrays;
+mod placement;
+mod segment_build;
+mod segment_reader;
 pub mod stats;
-pub mod table;
-pub mod types;
-pub mod widen;
-pub mod writer;
+mod table;
+pub(crate) mod types;
+mod views;
+mod widen;
+mod writer;
 
-pub use read::{SegmentReader, Storage};
+pub use crate::native::footer::ColumnStats;
+pub use crate::native::table_dir::describe_versions;
+pub use placement::Placement;
+pub use segment_reader::SegmentReader;
 pub use table::{Scan, ScanOptions, Table, DEFAULT_BATCH_SIZE};
 pub use writer::{TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_ZONE_ROWS};

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use arrow::array::{new_null_array, Array, ArrayRef, UInt32Array};
 
-use super::append::append_array;
-use super::bag::{self, SparseValues};
+use super::array_append::append_array;
+use super::bag_encode::{self as bag, SparseValues};
 use super::stats::StatsBuilder;
 use super::types::read_field;
 use crate::error::{Error, ErrorKind, Result};

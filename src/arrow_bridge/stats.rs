@@ -148,10 +148,10 @@ pub fn decode_bound(bytes: &[u8], read_type: &DataType) -> Option<ArrayRef> {
         }
         DataType::LargeBinary => Some(Arc::new(LargeBinaryArray::from(vec![bytes]))),
         DataType::Utf8View => {
-            decode_bound(bytes, &DataType::LargeUtf8).map(|a| super::read::to_view(&a))
+            decode_bound(bytes, &DataType::LargeUtf8).map(|a| super::views::to_view(&a))
         }
         DataType::BinaryView => {
-            decode_bound(bytes, &DataType::LargeBinary).map(|a| super::read::to_view(&a))
+            decode_bound(bytes, &DataType::LargeBinary).map(|a| super::views::to_view(&a))
         }
         t if has_bounds(t) => {
             let width = t.primitive_width()?;

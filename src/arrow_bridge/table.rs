@@ -17,7 +17,8 @@ use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 
-use super::read::{SegmentReader, Storage};
+use super::placement::Placement;
+use super::segment_reader::SegmentReader;
 use super::types::{read_schema, source_schema};
 use crate::error::{Error, ErrorKind, Result};
 use crate::native::manifest::Manifest;
@@ -42,6 +43,7 @@ struct TableInner {
 
 /// Options for [`Table::scan_with`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ScanOptions {
     /// Column indices to return, in this order; `None` for all columns.
     pub projection: Option<Vec<usize>>,
@@ -152,6 +154,17 @@ impl Table {
     /// The published versions of the table in `path`, ascending.
     pub fn versions(path: impl AsRef<Path>) -> Result<Vec<u64>> {
         table_dir::list_versions(path.as_ref())
+    }
+
+    /// The newest published version of the table at `path`, without opening it
+    /// ([`ErrorKind::TableNotFound`](crate::ErrorKind::TableNotFound) if there is none).
+    pub fn latest_version(path: impl AsRef<Path>) -> Result<u64> {
+        table_dir::latest_version(path.as_ref())
+    }
+
+    /// True if `path` is a directory holding at least one published version of a table.
+    pub fn exists(path: impl AsRef<Path>) -> bool {
+        table_dir::latest_version(path.as_ref()).is_ok()
     }
 
     /// The Arrow schema of scanned batches.
@@ -287,7 +300,7 @@ impl Table {
         // (overflow keys, absent or widened columns) are first read at just the asked rows of
         // each segment, then gathered by position.
         let segments = || touched.iter().map(|&s| &self.inner.segments[s]);
-        let dense = |c: usize| segments().all(|s| matches!(s.storage(c), Storage::Dense(_)));
+        let dense = |c: usize| segments().all(|s| matches!(s.placement(c), Placement::Dense(_)));
         let (mut local_rows, mut by_position) = (Vec::new(), Vec::new());
         if !projection.iter().all(|&c| dense(c)) {
             local_rows = vec![Vec::new(); touched.len()];

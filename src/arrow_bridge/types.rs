@@ -278,7 +278,8 @@ pub fn read_schema(schema: &TableSchema) -> SchemaRef {
 }
 
 /// `schema` with `LargeUtf8` columns as `Utf8View` and `LargeBinary` as `BinaryView` (see
-/// [`crate::arrow_bridge::read::to_view`]).
+/// [`crate::arrow_bridge::views::to_view`]).
+#[cfg(feature = "sql")]
 pub fn view_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()

@@ -26,7 +26,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use arrow::array::ArrayRef;
 
-use super::bag;
+use super::bag_encode as bag;
 use super::segment_build::SegmentBuild;
 use super::types::{column_def, source_field, source_schema, table_schema};
 use super::widen::{same_storage, widen};
@@ -36,10 +36,11 @@ use crate::native::lock::FileLock;
 use crate::native::manifest::{Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
 use crate::native::schema::{ColumnDef, TableSchema};
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
-use crate::native::table_dir;
+use crate::native::{names, table_dir, vacuum};
 
 /// Tuning for a [`TableWriter`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// Most rows per segment.
     pub segment_rows: usize,
@@ -81,6 +82,26 @@ impl Default for WriteOptions {
         }
     }
 }
+
+crate::options::with_setters!(WriteOptions {
+    /// Sets [`Self::segment_rows`]: most rows per segment.
+    with_segment_rows => segment_rows: usize,
+    /// Sets [`Self::segment_bytes`]: a segment is cut once its buffered bytes reach this.
+    with_segment_bytes => segment_bytes: usize,
+    /// Sets [`Self::memory_budget`]: heap bytes the column builders may hold before they
+    /// spill to scratch files.
+    with_memory_budget => memory_budget: usize,
+    /// Sets [`Self::zone_rows`]: rows per statistics zone.
+    with_zone_rows => zone_rows: usize,
+    /// Sets [`Self::commit_retries`]: how many times an append or overwrite rebases after
+    /// losing a commit race.
+    with_commit_retries => commit_retries: usize,
+    /// Sets [`Self::bag_threshold`]: the fill rate under which a nullable column goes to a
+    /// segment's overflow bag (0 disables the bag).
+    with_bag_threshold => bag_threshold: f64 as Some,
+    /// Sets [`Self::merge_schema`]: whether appends may add, leave out and widen columns.
+    with_merge_schema => merge_schema: bool,
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -197,8 +218,11 @@ impl TableWriter {
         // Clean up after crashed writers if no other writer is live, then join as a writer.
         let lock = match FileLock::try_exclusive(&dir)? {
             Some(exclusive) => {
-                table_dir::remove_leftovers(&dir, &exclusive, &mut Default::default())?;
-                exclusive.downgrade()?
+                vacuum::remove_leftovers(&dir, &exclusive, &mut Default::default())?;
+                // Not atomic (nor is `flock`'s conversion): a vacuum slipping in between finds
+                // nothing of this writer's to delete yet.
+                drop(exclusive);
+                FileLock::shared(&dir)?
             }
             None => FileLock::shared(&dir)?,
         };
@@ -433,7 +457,7 @@ impl TableWriter {
             return Ok(());
         }
         let rows = build.rows() as u64;
-        let name = table_dir::new_segment_name();
+        let name = names::new_segment_name();
         let mut w = SegmentWriter::create(&self.dir, &name)?;
         let written = build.write(&mut w)?;
         let footer = SegmentFooter {

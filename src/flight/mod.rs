@@ -27,6 +27,8 @@
 //!   Flight SQL, and settings are server-wide. There is no authentication; bind to loopback
 //!   unless the network is trusted.
 
+#![forbid(unsafe_code)]
+
 mod metadata;
 mod prepared;
 mod service;

@@ -17,6 +17,8 @@
 //!   types the table was written with (its source schema), so Parquet -> Quiver -> Parquet keeps
 //!   the schema.
 
+#![forbid(unsafe_code)]
+
 mod parquet;
 mod readers;
 mod writers;
@@ -88,6 +90,7 @@ pub enum Mode {
 
 /// CSV reading options.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CsvOptions {
     /// Field delimiter (default `,`; `\t` for `.tsv` files when not set explicitly).
     pub delimiter: Option<u8>,
@@ -110,8 +113,20 @@ impl Default for CsvOptions {
     }
 }
 
+crate::options::with_setters!(CsvOptions {
+    /// Sets [`Self::delimiter`]: the field delimiter.
+    with_delimiter => delimiter: u8 as Some,
+    /// Sets [`Self::has_header`]: whether the first row names the columns (default true).
+    with_has_header => has_header: bool,
+    /// Sets [`Self::schema`]: the schema, instead of inferring it.
+    with_schema => schema: SchemaRef as Some,
+    /// Sets [`Self::infer_rows`]: rows read to infer a CSV schema.
+    with_infer_rows => infer_rows: usize,
+});
+
 /// Options of [`import`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// The input format; from each file's extension when `None`.
     pub format: Option<Format>,
@@ -142,6 +157,23 @@ impl Default for ImportOptions {
         }
     }
 }
+
+crate::options::with_setters!(ImportOptions {
+    /// Sets [`Self::format`]: the input format, instead of each file's extension.
+    with_format => format: Format as Some,
+    /// Sets [`Self::mode`]: create, append or overwrite.
+    with_mode => mode: Mode,
+    /// Sets [`Self::columns`]: only these columns, in this order.
+    with_columns => columns: Vec<String> as Some,
+    /// Sets [`Self::csv`]: CSV (and NDJSON inference) options.
+    with_csv => csv: CsvOptions,
+    /// Sets [`Self::threads`]: decoding threads (Parquet row groups).
+    with_threads => threads: usize,
+    /// Sets [`Self::batch_size`]: rows per decoded batch.
+    with_batch_size => batch_size: usize,
+    /// Sets [`Self::write`]: segment, zone and memory settings of the writer.
+    with_write => write: WriteOptions,
+});
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +373,7 @@ pub fn import_batches(
 
 /// Options of [`export_table`] and [`export_batches`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportOptions {
     /// The output format.
     pub format: Format,
@@ -362,6 +395,17 @@ impl Default for ExportOptions {
         }
     }
 }
+
+crate::options::with_setters!(ExportOptions {
+    /// Sets [`Self::format`]: the output format.
+    with_format => format: Format,
+    /// Sets [`Self::compression`]: Parquet compression (default zstd level 3).
+    with_compression => compression: Compression,
+    /// Sets [`Self::row_group_size`]: most rows per Parquet row group.
+    with_row_group_size => row_group_size: usize,
+    /// Sets [`Self::statistics`]: whether Parquet statistics are written.
+    with_statistics => statistics: bool,
+});
 
 /// Writes `batches` of `schema` to `dest` (see the module contract). Returns the rows written.
 pub fn export_batches(

@@ -3,55 +3,40 @@
 //!
 //! # Contract
 //! - A buffer starts on the heap. [`MmapOrVec::spill`] moves it into an anonymous scratch file
-//!   (created in the given directory and unlinked at once, so a crash leaves nothing behind) and
-//!   keeps growing there; the caller decides when, against its memory budget.
+//!   (`tempfile::tempfile_in`: `O_TMPFILE` on Linux, so it never has a name another process
+//!   could open, and a crash leaves nothing behind) and keeps growing there; the caller decides
+//!   when, against its memory budget.
 //! - Every I/O failure is returned as an [`Error`] naming the scratch file; nothing panics.
 //! - Scratch mappings are the only writable mappings in Quiver. Committed segment files are
 //!   written with `write(2)` and only ever mapped read-only (see `segment.rs`).
 //! - Values are kept in host order, which the crate requires to be little-endian (`lib.rs`), so
 //!   the bytes of a buffer are exactly its on-disk little-endian image.
 //!
-//! # Safety invariants (referred to by the `// SAFETY:` comments below)
-//! - I1. `T: Plain` — no padding, no drop glue, every bit pattern valid, alignment ≤ 16.
-//! - I2. A scratch mapping starts page-aligned (OS guarantee) and covers `cap * size_of::<T>()`
-//!   bytes, set with `set_len` before mapping; elements `0..len` are initialised (`len <= cap`).
-//! - I3. The scratch file was unlinked before anything else could open it, so no other process
-//!   or handle can truncate it under the mapping.
+//! - Elements are plain data (`bytemuck::Pod`): they are viewed as bytes and back with
+//!   `bytemuck`'s checked casts. The one `unsafe` is mapping the scratch file (see `map`).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytemuck::Pod;
 use memmap2::MmapMut;
 
 use crate::error::{Error, Result};
 
-/// Plain-old-data element types a build buffer may hold.
-///
-/// # Safety
-/// Implementors must have no padding and no drop glue, accept every bit pattern, and have an
-/// alignment of at most 16 bytes (a page-aligned mapping is then aligned for them).
-pub unsafe trait Plain: Copy + Default + Send + Sync + 'static {}
+/// Plain-old-data element types a build buffer may hold: no padding, every bit pattern a value.
+pub trait Plain: Pod + Default + Send + Sync {}
 
-macro_rules! plain {
-    ($($t:ty),*) => { $(
-        // SAFETY: a primitive integer or float: no padding, no drop glue, any bit pattern is a
-        // value, alignment ≤ 8.
-        unsafe impl Plain for $t {}
-    )* };
-}
-plain!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+impl<T: Pod + Default + Send + Sync> Plain for T {}
 
 /// A growable, contiguous buffer of `T` on the heap or in a mapped scratch file.
 pub struct MmapOrVec<T: Plain> {
-    storage: Storage<T>,
+    storage: Backing<T>,
 }
 
 /// A growable byte buffer on the heap or in a mapped scratch file.
 pub type MmapBytes = MmapOrVec<u8>;
 
-enum Storage<T> {
+enum Backing<T> {
     Heap(Vec<T>),
     /// `len` initialised elements at the start of the scratch mapping.
     Mapped {
@@ -62,24 +47,17 @@ enum Storage<T> {
 
 /// A mapped scratch file. `map.len()` is the capacity in bytes.
 struct Scratch {
+    /// The directory the unnamed file lives in (for error messages).
     path: PathBuf,
     file: File,
     map: MmapMut,
 }
 
-static SCRATCH_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl Scratch {
     fn create(dir: &Path, bytes: usize) -> Result<Self> {
-        let n = SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".spill-{}-{n}.tmp", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, "create scratch file", e))?;
-        std::fs::remove_file(&path).map_err(|e| Error::io(&path, "unlink scratch file", e))?;
+        let file =
+            tempfile::tempfile_in(dir).map_err(|e| Error::io(dir, "create scratch file in", e))?;
+        let path = dir.to_path_buf();
         let map = Self::map(&path, &file, bytes)?;
         Ok(Scratch { path, file, map })
     }
@@ -90,9 +68,12 @@ impl Scratch {
         file.set_len(bytes as u64)
             .map_err(|e| Error::io(path, "grow scratch file", e))?;
         // SAFETY:
-        // - I3: the file is unlinked and only this struct holds its descriptor, so nothing else
-        //   can change its length while it is mapped;
-        // - its length was set just above, so the whole mapping is backed by the file.
+        // - the file has no name (`tempfile_in`: `O_TMPFILE`, or unlinked at once where that is
+        //   missing) and only this struct holds its descriptor, so nothing else can change its
+        //   length while it is mapped;
+        // - its length was set just above, so the whole mapping is backed by the file;
+        // - the old mapping (if any) is replaced only through `&mut self`, so no slice of it
+        //   outlives it.
         unsafe { MmapMut::map_mut(file) }.map_err(|e| Error::io(path, "map scratch file", e))
     }
 
@@ -119,10 +100,7 @@ impl<T: Plain> std::fmt::Debug for MmapOrVec<T> {
 
 /// Views plain values as their bytes.
 fn plain_bytes<T: Plain>(values: &[T]) -> &[u8] {
-    // SAFETY: I1 — `T` has no padding, so all `size_of_val(values)` bytes are initialised.
-    unsafe {
-        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
-    }
+    bytemuck::cast_slice(values)
 }
 
 impl<T: Plain> MmapOrVec<T> {
@@ -131,46 +109,38 @@ impl<T: Plain> MmapOrVec<T> {
     /// An empty heap buffer.
     pub fn new() -> Self {
         Self {
-            storage: Storage::Heap(Vec::new()),
+            storage: Backing::Heap(Vec::new()),
         }
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
         match &self.storage {
-            Storage::Heap(v) => v.len(),
-            Storage::Mapped { len, .. } => *len,
+            Backing::Heap(v) => v.len(),
+            Backing::Mapped { len, .. } => *len,
         }
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// True once the buffer lives in a mapped scratch file.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.storage, Storage::Mapped { .. })
+        matches!(self.storage, Backing::Mapped { .. })
     }
 
     /// Bytes of heap memory the buffer holds (its capacity while on the heap, 0 once mapped).
     pub fn heap_bytes(&self) -> usize {
         match &self.storage {
-            Storage::Heap(v) => v.capacity() * Self::SIZE,
-            Storage::Mapped { .. } => 0,
+            Backing::Heap(v) => v.capacity() * Self::SIZE,
+            Backing::Mapped { .. } => 0,
         }
     }
 
     /// The elements.
     pub fn as_slice(&self) -> &[T] {
         match &self.storage {
-            Storage::Heap(v) => v,
-            Storage::Mapped { scratch, len } => {
-                // SAFETY:
-                // - I2: the mapping starts page-aligned, so it is aligned for `T` (I1: align ≤ 16),
-                //   and its first `len * size_of::<T>()` bytes are initialised elements;
-                // - I1: any bit pattern is a valid `T`.
-                unsafe { std::slice::from_raw_parts(scratch.map.as_ptr().cast::<T>(), *len) }
+            Backing::Heap(v) => v,
+            // The mapping is page-aligned, so the cast's alignment check always passes.
+            Backing::Mapped { scratch, len } => {
+                bytemuck::cast_slice(&scratch.map[..*len * Self::SIZE])
             }
         }
     }
@@ -183,12 +153,11 @@ impl<T: Plain> MmapOrVec<T> {
     /// The last element, mutably.
     pub fn last_mut(&mut self) -> Option<&mut T> {
         match &mut self.storage {
-            Storage::Heap(v) => v.last_mut(),
-            Storage::Mapped { scratch, len } => {
+            Backing::Heap(v) => v.last_mut(),
+            Backing::Mapped { scratch, len } => {
                 let index = len.checked_sub(1)?;
-                // SAFETY: as in `as_slice` (I1, I2); `index < len`, so the element lies in the
-                // initialised prefix, and `&mut self` makes the borrow unique.
-                Some(unsafe { &mut *scratch.map.as_mut_ptr().cast::<T>().add(index) })
+                let bytes = &mut scratch.map[index * Self::SIZE..(index + 1) * Self::SIZE];
+                Some(bytemuck::from_bytes_mut(bytes))
             }
         }
     }
@@ -201,11 +170,11 @@ impl<T: Plain> MmapOrVec<T> {
     /// Appends elements.
     pub fn extend_from_slice(&mut self, values: &[T]) -> Result<()> {
         match &mut self.storage {
-            Storage::Heap(v) => {
+            Backing::Heap(v) => {
                 v.extend_from_slice(values);
                 Ok(())
             }
-            Storage::Mapped { .. } => self.extend_mapped(plain_bytes(values)),
+            Backing::Mapped { .. } => self.extend_mapped(plain_bytes(values)),
         }
     }
 
@@ -222,28 +191,18 @@ impl<T: Plain> MmapOrVec<T> {
         }
         let count = bytes.len() / Self::SIZE;
         match &mut self.storage {
-            Storage::Heap(v) => {
-                v.reserve(count);
+            Backing::Heap(v) => {
                 let len = v.len();
-                // SAFETY: `reserve` made room for `count` more elements after `len`; the source
-                // is exactly `count` values' bytes and cannot overlap the spare capacity (I1: the
-                // copied bytes are valid `T`s, so `set_len` exposes initialised values).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        bytes.as_ptr(),
-                        v.as_mut_ptr().add(len).cast::<u8>(),
-                        bytes.len(),
-                    );
-                    v.set_len(len + count);
-                }
+                v.resize(len + count, T::zeroed());
+                bytemuck::cast_slice_mut::<T, u8>(&mut v[len..]).copy_from_slice(bytes);
                 Ok(())
             }
-            Storage::Mapped { .. } => self.extend_mapped(bytes),
+            Backing::Mapped { .. } => self.extend_mapped(bytes),
         }
     }
 
     fn extend_mapped(&mut self, bytes: &[u8]) -> Result<()> {
-        let Storage::Mapped { scratch, len } = &mut self.storage else {
+        let Backing::Mapped { scratch, len } = &mut self.storage else {
             unreachable!("extend_mapped is only called on mapped storage")
         };
         let start = *len * Self::SIZE;
@@ -274,20 +233,15 @@ impl<T: Plain> MmapOrVec<T> {
     /// Moves the buffer into a scratch file in `dir` (no-op if already there). Later growth
     /// happens in the file, so the heap memory is released for good.
     pub fn spill(&mut self, dir: &Path) -> Result<()> {
-        let Storage::Heap(v) = &self.storage else {
+        let Backing::Heap(v) = &self.storage else {
             return Ok(());
         };
         let bytes = plain_bytes(v);
         let mut scratch = Scratch::create(dir, (v.capacity() * Self::SIZE).max(bytes.len()))?;
         scratch.map[..bytes.len()].copy_from_slice(bytes);
         let len = v.len();
-        self.storage = Storage::Mapped { scratch, len };
+        self.storage = Backing::Mapped { scratch, len };
         Ok(())
-    }
-
-    /// Writes the elements' bytes to `w`.
-    pub fn write_to(&self, w: &mut impl Write) -> std::io::Result<()> {
-        w.write_all(self.as_bytes())
     }
 }
 
@@ -305,14 +259,10 @@ impl BitBuilder {
         Self::default()
     }
 
+    #[cfg(test)]
     /// Number of bits.
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    /// True when no bits were appended.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The packed bytes, `ceil(len / 8)` of them.
@@ -348,6 +298,7 @@ impl BitBuilder {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Appends one bit.
     pub fn push(&mut self, bit: bool) -> Result<()> {
         self.push_byte_bits(bit as u8, 1)
@@ -455,7 +406,8 @@ mod tests {
         b.extend_from_bytes(b"abc").unwrap();
         let err = b.spill(Path::new("/nonexistent/quiver")).unwrap_err();
         assert!(
-            err.to_string().contains("/nonexistent/quiver/.spill-"),
+            err.to_string()
+                .contains("cannot create scratch file in /nonexistent/quiver"),
             "{err}"
         );
     }

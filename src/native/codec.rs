@@ -48,6 +48,16 @@ impl Encoder {
         self.bytes(v.as_bytes());
     }
 
+    /// A list of key/value string pairs: a `u32` count, then each key and value (the one
+    /// encoding of column metadata, table metadata and manifest properties).
+    pub fn pairs(&mut self, pairs: &[(String, String)]) {
+        self.u32(pairs.len() as u32);
+        for (k, v) in pairs {
+            self.str(k);
+            self.str(v);
+        }
+    }
+
     /// A `u8` presence flag (0 or 1), then the value if present.
     pub fn opt_bytes(&mut self, v: Option<&[u8]>) {
         match v {
@@ -174,6 +184,20 @@ impl<'a> Decoder<'a> {
             offset: at,
             detail: format!("{what} is not UTF-8: {e}"),
         })
+    }
+
+    /// A list written by [`Encoder::pairs`]; `what` names it in errors ("metadata", ...).
+    pub fn pairs(&mut self, what: &str) -> DecodeResult<Vec<(String, String)>> {
+        // Each pair takes at least its two 4-byte lengths.
+        let n = self.count(&format!("{what} entry count"), 8)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push((
+                self.str(&format!("{what} key"))?.to_owned(),
+                self.str(&format!("{what} value"))?.to_owned(),
+            ));
+        }
+        Ok(out)
     }
 
     pub fn opt_bytes(&mut self, what: &str) -> DecodeResult<Option<&'a [u8]>> {

@@ -153,16 +153,6 @@ impl ColumnBuilder {
         Ok(())
     }
 
-    /// Rows appended so far.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Null rows appended so far.
-    pub fn null_count(&self) -> usize {
-        self.nulls.null_count
-    }
-
     /// Heap bytes held by this builder's buffers.
     pub fn heap_bytes(&self) -> usize {
         let values = match &self.values {
@@ -278,15 +268,6 @@ impl ColumnBuilder {
             out.push(base + end)?;
         }
         Ok(())
-    }
-
-    /// Appends one variable-width value (an empty one for a null row).
-    pub fn push_variable(&mut self, value: &[u8]) -> Result<()> {
-        let Values::Variable { data, ends } = &mut self.values else {
-            return Err(Error::invalid("bytes appended to a non-variable column"));
-        };
-        data.extend_from_bytes(value)?;
-        ends.push(data.len() as u64)
     }
 
     /// Writes the column's regions, then its children's, to `w`, consuming the builder.

@@ -3,13 +3,12 @@
 //! # Contract
 //! - [`SegmentFooter::encode`] / [`SegmentFooter::decode`] are exact inverses (docs/FORMAT.md,
 //!   "Footer").
-//! - `decode` checks the grammar (tags, counts, lengths, UTF-8); [`SegmentFooter::check_layout`]
-//!   checks that the regions agree with the row count and the column types and lie, aligned and
-//!   disjoint, inside the region area of the file. Neither trusts anything it has not checked.
+//! - `decode` checks the grammar (tags, counts, lengths, UTF-8) and trusts nothing it has not
+//!   checked; the regions' agreement with the row count and the column types is checked by
+//!   [`SegmentFooter::check_layout`] (`layout.rs`).
 
 use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
-use super::schema::{ColumnDef, Layout};
-use super::{ALIGNMENT, HEADER_LEN};
+use super::schema::ColumnDef;
 
 /// One region of a segment file: where it is and its CRC-32C.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +188,13 @@ pub fn zone_count(rows: u64, zone_rows: u64) -> u64 {
     rows.div_ceil(zone_rows.max(1))
 }
 
+/// The rows of zone `zone` of a segment of `rows` rows with zones of `zone_rows` rows: every
+/// zone holds `zone_rows` rows but the last, which holds the rest. The one definition of a zone.
+pub fn zone_range(rows: u64, zone_rows: u64, zone: u64) -> std::ops::Range<u64> {
+    let start = zone.saturating_mul(zone_rows).min(rows);
+    start..start.saturating_add(zone_rows).min(rows)
+}
+
 fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
     let regions = [
         c.regions.data,
@@ -299,9 +305,6 @@ fn decode_bag(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<BagMeta> {
     })
 }
 
-/// A layout problem: the column path, the region, what is wrong.
-pub type LayoutError = (String, &'static str, String);
-
 impl SegmentFooter {
     /// The footer's bytes.
     pub fn encode(&self) -> Vec<u8> {
@@ -313,11 +316,7 @@ impl SegmentFooter {
             c.def.encode(&mut e);
             encode_body(&mut e, c);
         }
-        e.u32(self.metadata.len() as u32);
-        for (k, v) in &self.metadata {
-            e.str(k);
-            e.str(v);
-        }
+        e.pairs(&self.metadata);
         match &self.bag {
             None => e.u8(0),
             Some(bag) => {
@@ -360,14 +359,7 @@ impl SegmentFooter {
             let def = ColumnDef::decode(&mut d)?;
             columns.push(decode_body(&mut d, &def, row_count, zones)?);
         }
-        let n = d.count("metadata entry count", 8)?;
-        let mut metadata = Vec::with_capacity(n);
-        for _ in 0..n {
-            metadata.push((
-                d.str("metadata key")?.to_owned(),
-                d.str("metadata value")?.to_owned(),
-            ));
-        }
+        let metadata = d.pairs("metadata")?;
         let bag = if version >= 2 && d.bool("overflow bag flag")? {
             Some(decode_bag(&mut d, zones)?)
         } else {
@@ -382,284 +374,6 @@ impl SegmentFooter {
             bag,
         })
     }
-
-    /// Checks that every column's regions match its layout and row count (recursively for
-    /// child columns), and that every region is 64-byte aligned, inside
-    /// `HEADER_LEN..region_end`, and disjoint from the others. Returns
-    /// `(column path, region name, message)` for the first problem.
-    pub fn check_layout(&self, region_end: u64) -> Result<(), LayoutError> {
-        let mut all: Vec<(u64, u64, String, &'static str)> = Vec::new();
-        for c in &self.columns {
-            self.check_zones(&c.def, &c.stats, &c.zones)?;
-            check_column(c, &c.def.name, &mut all)?;
-        }
-        if let Some(bag) = &self.bag {
-            self.check_bag(bag, &mut all)?;
-        }
-        for (offset, len, path, name) in &all {
-            if offset % ALIGNMENT != 0 {
-                return Err((
-                    path.clone(),
-                    name,
-                    format!("byte {offset} is not 64-byte aligned"),
-                ));
-            }
-            let end = offset.saturating_add(*len);
-            if *offset < HEADER_LEN || end > region_end {
-                return Err((
-                    path.clone(),
-                    name,
-                    format!(
-                        "bytes {offset}..{end} lie outside the region area {HEADER_LEN}..{region_end}"
-                    ),
-                ));
-            }
-        }
-        all.sort_unstable_by_key(|r| (r.0, r.1));
-        for w in all.windows(2) {
-            let (a, b) = (&w[0], &w[1]);
-            if a.0 + a.1 > b.0 {
-                return Err((
-                    b.2.clone(),
-                    b.3,
-                    format!(
-                        "bytes {}..{} overlap region {} of column \"{}\"",
-                        b.0,
-                        b.0 + b.1,
-                        a.3,
-                        a.2
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl SegmentFooter {
-    /// Zone count, zone null counts summing to the column's, nullability.
-    fn check_zones(
-        &self,
-        def: &ColumnDef,
-        stats: &ColumnStats,
-        zones: &[ColumnStats],
-    ) -> Result<(), LayoutError> {
-        let fail = |msg: String| Err((def.name.clone(), "stats", msg));
-        if zones.len() as u64 != zone_count(self.row_count, self.zone_rows) {
-            return fail("wrong number of zones".into());
-        }
-        let zone_nulls: u64 = zones.iter().map(|z| z.null_count).sum();
-        if zone_nulls != stats.null_count {
-            return fail(format!(
-                "zone null counts sum to {zone_nulls}, column null count is {}",
-                stats.null_count
-            ));
-        }
-        if stats.null_count > 0 && !def.nullable {
-            return fail(format!(
-                "non-nullable column has null count {}",
-                stats.null_count
-            ));
-        }
-        Ok(())
-    }
-
-    /// The bag's regions (offsets: `n + 1` entries; postings: 4 bytes per present value) and
-    /// its keys: nullable leaf columns, at most
-    /// `n` nulls, names unique and distinct from the dense columns'.
-    fn check_bag(
-        &self,
-        bag: &BagMeta,
-        all: &mut Vec<(u64, u64, String, &'static str)>,
-    ) -> Result<(), LayoutError> {
-        let want = self.row_count.saturating_add(1).saturating_mul(8);
-        if bag.offsets.len != want {
-            return Err((
-                "overflow bag".into(),
-                "bag offsets",
-                format!("length {} but expected {want}", bag.offsets.len),
-            ));
-        }
-        if self.row_count > u32::MAX as u64 {
-            return Err((
-                "overflow bag".into(),
-                "bag postings",
-                format!("{} rows do not fit u32 row numbers", self.row_count),
-            ));
-        }
-        let present: u64 = bag
-            .keys
-            .iter()
-            .map(|k| self.row_count.saturating_sub(k.stats.null_count))
-            .fold(0, u64::saturating_add);
-        if bag.postings.len != present.saturating_mul(4) {
-            return Err((
-                "overflow bag".into(),
-                "bag postings",
-                format!(
-                    "length {} but the keys hold {present} values (4 bytes each)",
-                    bag.postings.len
-                ),
-            ));
-        }
-        for (name, r) in bag.named() {
-            all.push((r.offset, r.len, "overflow bag".into(), name));
-        }
-        let mut names: Vec<&str> = self.columns.iter().map(|c| c.def.name.as_str()).collect();
-        for k in &bag.keys {
-            self.check_zones(&k.def, &k.stats, &k.zones)?;
-            let fail = |msg: &str| Err((k.def.name.clone(), "overflow key", msg.to_owned()));
-            if !k.def.nullable {
-                return fail("an overflow key must be nullable");
-            }
-            if k.def.column_type.is_nested() || !k.def.children.is_empty() {
-                return fail("an overflow key cannot be a nested column");
-            }
-            if k.stats.null_count > self.row_count {
-                return fail("more nulls than rows");
-            }
-            names.push(&k.def.name);
-        }
-        names.sort_unstable();
-        if bag.keys.is_empty() {
-            return Err((
-                "overflow bag".into(),
-                "overflow key",
-                "a bag without keys".into(),
-            ));
-        }
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            if bag.keys.iter().any(|k| k.def.name == w[0]) {
-                return Err((
-                    w[0].to_owned(),
-                    "overflow key",
-                    "the name is used twice among the segment's columns and keys".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Checks one column (and its children) against its layout; collects its regions.
-fn check_column(
-    c: &ColumnMeta,
-    path: &str,
-    all: &mut Vec<(u64, u64, String, &'static str)>,
-) -> Result<(), LayoutError> {
-    let n = c.rows;
-    let bitmap_len = n.div_ceil(8);
-    let fail = |region: &'static str, msg: String| Err((path.to_owned(), region, msg));
-    let r = &c.regions;
-    let nulls = c.stats.null_count;
-    if nulls > n {
-        return fail("stats", format!("null count {nulls} exceeds row count {n}"));
-    }
-    let expect_len =
-        |region: &'static str, got: Option<Region>, want: Option<u64>| match (got, want) {
-            (None, None) => Ok(()),
-            (Some(g), Some(w)) if g.len == w => Ok(()),
-            (Some(g), Some(w)) => fail(region, format!("length {} but expected {w}", g.len)),
-            (Some(_), None) => fail(region, "present but must be absent".to_string()),
-            (None, Some(_)) => fail(region, "absent but must be present".to_string()),
-        };
-    let layout = c.def.column_type.layout();
-    if layout == Layout::Null {
-        if nulls != n {
-            return fail(
-                "stats",
-                format!("null column has null count {nulls}, not {n}"),
-            );
-        }
-        expect_len("data", r.data, None)?;
-        expect_len("offsets", r.offsets, None)?;
-        expect_len("nulls", r.nulls, None)?;
-        expect_len("validity", r.validity, None)?;
-        return Ok(());
-    }
-    let has_nulls = nulls > 0;
-    expect_len("nulls", r.nulls, has_nulls.then_some(n))?;
-    expect_len("validity", r.validity, has_nulls.then_some(bitmap_len))?;
-    let offsets_with_prefix = |region: Option<Region>| {
-        let off = region.map_or(0, |o| o.offset);
-        if off < HEADER_LEN + 8 {
-            return fail(
-                "offsets",
-                format!("starts at byte {off}, leaving no room for its zero prefix"),
-            );
-        }
-        Ok(())
-    };
-    match layout {
-        Layout::Null => unreachable!("handled above"),
-        Layout::Bits => {
-            expect_len("data", r.data, Some(bitmap_len))?;
-            expect_len("offsets", r.offsets, None)?;
-        }
-        Layout::Fixed { width } => {
-            let Some(want) = n.checked_mul(width as u64) else {
-                return fail("data", format!("{n} rows of {width} bytes overflow u64"));
-            };
-            expect_len("data", r.data, Some(want))?;
-            expect_len("offsets", r.offsets, None)?;
-            for (what, v) in [("min", &c.stats.min), ("max", &c.stats.max)] {
-                if let Some(v) = v {
-                    if v.len() != width {
-                        return fail(
-                            "stats",
-                            format!("{what} has {} bytes, values have {width}", v.len()),
-                        );
-                    }
-                }
-            }
-        }
-        Layout::Variable { .. } => {
-            if r.data.is_none() {
-                return fail("data", "absent but must be present".into());
-            }
-            expect_len("offsets", r.offsets, Some(n.saturating_mul(8)))?;
-            offsets_with_prefix(r.offsets)?;
-        }
-        Layout::List => {
-            expect_len("data", r.data, None)?;
-            expect_len("offsets", r.offsets, Some(n.saturating_mul(8)))?;
-            offsets_with_prefix(r.offsets)?;
-        }
-        Layout::FixedList { size } => {
-            expect_len("data", r.data, None)?;
-            expect_len("offsets", r.offsets, None)?;
-            let want = n.checked_mul(size as u64);
-            if c.children.first().map(|ch| ch.rows) != want {
-                return fail("children", format!("the items must number {n} x {size}"));
-            }
-        }
-        Layout::Struct => {
-            expect_len("data", r.data, None)?;
-            expect_len("offsets", r.offsets, None)?;
-            if let Some(ch) = c.children.iter().find(|ch| ch.rows != n) {
-                return fail(
-                    "children",
-                    format!(
-                        "field \"{}\" has {} rows, the struct {n}",
-                        ch.def.name, ch.rows
-                    ),
-                );
-            }
-        }
-    }
-    if !c.def.column_type.is_nested() && (!c.children.is_empty()) {
-        return fail("children", "a leaf column has child columns".into());
-    }
-    for (name, region) in r.named() {
-        all.push((region.offset, region.len, path.to_owned(), name));
-    }
-    for child in &c.children {
-        if !child.zones.is_empty() {
-            return fail("children", "child columns carry no zone statistics".into());
-        }
-        check_column(child, &format!("{path}.{}", child.def.name), all)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Advisory whole-file locks (`flock(2)`) on a table's lock file.
+//! Advisory whole-file locks (std's `File::lock*`, `flock(2)` on Linux) on a table's lock files.
 //!
 //! # Contract
 //! - Writers hold a *shared* lock on `<table>/.quiver-lock` from their first segment to their
@@ -13,8 +13,7 @@
 //! - A lock is released when its [`FileLock`] is dropped, or by the kernel when the process
 //!   dies — which is what makes a crashed writer's leftovers recognisable.
 
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -24,11 +23,11 @@ pub const LOCK_FILE: &str = ".quiver-lock";
 /// Name of the lock file serialising changes to the set of versions.
 pub const VERSIONS_LOCK_FILE: &str = ".quiver-versions-lock";
 
-/// A held `flock` on a table's lock file.
+/// A held lock on a table's lock file, released on drop.
 #[derive(Debug)]
 pub struct FileLock {
-    file: File,
-    path: PathBuf,
+    /// Held only for its lock: closing the file releases it.
+    _file: File,
 }
 
 fn open_lock_file(table: &Path, name: &str) -> Result<(File, PathBuf)> {
@@ -43,36 +42,22 @@ fn open_lock_file(table: &Path, name: &str) -> Result<(File, PathBuf)> {
     Ok((file, path))
 }
 
-fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
-    loop {
-        // SAFETY: `flock` only reads its integer arguments; the descriptor is owned by `file`,
-        // which outlives the call.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
 impl FileLock {
     /// Takes the shared writer lock of `table`, waiting for an exclusive holder to finish.
     pub fn shared(table: &Path) -> Result<Self> {
         let (file, path) = open_lock_file(table, LOCK_FILE)?;
-        flock(&file, libc::LOCK_SH).map_err(|e| Error::io(&path, "lock (shared)", e))?;
-        Ok(Self { file, path })
+        file.lock_shared()
+            .map_err(|e| Error::io(&path, "lock (shared)", e))?;
+        Ok(Self { _file: file })
     }
 
     /// Takes the exclusive lock of `table` if no one holds any lock on it; `None` otherwise.
     pub fn try_exclusive(table: &Path) -> Result<Option<Self>> {
         let (file, path) = open_lock_file(table, LOCK_FILE)?;
-        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-            Ok(()) => Ok(Some(Self { file, path })),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(Error::io(&path, "lock (exclusive)", e)),
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(Error::io(&path, "lock (exclusive)", e)),
         }
     }
 
@@ -80,14 +65,9 @@ impl FileLock {
     /// vacuum's manifest deletion, both short).
     pub fn versions(table: &Path) -> Result<Self> {
         let (file, path) = open_lock_file(table, VERSIONS_LOCK_FILE)?;
-        flock(&file, libc::LOCK_EX).map_err(|e| Error::io(&path, "lock (versions)", e))?;
-        Ok(Self { file, path })
-    }
-
-    /// Turns a held exclusive lock into a shared one.
-    pub fn downgrade(self) -> Result<Self> {
-        flock(&self.file, libc::LOCK_SH).map_err(|e| Error::io(&self.path, "lock (shared)", e))?;
-        Ok(self)
+        file.lock()
+            .map_err(|e| Error::io(&path, "lock (versions)", e))?;
+        Ok(Self { _file: file })
     }
 }
 
@@ -105,8 +85,7 @@ mod tests {
         drop(second);
         let ex = FileLock::try_exclusive(dir.path()).unwrap().unwrap();
         assert!(FileLock::try_exclusive(dir.path()).unwrap().is_none());
-        let shared = ex.downgrade().unwrap();
-        let _other = FileLock::shared(dir.path()).unwrap();
-        drop(shared);
+        drop(ex);
+        let _shared = FileLock::shared(dir.path()).unwrap();
     }
 }

@@ -79,11 +79,7 @@ impl Manifest {
             e.u64(s.identity.file_len);
             e.u32(s.identity.footer_crc32c);
         }
-        e.u32(self.properties.len() as u32);
-        for (k, v) in &self.properties {
-            e.str(k);
-            e.str(v);
-        }
+        e.pairs(&self.properties);
         let mut bytes = e.finish();
         let crc = crc32c::crc32c(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
@@ -159,16 +155,11 @@ impl Manifest {
                 },
             });
         }
-        let mut properties = Vec::new();
-        if format >= 2 {
-            let n = d.count("property count", 8)?;
-            for _ in 0..n {
-                properties.push((
-                    d.str("property key")?.to_owned(),
-                    d.str("property value")?.to_owned(),
-                ));
-            }
-        }
+        let properties = if format >= 2 {
+            d.pairs("property")?
+        } else {
+            Vec::new()
+        };
         d.finish("manifest")?;
         Ok(Self {
             version,

@@ -8,12 +8,15 @@ pub mod buffer;
 pub mod codec;
 pub mod column_builder;
 pub mod footer;
+pub mod layout;
 pub mod lock;
 pub mod manifest;
+pub mod names;
 pub mod schema;
 pub mod segment;
 pub mod segment_writer;
 pub mod table_dir;
+pub mod vacuum;
 
 /// Magic bytes at the start of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"QUIVSEG\0";

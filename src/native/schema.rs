@@ -116,6 +116,49 @@ pub enum Layout {
     Struct,
 }
 
+/// The one-byte type tags (docs/FORMAT.md, "Column types"): the one definition both
+/// [`ColumnType::tag`] and [`ColumnType::decode`] use.
+#[allow(missing_docs)]
+pub mod type_tag {
+    pub const NULL: u8 = 0;
+    pub const BOOLEAN: u8 = 1;
+    pub const INT8: u8 = 2;
+    pub const INT16: u8 = 3;
+    pub const INT32: u8 = 4;
+    pub const INT64: u8 = 5;
+    pub const UINT8: u8 = 6;
+    pub const UINT16: u8 = 7;
+    pub const UINT32: u8 = 8;
+    pub const UINT64: u8 = 9;
+    pub const FLOAT16: u8 = 10;
+    pub const FLOAT32: u8 = 11;
+    pub const FLOAT64: u8 = 12;
+    pub const DATE32: u8 = 13;
+    pub const DATE64: u8 = 14;
+    pub const TIME32: u8 = 15;
+    pub const TIME64: u8 = 16;
+    pub const TIMESTAMP: u8 = 17;
+    pub const DURATION: u8 = 18;
+    pub const INTERVAL: u8 = 19;
+    pub const DECIMAL32: u8 = 20;
+    pub const DECIMAL64: u8 = 21;
+    pub const DECIMAL128: u8 = 22;
+    pub const DECIMAL256: u8 = 23;
+    pub const FIXED_SIZE_BINARY: u8 = 24;
+    pub const UTF8: u8 = 25;
+    pub const LARGE_UTF8: u8 = 26;
+    pub const UTF8_VIEW: u8 = 27;
+    pub const BINARY: u8 = 28;
+    pub const LARGE_BINARY: u8 = 29;
+    pub const BINARY_VIEW: u8 = 30;
+    pub const LIST: u8 = 31;
+    pub const LARGE_LIST: u8 = 32;
+    pub const FIXED_SIZE_LIST: u8 = 33;
+    pub const STRUCT: u8 = 34;
+    pub const MAP: u8 = 35;
+    pub const DICTIONARY: u8 = 36;
+}
+
 impl ColumnType {
     /// The layout of this type's values.
     pub fn layout(&self) -> Layout {
@@ -164,43 +207,43 @@ impl ColumnType {
     pub fn tag(&self) -> u8 {
         use ColumnType::*;
         match self {
-            Null => 0,
-            Boolean => 1,
-            Int8 => 2,
-            Int16 => 3,
-            Int32 => 4,
-            Int64 => 5,
-            UInt8 => 6,
-            UInt16 => 7,
-            UInt32 => 8,
-            UInt64 => 9,
-            Float16 => 10,
-            Float32 => 11,
-            Float64 => 12,
-            Date32 => 13,
-            Date64 => 14,
-            Time32(_) => 15,
-            Time64(_) => 16,
-            Timestamp(..) => 17,
-            Duration(_) => 18,
-            Interval(_) => 19,
-            Decimal32(..) => 20,
-            Decimal64(..) => 21,
-            Decimal128(..) => 22,
-            Decimal256(..) => 23,
-            FixedSizeBinary(_) => 24,
-            Utf8 => 25,
-            LargeUtf8 => 26,
-            Utf8View => 27,
-            Binary => 28,
-            LargeBinary => 29,
-            BinaryView => 30,
-            List => 31,
-            LargeList => 32,
-            FixedSizeList(_) => 33,
-            Struct => 34,
-            Map(_) => 35,
-            Dictionary(..) => 36,
+            Null => type_tag::NULL,
+            Boolean => type_tag::BOOLEAN,
+            Int8 => type_tag::INT8,
+            Int16 => type_tag::INT16,
+            Int32 => type_tag::INT32,
+            Int64 => type_tag::INT64,
+            UInt8 => type_tag::UINT8,
+            UInt16 => type_tag::UINT16,
+            UInt32 => type_tag::UINT32,
+            UInt64 => type_tag::UINT64,
+            Float16 => type_tag::FLOAT16,
+            Float32 => type_tag::FLOAT32,
+            Float64 => type_tag::FLOAT64,
+            Date32 => type_tag::DATE32,
+            Date64 => type_tag::DATE64,
+            Time32(_) => type_tag::TIME32,
+            Time64(_) => type_tag::TIME64,
+            Timestamp(..) => type_tag::TIMESTAMP,
+            Duration(_) => type_tag::DURATION,
+            Interval(_) => type_tag::INTERVAL,
+            Decimal32(..) => type_tag::DECIMAL32,
+            Decimal64(..) => type_tag::DECIMAL64,
+            Decimal128(..) => type_tag::DECIMAL128,
+            Decimal256(..) => type_tag::DECIMAL256,
+            FixedSizeBinary(_) => type_tag::FIXED_SIZE_BINARY,
+            Utf8 => type_tag::UTF8,
+            LargeUtf8 => type_tag::LARGE_UTF8,
+            Utf8View => type_tag::UTF8_VIEW,
+            Binary => type_tag::BINARY,
+            LargeBinary => type_tag::LARGE_BINARY,
+            BinaryView => type_tag::BINARY_VIEW,
+            List => type_tag::LIST,
+            LargeList => type_tag::LARGE_LIST,
+            FixedSizeList(_) => type_tag::FIXED_SIZE_LIST,
+            Struct => type_tag::STRUCT,
+            Map(_) => type_tag::MAP,
+            Dictionary(..) => type_tag::DICTIONARY,
         }
     }
 
@@ -233,24 +276,24 @@ impl ColumnType {
         let at = d.position();
         let tag = d.u8("type tag")?;
         Ok(match tag {
-            0 => Null,
-            1 => Boolean,
-            2 => Int8,
-            3 => Int16,
-            4 => Int32,
-            5 => Int64,
-            6 => UInt8,
-            7 => UInt16,
-            8 => UInt32,
-            9 => UInt64,
-            10 => Float16,
-            11 => Float32,
-            12 => Float64,
-            13 => Date32,
-            14 => Date64,
-            15 => Time32(decode_time_unit(d)?),
-            16 => Time64(decode_time_unit(d)?),
-            17 => {
+            type_tag::NULL => Null,
+            type_tag::BOOLEAN => Boolean,
+            type_tag::INT8 => Int8,
+            type_tag::INT16 => Int16,
+            type_tag::INT32 => Int32,
+            type_tag::INT64 => Int64,
+            type_tag::UINT8 => UInt8,
+            type_tag::UINT16 => UInt16,
+            type_tag::UINT32 => UInt32,
+            type_tag::UINT64 => UInt64,
+            type_tag::FLOAT16 => Float16,
+            type_tag::FLOAT32 => Float32,
+            type_tag::FLOAT64 => Float64,
+            type_tag::DATE32 => Date32,
+            type_tag::DATE64 => Date64,
+            type_tag::TIME32 => Time32(decode_time_unit(d)?),
+            type_tag::TIME64 => Time64(decode_time_unit(d)?),
+            type_tag::TIMESTAMP => {
                 let unit = decode_time_unit(d)?;
                 let tz = match d.opt_bytes("time zone")? {
                     None => None,
@@ -262,8 +305,8 @@ impl ColumnType {
                 };
                 Timestamp(unit, tz)
             }
-            18 => Duration(decode_time_unit(d)?),
-            19 => {
+            type_tag::DURATION => Duration(decode_time_unit(d)?),
+            type_tag::INTERVAL => {
                 let at = d.position();
                 Interval(match d.u8("interval unit")? {
                     0 => IntervalUnit::YearMonth,
@@ -272,17 +315,17 @@ impl ColumnType {
                     v => return Err(bad_tag(at, "interval unit", v)),
                 })
             }
-            20..=23 => {
+            type_tag::DECIMAL32..=type_tag::DECIMAL256 => {
                 let p = d.u8("decimal precision")?;
                 let s = d.u8("decimal scale")? as i8;
                 match tag {
-                    20 => Decimal32(p, s),
-                    21 => Decimal64(p, s),
-                    22 => Decimal128(p, s),
+                    type_tag::DECIMAL32 => Decimal32(p, s),
+                    type_tag::DECIMAL64 => Decimal64(p, s),
+                    type_tag::DECIMAL128 => Decimal128(p, s),
                     _ => Decimal256(p, s),
                 }
             }
-            24 => {
+            type_tag::FIXED_SIZE_BINARY => {
                 let at = d.position();
                 let w = d.u32("fixed size binary width")?;
                 if w == 0 || w > i32::MAX as u32 {
@@ -293,15 +336,15 @@ impl ColumnType {
                 }
                 FixedSizeBinary(w)
             }
-            25 => Utf8,
-            26 => LargeUtf8,
-            27 => Utf8View,
-            28 => Binary,
-            29 => LargeBinary,
-            30 => BinaryView,
-            31 => List,
-            32 => LargeList,
-            33 => {
+            type_tag::UTF8 => Utf8,
+            type_tag::LARGE_UTF8 => LargeUtf8,
+            type_tag::UTF8_VIEW => Utf8View,
+            type_tag::BINARY => Binary,
+            type_tag::LARGE_BINARY => LargeBinary,
+            type_tag::BINARY_VIEW => BinaryView,
+            type_tag::LIST => List,
+            type_tag::LARGE_LIST => LargeList,
+            type_tag::FIXED_SIZE_LIST => {
                 let at = d.position();
                 let size = d.u32("fixed size list size")?;
                 if size > i32::MAX as u32 {
@@ -312,9 +355,9 @@ impl ColumnType {
                 }
                 FixedSizeList(size)
             }
-            34 => Struct,
-            35 => Map(d.bool("map keys-sorted flag")?),
-            36 => {
+            type_tag::STRUCT => Struct,
+            type_tag::MAP => Map(d.bool("map keys-sorted flag")?),
+            type_tag::DICTIONARY => {
                 let at = d.position();
                 let key = ColumnType::decode(d)?;
                 if !matches!(
@@ -402,26 +445,6 @@ pub struct TableSchema {
     pub metadata: Vec<(String, String)>,
 }
 
-fn encode_metadata(e: &mut Encoder, metadata: &[(String, String)]) {
-    e.u32(metadata.len() as u32);
-    for (k, v) in metadata {
-        e.str(k);
-        e.str(v);
-    }
-}
-
-fn decode_metadata(d: &mut Decoder<'_>) -> DecodeResult<Vec<(String, String)>> {
-    let n = d.count("metadata entry count", 8)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push((
-            d.str("metadata key")?.to_owned(),
-            d.str("metadata value")?.to_owned(),
-        ));
-    }
-    Ok(out)
-}
-
 impl ColumnDef {
     /// A leaf column (no children).
     pub fn new(name: impl Into<String>, column_type: ColumnType, nullable: bool) -> Self {
@@ -438,7 +461,7 @@ impl ColumnDef {
         e.str(&self.name);
         self.column_type.encode(e);
         e.u8(self.nullable as u8);
-        encode_metadata(e, &self.metadata);
+        e.pairs(&self.metadata);
         e.u32(self.children.len() as u32);
         for c in &self.children {
             c.encode(e);
@@ -456,7 +479,7 @@ impl ColumnDef {
         let name = d.str("column name")?.to_owned();
         let column_type = ColumnType::decode(d)?;
         let nullable = d.bool("nullable flag")?;
-        let metadata = decode_metadata(d)?;
+        let metadata = d.pairs("metadata")?;
         let at = d.position();
         let n = d.count("child column count", 14)?;
         if column_type.child_count().is_some_and(|want| want != n) {
@@ -508,7 +531,7 @@ impl TableSchema {
         for c in &self.columns {
             c.encode(e);
         }
-        encode_metadata(e, &self.metadata);
+        e.pairs(&self.metadata);
     }
 
     pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
@@ -521,7 +544,7 @@ impl TableSchema {
         }
         Ok(Self {
             columns,
-            metadata: decode_metadata(d)?,
+            metadata: d.pairs("metadata")?,
         })
     }
 }

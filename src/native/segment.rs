@@ -61,10 +61,16 @@ impl SegmentFile {
     /// file's size and footer checksum must match the manifest's record of it.
     pub fn open(path: &Path, expect: Option<SegmentIdentity>) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat", e))?
-            .len();
+        let metadata = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        if !metadata.is_file() {
+            // A FIFO, device or directory has no fixed contents to map.
+            return Err(Error::corrupt(
+                path,
+                "file type",
+                "a segment must be a regular file",
+            ));
+        }
+        let len = metadata.len();
         if let Some(expect) = expect {
             if len != expect.file_len {
                 return Err(Error::corrupt(
@@ -87,27 +93,36 @@ impl SegmentFile {
                 ),
             ));
         }
-        // SAFETY: committed segments are never modified (temp name, fsync, rename; never opened
-        // for writing) and are mapped read-only with `Mmap`; outside truncation is excluded by
-        // docs/FORMAT.md "Assumptions", and the size was checked against the manifest above.
+        // SAFETY:
+        // - the file is a regular file (checked above), opened read-only and mapped with `Mmap`,
+        //   never `MmapMut`, so this process never writes through the mapping;
+        // - Quiver never writes to, truncates or renames over a published segment (temp name,
+        //   fsync, no-replace rename: `segment_writer.rs`), and changes by other programs are
+        //   excluded by docs/FORMAT.md "Assumptions". That holds whether or not the caller
+        //   passed the manifest's identity: the size check above is an integrity check, not
+        //   what makes the mapping sound;
+        // - every later access is bounds-checked against the mapping's length (`from_bytes`).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "map", e))?;
         Self::from_bytes(path, Bytes::from_owner(map), expect)
     }
 
     /// Validates a segment image already in memory (used by `open` and by fuzzing).
     pub fn from_bytes(path: &Path, bytes: Bytes, expect: Option<SegmentIdentity>) -> Result<Self> {
-        let corrupt = |at: String, detail: String| Error::corrupt(path, at, detail);
+        let corrupt =
+            |at: &str, offset: u64, detail: String| Error::corrupt_at(path, at, offset, detail);
         let len = bytes.len() as u64;
         if len < HEADER_LEN + TRAILER_LEN {
-            return Err(corrupt(
-                "file size".into(),
+            return Err(Error::corrupt(
+                path,
+                "file size",
                 format!("{len} bytes is too short for a segment"),
             ));
         }
         let b = &bytes[..];
         if b[0..8] != SEGMENT_MAGIC {
             return Err(corrupt(
-                "header, byte 0".into(),
+                "header",
+                0,
                 format!(
                     "magic is {:02x?}, expected {:02x?}",
                     &b[0..8],
@@ -118,7 +133,8 @@ impl SegmentFile {
         let version = u32_at(b, 8);
         if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(
-                "header, byte 8".into(),
+                "header",
+                8,
                 format!(
                     "format version {version} is not supported (this build reads 1 to {FORMAT_VERSION})"
                 ),
@@ -126,14 +142,16 @@ impl SegmentFile {
         }
         if let Some(i) = b[12..HEADER_LEN as usize].iter().position(|&x| x != 0) {
             return Err(corrupt(
-                format!("header, byte {}", 12 + i),
+                "header",
+                12 + i as u64,
                 "reserved header bytes must be zero".into(),
             ));
         }
         let t = (len - TRAILER_LEN) as usize;
         if b[t + 24..t + 32] != TRAILER_MAGIC {
             return Err(corrupt(
-                format!("trailer, byte {}", t + 24),
+                "trailer",
+                t as u64 + 24,
                 "trailer magic is wrong: the file is truncated or not a segment".into(),
             ));
         }
@@ -142,13 +160,15 @@ impl SegmentFile {
         let footer_crc32c = u32_at(b, t + 16);
         if u32_at(b, t + 20) != 0 {
             return Err(corrupt(
-                format!("trailer, byte {}", t + 20),
+                "trailer",
+                t as u64 + 20,
                 "reserved trailer bytes must be zero".into(),
             ));
         }
         if footer_offset < HEADER_LEN || footer_offset.checked_add(footer_len) != Some(t as u64) {
             return Err(corrupt(
-                format!("trailer, byte {t}"),
+                "trailer",
+                t as u64,
                 format!(
                     "footer at byte {footer_offset} with length {footer_len} does not end at the trailer (byte {t})"
                 ),
@@ -158,14 +178,16 @@ impl SegmentFile {
         let actual = crc32c::crc32c(footer_bytes);
         if actual != footer_crc32c {
             return Err(corrupt(
-                format!("footer, byte {footer_offset}"),
+                "footer",
+                footer_offset,
                 format!("checksum mismatch: stored {footer_crc32c:#010x}, computed {actual:#010x}"),
             ));
         }
         if let Some(expect) = expect {
             if expect.footer_crc32c != footer_crc32c {
-                return Err(corrupt(
-                    "footer".into(),
+                return Err(Error::corrupt(
+                    path,
+                    "footer",
                     format!(
                         "footer checksum {footer_crc32c:#010x} differs from the manifest's {:#010x}: the file was replaced",
                         expect.footer_crc32c
@@ -173,16 +195,12 @@ impl SegmentFile {
                 ));
             }
         }
-        let footer = SegmentFooter::decode(footer_bytes, version).map_err(|e| {
-            corrupt(
-                format!("footer, byte {}", footer_offset + e.offset as u64),
-                e.detail,
-            )
-        })?;
+        let footer = SegmentFooter::decode(footer_bytes, version)
+            .map_err(|e| corrupt("footer", footer_offset + e.offset as u64, e.detail))?;
         footer
             .check_layout(footer_offset)
             .map_err(|(column, region, msg)| {
-                corrupt(format!("column \"{column}\", region {region}"), msg)
+                Error::corrupt(path, format!("column \"{column}\", region {region}"), msg)
             })?;
         let seg = Self {
             path: path.to_path_buf(),
@@ -196,11 +214,8 @@ impl SegmentFile {
                 let prefix = &seg.bytes[off.offset as usize - 8..off.offset as usize];
                 if prefix != [0u8; 8] {
                     return Err(corrupt(
-                        format!(
-                            "column \"{}\", region offsets, byte {}",
-                            c.def.name,
-                            off.offset - 8
-                        ),
+                        &format!("column \"{}\", region offsets", c.def.name),
+                        off.offset - 8,
                         "the 8 bytes before an offsets region must be zero".into(),
                     ));
                 }
@@ -255,9 +270,10 @@ impl SegmentFile {
 
     /// An error at byte `byte` of `region` of `place` (a column, or the overflow bag).
     pub fn corrupt_in(&self, place: &str, region: &str, byte: u64, detail: String) -> Error {
-        Error::corrupt(
+        Error::corrupt_at(
             &self.path,
-            format!("{place}, region {region}, byte {byte}"),
+            format!("{place}, region {region}"),
+            byte,
             detail,
         )
     }
@@ -461,9 +477,10 @@ impl SegmentFile {
                 .iter()
                 .position(|&x| x != 0)
             {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_at(
                     &self.path,
-                    format!("padding, byte {}", pos + i as u64),
+                    "padding",
+                    pos + i as u64,
                     "bytes between regions must be zero",
                 ));
             }

@@ -1,11 +1,11 @@
 //! Writes one segment file: header, aligned regions, footer, trailer; then fsync and rename.
 //!
 //! # Contract
-//! - The file is written sequentially under a temporary name (`.tmp-<name>`);
+//! - The file is written sequentially under a temporary name (`names::temp_name`);
 //!   [`SegmentWriter::finish`] fsyncs it and renames it to its final name, so a file with a
 //!   final name is always complete. The directory is fsynced by the commit that publishes it.
 //!   (Callers hold the table's shared writer lock meanwhile, which keeps `vacuum` away from
-//!   files that no manifest references yet: see `table_dir.rs`.)
+//!   files that no manifest references yet: see `vacuum.rs`.)
 //! - Every region starts at a multiple of 64 bytes; every offsets region is preceded by at
 //!   least 8 zero bytes; all padding is zero (docs/FORMAT.md, "Segment file").
 //! - A writer dropped before `finish` succeeded — or whose `finish` failed — removes its
@@ -16,6 +16,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::footer::{Region, SegmentFooter};
+use super::names::temp_name;
 use super::segment::{align_up, SegmentIdentity};
 use super::{FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_MAGIC};
 use crate::error::{Error, Result};
@@ -46,7 +47,7 @@ const ZEROS: [u8; 128] = [0u8; 128];
 impl SegmentWriter {
     /// Starts `name` in `dir` under a temporary name and writes the header.
     pub fn create(dir: &Path, name: &str) -> Result<Self> {
-        let tmp_path = dir.join(format!(".tmp-{name}"));
+        let tmp_path = dir.join(temp_name(name));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)

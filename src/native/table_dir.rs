@@ -1,4 +1,4 @@
-//! A table directory: versioned manifests, segment files, atomic publish, and vacuum.
+//! A table directory's versions: listing, reading and atomically publishing manifests.
 //!
 //! # Contract
 //! - Version `v` is published by the file `<v as 20 digits>.manifest`. [`publish`] writes the
@@ -9,52 +9,14 @@
 //!   The check that the version is newer than every existing one and the link happen under the
 //!   versions lock (`lock.rs`), which `vacuum` also holds while it deletes manifests: a version
 //!   name vacuum freed is never published again, and a publish only succeeds as the newest.
-//! - [`vacuum`] keeps the newest `keep` versions. It deletes older manifests first (then fsyncs
-//!   the directory), and only then the segments that no kept manifest references, so a crash
-//!   mid-vacuum leaves unreferenced files, never a manifest naming a missing file. Files that no
-//!   manifest references at all (a crashed writer's leftovers) are deleted only while no writer
-//!   holds the table's shared lock ([`FileLock`]).
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::lock::{FileLock, LOCK_FILE, VERSIONS_LOCK_FILE};
+use super::lock::FileLock;
 use super::manifest::Manifest;
+use super::names::{manifest_name, parse_manifest_name, read_dir_names, temp_manifest_name};
 use crate::error::{Error, ErrorKind, Result};
-
-const MANIFEST_SUFFIX: &str = ".manifest";
-/// Suffix of segment file names.
-pub const SEGMENT_SUFFIX: &str = ".qseg";
-const TEMP_PREFIX: &str = ".tmp-";
-const SPILL_PREFIX: &str = ".spill-";
-
-/// The file name of version `v`'s manifest.
-pub fn manifest_name(version: u64) -> String {
-    format!("{version:020}{MANIFEST_SUFFIX}")
-}
-
-fn parse_manifest_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(MANIFEST_SUFFIX)?;
-    if digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse().ok()
-    } else {
-        None
-    }
-}
-
-fn read_dir_names(dir: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
 
 /// The published versions of the table in `dir`, ascending. Empty if there are none.
 pub fn list_versions(dir: &Path) -> Result<Vec<u64>> {
@@ -111,7 +73,7 @@ pub fn read_latest_manifest(dir: &Path) -> Result<Manifest> {
 }
 
 /// Like [`read_manifest`], but `None` if the version does not exist (any more).
-fn read_manifest_if_present(dir: &Path, version: u64) -> Result<Option<Manifest>> {
+pub(crate) fn read_manifest_if_present(dir: &Path, version: u64) -> Result<Option<Manifest>> {
     match read_manifest(dir, version) {
         Ok(m) => Ok(Some(m)),
         Err(e) if matches!(e.kind(), ErrorKind::VersionNotFound { .. }) => Ok(None),
@@ -135,11 +97,12 @@ pub fn read_manifest(dir: &Path, version: u64) -> Result<Manifest> {
         Err(e) => return Err(Error::io(&path, "read", e)),
     };
     let m = Manifest::decode(&bytes)
-        .map_err(|e| Error::corrupt(&path, format!("manifest, byte {}", e.offset), e.detail))?;
+        .map_err(|e| Error::corrupt_at(&path, "manifest", e.offset as u64, e.detail))?;
     if m.version != version {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_at(
             &path,
-            "manifest, byte 16",
+            "manifest",
+            16,
             format!(
                 "records version {} but is named for version {version}",
                 m.version
@@ -147,24 +110,6 @@ pub fn read_manifest(dir: &Path, version: u64) -> Result<Manifest> {
         ));
     }
     Ok(m)
-}
-
-static NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A fresh, unique-enough name: time, process and a per-process counter.
-fn unique_stem() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let n = NAME_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{nanos:016x}-{:x}-{n:x}", std::process::id())
-}
-
-/// A new segment file name (`seg-<time>-<pid>-<n>.qseg`). Writers create it with `create_new`,
-/// so a collision is an error, never an overwrite.
-pub fn new_segment_name() -> String {
-    format!("seg-{}{SEGMENT_SUFFIX}", unique_stem())
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -186,7 +131,7 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
 /// existing version (see the module contract).
 pub fn publish(dir: &Path, manifest: &Manifest) -> Result<()> {
     let final_path = dir.join(manifest_name(manifest.version));
-    let tmp_path = dir.join(format!("{TEMP_PREFIX}{}{MANIFEST_SUFFIX}", unique_stem()));
+    let tmp_path = dir.join(temp_manifest_name());
     let bytes = manifest.encode();
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -229,112 +174,10 @@ pub fn publish(dir: &Path, manifest: &Manifest) -> Result<()> {
     }
 }
 
-/// What [`vacuum`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VacuumReport {
-    /// Versions whose manifests were deleted.
-    pub removed_versions: Vec<u64>,
-    /// Files deleted (segments, leftovers), by name.
-    pub removed_files: Vec<String>,
-    /// Bytes those files took.
-    pub bytes_freed: u64,
-    /// True if leftovers could not be examined because a writer was live.
-    pub skipped_leftovers: bool,
-}
-
-fn remove(dir: &Path, name: &str, report: &mut VacuumReport) -> Result<()> {
-    let path = dir.join(name);
-    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    match std::fs::remove_file(&path) {
-        Ok(()) => {
-            report.bytes_freed += len;
-            report.removed_files.push(name.to_owned());
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, "remove", e)),
-    }
-}
-
-/// Deletes temporary files, spill files and segments no manifest references. The caller must
-/// hold the table's exclusive lock, so no writer is between writing a segment and publishing it.
-pub(crate) fn remove_leftovers(
-    dir: &Path,
-    _exclusive: &FileLock,
-    report: &mut VacuumReport,
-) -> Result<()> {
-    let names = read_dir_names(dir)?;
-    let mut referenced = HashSet::new();
-    for v in names.iter().filter_map(|n| parse_manifest_name(n)) {
-        // A concurrent vacuum may have deleted it since: its segments are garbage already, or
-        // named by a newer manifest.
-        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
-            referenced.insert(s.name);
-        }
-    }
-    for name in &names {
-        let leftover = name.starts_with(TEMP_PREFIX)
-            || name.starts_with(SPILL_PREFIX)
-            || (name.ends_with(SEGMENT_SUFFIX) && !referenced.contains(name));
-        if leftover && name != LOCK_FILE && name != VERSIONS_LOCK_FILE {
-            remove(dir, name, report)?;
-        }
-    }
-    Ok(())
-}
-
-/// Keeps the newest `keep` versions of the table in `dir` and deletes every file only older
-/// versions use (see the module contract).
-pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
-    if keep == 0 {
-        return Err(Error::invalid("vacuum must keep at least one version"));
-    }
-    // Deleting manifests changes the set of versions: hold the versions lock (see `publish`).
-    let versions_lock = FileLock::versions(dir)?;
-    let versions = list_versions(dir)?;
-    if versions.is_empty() {
-        return Err(ErrorKind::TableNotFound {
-            path: dir.to_path_buf(),
-        }
-        .into());
-    }
-    let split = versions.len().saturating_sub(keep);
-    let (old, kept) = versions.split_at(split);
-    let mut referenced = HashSet::new();
-    for &v in kept {
-        // Another vacuum, keeping fewer versions, may have deleted it meanwhile.
-        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
-            referenced.insert(s.name);
-        }
-    }
-    let mut report = VacuumReport::default();
-    let mut candidates = Vec::new();
-    for &v in old {
-        // An unreadable old manifest is removed all the same: its segments become leftovers.
-        if let Ok(m) = read_manifest(dir, v) {
-            candidates.extend(m.segments.into_iter().map(|s| s.name));
-        }
-        remove(dir, &manifest_name(v), &mut report)?;
-        report.removed_versions.push(v);
-    }
-    fsync_dir(dir)?;
-    drop(versions_lock);
-    for name in candidates {
-        if !referenced.contains(&name) {
-            remove(dir, &name, &mut report)?;
-        }
-    }
-    match FileLock::try_exclusive(dir)? {
-        Some(lock) => remove_leftovers(dir, &lock, &mut report)?,
-        None => report.skipped_leftovers = true,
-    }
-    fsync_dir(dir)?;
-    Ok(report)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::native::lock::VERSIONS_LOCK_FILE;
     use crate::native::schema::TableSchema;
 
     fn manifest(version: u64) -> Manifest {
@@ -444,12 +287,5 @@ mod tests {
             "{err}"
         );
         assert_eq!(describe_versions(&[2, 5, 9]), "2, 5, 9");
-    }
-
-    #[test]
-    fn manifest_file_names_parse_only_in_their_exact_form() {
-        assert_eq!(parse_manifest_name(&manifest_name(42)), Some(42));
-        assert_eq!(parse_manifest_name("42.manifest"), None);
-        assert_eq!(parse_manifest_name("0000000000000000004x.manifest"), None);
     }
 }

@@ -59,11 +59,6 @@ impl Postings<'_> {
         self.0.len() / 4
     }
 
-    /// Whether no row holds the key.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Row `i` (which must be `< len`).
     pub fn get(&self, i: usize) -> usize {
         let b: [u8; 4] = self.0[4 * i..4 * i + 4].try_into().expect("4 bytes");
@@ -156,11 +151,6 @@ impl Bag {
             keys,
             rows,
         }))
-    }
-
-    /// Rows in the segment.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     /// The segment file's path.

@@ -89,24 +89,10 @@ impl KeyDictionary {
         Ok(self.names.len() - 1)
     }
 
-    /// The index of the key with `hash`.
-    pub fn index_of(&self, hash: u64) -> Option<usize> {
-        self.by_hash.get(&hash).copied()
-    }
-
-    /// Names in insertion order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
+    #[cfg(test)]
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.names.len()
-    }
-
-    /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 }
 

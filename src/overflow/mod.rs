@@ -7,10 +7,12 @@
 //! type records by the segment footer's dictionary ([`keys`]); per-key posting lists let a
 //! read of one key visit only the rows that hold it ([`bag`]).
 
+#![forbid(unsafe_code)]
+
 pub mod bag;
 pub mod blob;
 pub mod keys;
 
 pub use bag::Bag;
-pub use blob::{BlobWriter, EncodeError, Entries, Tag, Value};
-pub use keys::{key_hash, tag_for, KeyCollision, KeyDictionary};
+pub use blob::{BlobWriter, Entries, Tag, Value};
+pub use keys::{key_hash, tag_for, KeyDictionary};

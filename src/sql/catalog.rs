@@ -25,7 +25,7 @@ use datafusion::logical_expr::{CreateExternalTable, Expr};
 
 use super::external;
 use super::provider::QuiverTableProvider;
-use crate::native::table_dir;
+use crate::Table;
 
 /// The tables of a database directory (see the module contract).
 #[derive(Debug)]
@@ -56,7 +56,7 @@ impl QuiverSchemaProvider {
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
-            .filter(|e| table_dir::latest_version(&e.path()).is_ok())
+            .filter(|e| Table::exists(e.path()))
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();
@@ -86,7 +86,7 @@ impl SchemaProvider for QuiverSchemaProvider {
             return Ok(Some(t));
         }
         let dir = self.dir.join(name);
-        if !dir.is_dir() || table_dir::latest_version(&dir).is_err() {
+        if !dir.is_dir() || !Table::exists(&dir) {
             return Ok(None);
         }
         let provider = QuiverTableProvider::try_new(&dir).map_err(external)?;
@@ -152,7 +152,7 @@ impl TableProviderFactory for QuiverTableFactory {
             );
         };
         let dir = PathBuf::from(location);
-        let exists = table_dir::latest_version(&dir).is_ok();
+        let exists = Table::exists(&dir);
         if !exists && !cmd.schema.fields().is_empty() {
             let schema = Arc::new(cmd.schema.as_arrow().clone());
             crate::TableWriter::create(&dir, schema)

@@ -103,7 +103,7 @@ impl QuiverTableProvider {
             .lock()
             .map_err(|_| DataFusionError::Internal("snapshot lock poisoned".into()))?;
         if self.pinned.is_none() {
-            let latest = crate::native::table_dir::latest_version(&self.dir).map_err(external)?;
+            let latest = Table::latest_version(&self.dir).map_err(external)?;
             if latest != cached.version() {
                 let table = Table::open(&self.dir).map_err(external)?;
                 let schema = if self.string_view {
@@ -133,7 +133,7 @@ pub fn table_statistics(table: &Table, schema: &SchemaRef) -> Statistics {
             let pieces: Vec<_> = table
                 .segments()
                 .iter()
-                .map(|s| (s.stats(c), s.file().row_count()))
+                .map(|s| (s.stats(c), s.num_rows() as u64))
                 .collect();
             column_statistics(&pieces, schema.field(c).data_type())
         })

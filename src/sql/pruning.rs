@@ -5,19 +5,24 @@
 //! - A "container" is a segment or a zone (docs/FORMAT.md, "Statistics"). Unknown bounds are
 //!   nulls in the arrays handed to DataFusion, which then keeps the container: pruning is
 //!   conservative and never drops a container that might hold a matching row.
+//! - [`prune`] answers which containers may hold rows matching a predicate; a predicate that
+//!   cannot be evaluated on statistics keeps every container and counts a pruning error.
 //! - [`column_statistics`] reports null counts and min/max as `Exact` — they were computed from
 //!   every value at build time — or `Absent` when unknown.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, UInt64Array};
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Column, ColumnStatistics, ScalarValue};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_plan::metrics::Count;
 
 use crate::arrow_bridge::stats::{decode_bound, merge_bounds};
-use crate::native::footer::ColumnStats;
+use crate::arrow_bridge::ColumnStats;
 
 /// Statistics of some containers, column by column.
 pub(crate) struct Containers<'a> {
@@ -114,4 +119,25 @@ pub(crate) fn column_statistics(
         max_value,
         ..Default::default()
     }
+}
+
+/// Which of `containers` may hold rows matching `predicate` (all, when it cannot be evaluated).
+pub(crate) fn prune(
+    predicate: &Arc<dyn PhysicalExpr>,
+    schema: &SchemaRef,
+    containers: &Containers<'_>,
+    errors: &Count,
+) -> Vec<bool> {
+    let all = vec![true; containers.num_containers()];
+    let Some(p) = PruningPredicateBuilder::new()
+        .with_file_schema(Arc::clone(schema))
+        .with_error_counter(errors)
+        .build(Arc::clone(predicate))
+    else {
+        return all;
+    };
+    p.prune(containers).unwrap_or_else(|_| {
+        errors.add(1);
+        all
+    })
 }

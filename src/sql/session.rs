@@ -29,7 +29,7 @@ use futures::StreamExt;
 use super::catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
 use super::external;
 use super::provider::QuiverTableProvider;
-use crate::native::table_dir;
+use crate::Table;
 
 /// A SQL session over Quiver tables (see the module contract).
 pub struct QuiverSession {
@@ -53,10 +53,11 @@ impl Default for QuiverSession {
 }
 
 impl QuiverSession {
-    /// A session with `config`, the `QUIVER` table factory and `quiver_version`.
+    /// A session with `config`, the `QUIVER` table factory, `quiver_version` and the
+    /// information schema (`SHOW TABLES`, `SHOW COLUMNS FROM t`, `information_schema.*`).
     pub fn new(config: SessionConfig) -> Self {
         let state = SessionStateBuilder::new()
-            .with_config(config)
+            .with_config(config.with_information_schema(true))
             .with_default_features()
             .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory))
             .build();
@@ -135,7 +136,7 @@ impl QuiverSession {
         // DataFusion reports any failure to drop as "doesn't exist"; say what really happens.
         if let (Some(db), LogicalPlan::Ddl(DdlStatement::DropTable(cmd))) = (&self.db, &plan) {
             let dir = db.join(cmd.name.table());
-            if table_dir::latest_version(&dir).is_ok() {
+            if Table::exists(&dir) {
                 return Err(DataFusionError::Plan(format!(
                     "{} is a Quiver table stored in {}; DROP does not delete data — remove the directory to drop it",
                     cmd.name,
@@ -148,7 +149,7 @@ impl QuiverSession {
         {
             let name = cmd.name.table().to_owned();
             let dir = db.join(&name);
-            let exists = table_dir::latest_version(&dir).is_ok();
+            let exists = Table::exists(&dir);
             if exists && cmd.if_not_exists {
                 return self.ctx.read_empty();
             }

@@ -1,4 +1,6 @@
-//! [`QuiverSource`]: a DataFusion [`DataSource`] over one version of a Quiver table.
+//! [`QuiverSource`]: a DataFusion [`DataSource`] over one version of a Quiver table — the
+//! planning half (pruning at plan time, partitions, statistics, pushdown); each partition's
+//! stream is `partition_scan.rs`, the planning units and their split `scan_units.rs`.
 //!
 //! ```text
 //!  segments ─► zones (64Ki rows) ─► prune (segment, then zone statistics) ─► partitions
@@ -25,8 +27,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result, Statistics};
@@ -37,35 +38,18 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_expr::utils::conjunction_opt;
 use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr};
-use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
-use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::coop::cooperative;
 use datafusion::physical_plan::execution_plan::SchedulingType;
 use datafusion::physical_plan::filter_pushdown::{FilterPushdownPropagation, PushedDown};
-use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder};
 use datafusion::physical_plan::projection::{all_alias_free_columns, new_projections_for_columns};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayFormatType, Partitioning, SendableRecordBatchStream};
 
-use super::external;
-use super::pruning::{column_statistics, Containers};
-use crate::native::footer::zone_count;
+use super::partition_scan::{PartitionInput, PartitionScan};
+use super::pruning::{column_statistics, prune, Containers};
+use super::scan_units::{split, Unit};
 use crate::Table;
-
-/// Rows `start..end` of zone `zone` of segment `segment`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Unit {
-    segment: usize,
-    zone: usize,
-    start: usize,
-    end: usize,
-}
-
-impl Unit {
-    fn rows(&self) -> usize {
-        self.end - self.start
-    }
-}
 
 /// A scan of one table version (see the module contract).
 #[derive(Debug, Clone)]
@@ -87,53 +71,6 @@ pub struct QuiverSource {
     /// Zones in the table, before pruning.
     total_zones: usize,
     metrics: ExecutionPlanMetricsSet,
-}
-
-/// Which of `containers` may hold rows matching `predicate` (all, when it cannot be evaluated).
-fn prune(
-    predicate: &Arc<dyn PhysicalExpr>,
-    schema: &SchemaRef,
-    containers: &Containers<'_>,
-    errors: &Count,
-) -> Vec<bool> {
-    use datafusion::common::pruning::PruningStatistics;
-    let all = vec![true; containers.num_containers()];
-    let Some(p) = PruningPredicateBuilder::new()
-        .with_file_schema(Arc::clone(schema))
-        .with_error_counter(errors)
-        .build(Arc::clone(predicate))
-    else {
-        return all;
-    };
-    p.prune(containers).unwrap_or_else(|_| {
-        errors.add(1);
-        all
-    })
-}
-
-/// Splits `units` into at most `n` contiguous ranges of about equal row counts.
-fn split(units: &[Unit], n: usize) -> Vec<Range<usize>> {
-    let total: usize = units.iter().map(Unit::rows).sum();
-    if units.is_empty() {
-        // One empty partition: DataFusion expects at least one.
-        return std::iter::once(0..0).collect();
-    }
-    let n = n.max(1).min(units.len());
-    let target = total.div_ceil(n).max(1);
-    let mut out = Vec::with_capacity(n);
-    let (mut start, mut acc) = (0, 0);
-    for (i, u) in units.iter().enumerate() {
-        acc += u.rows();
-        if acc >= target && out.len() + 1 < n {
-            out.push(start..i + 1);
-            start = i + 1;
-            acc = 0;
-        }
-    }
-    if start < units.len() {
-        out.push(start..units.len());
-    }
-    out
 }
 
 impl QuiverSource {
@@ -160,7 +97,7 @@ impl QuiverSource {
             Some(p) => {
                 let containers = Containers::new(
                     &schema,
-                    segs.iter().map(|s| s.file().row_count()).collect(),
+                    segs.iter().map(|s| s.num_rows() as u64).collect(),
                     |c, i| segs[i].stats(c),
                 );
                 prune(p, &schema, &containers, &errors)
@@ -169,10 +106,7 @@ impl QuiverSource {
         };
         let mut units = Vec::new();
         for (si, seg) in segs.iter().enumerate() {
-            let footer = seg.file().footer();
-            let rows = footer.row_count;
-            let zone_rows = footer.zone_rows;
-            let zones = zone_count(rows, zone_rows) as usize;
+            let zones = seg.zone_count();
             total_zones += zones;
             if !keep_segment[si] {
                 segments_pruned.add(1);
@@ -181,26 +115,20 @@ impl QuiverSource {
             }
             let keep_zone = match &predicate {
                 Some(p) => {
-                    let containers = Containers::new(
-                        &schema,
-                        (0..zones as u64)
-                            .map(|z| (rows - z * zone_rows).min(zone_rows))
-                            .collect(),
-                        |c, z| seg.zone_stats(c, z),
-                    );
+                    let containers =
+                        Containers::new(&schema, seg.zone_lengths(), |c, z| seg.zone_stats(c, z));
                     prune(p, &schema, &containers, &errors)
                 }
                 None => vec![true; zones],
             };
             for (z, keep) in keep_zone.into_iter().enumerate() {
-                let start = z as u64 * zone_rows;
-                let end = (start + zone_rows).min(rows);
                 if keep {
+                    let rows = seg.zone_range(z);
                     units.push(Unit {
                         segment: si,
                         zone: z,
-                        start: start as usize,
-                        end: end as usize,
+                        start: rows.start,
+                        end: rows.end,
                     });
                 } else {
                     zones_pruned.add(1);
@@ -304,121 +232,6 @@ impl QuiverSource {
     }
 }
 
-/// The stream of one partition.
-struct PartitionScan {
-    source: QuiverSource,
-    units: Vec<Unit>,
-    next_unit: usize,
-    /// Next row within the current unit.
-    offset: usize,
-    /// Rows left under `fetch`.
-    remaining: usize,
-    /// Dynamic-filter pruning of the current segment's zones: (segment, keep per zone).
-    dynamic: Option<(usize, Vec<bool>)>,
-    zones_scanned: Count,
-    zones_pruned_dynamic: Count,
-    rows_scanned: Count,
-    errors: Count,
-}
-
-impl PartitionScan {
-    /// Whether zone `u` survives the predicate's dynamic parts as they stand now.
-    fn keep(&mut self, u: Unit) -> bool {
-        let Some(predicate) = &self.source.predicate else {
-            return true;
-        };
-        if self.dynamic.as_ref().is_none_or(|(s, _)| *s != u.segment) {
-            let keep = match snapshot_physical_expr_opt(Arc::clone(predicate)) {
-                // Static predicate: planning already pruned with it.
-                Ok(t) if !t.transformed => None,
-                Ok(t) => {
-                    let segment = &self.source.table.segments()[u.segment];
-                    let footer = segment.file().footer();
-                    let (rows, zone_rows) = (footer.row_count, footer.zone_rows);
-                    let zones = zone_count(rows, zone_rows);
-                    let containers = Containers::new(
-                        &self.source.schema,
-                        (0..zones)
-                            .map(|z| (rows - z * zone_rows).min(zone_rows))
-                            .collect(),
-                        |c, z| segment.zone_stats(c, z),
-                    );
-                    Some(prune(
-                        &t.data,
-                        &self.source.schema,
-                        &containers,
-                        &self.errors,
-                    ))
-                }
-                Err(_) => {
-                    self.errors.add(1);
-                    None
-                }
-            };
-            self.dynamic = Some((u.segment, keep.unwrap_or_default()));
-        }
-        match &self.dynamic {
-            Some((_, keep)) if !keep.is_empty() => keep[u.zone],
-            _ => true,
-        }
-    }
-}
-
-impl Iterator for PartitionScan {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.remaining == 0 {
-                return None;
-            }
-            let u = *self.units.get(self.next_unit)?;
-            if self.offset == 0 {
-                if !self.keep(u) {
-                    self.zones_pruned_dynamic.add(1);
-                    self.next_unit += 1;
-                    continue;
-                }
-                self.zones_scanned.add(1);
-            }
-            let start = u.start + self.offset;
-            let len = (u.end - start)
-                .min(self.source.batch_size)
-                .min(self.remaining);
-            self.offset += len;
-            if start + len >= u.end {
-                self.next_unit += 1;
-                self.offset = 0;
-            }
-            self.remaining -= len;
-            self.rows_scanned.add(len);
-            let segment = &self.source.table.segments()[u.segment];
-            let wanted: Vec<(usize, bool)> = self
-                .source
-                .projection
-                .iter()
-                .zip(self.source.projected_schema.fields())
-                .map(|(&c, field)| {
-                    let view =
-                        matches!(field.data_type(), DataType::Utf8View | DataType::BinaryView);
-                    (c, view)
-                })
-                .collect();
-            let columns = segment
-                .read_range(&wanted, start..start + len)
-                .map_err(external);
-            return Some(columns.and_then(|columns| {
-                let options = RecordBatchOptions::new().with_row_count(Some(len));
-                Ok(RecordBatch::try_new_with_options(
-                    Arc::clone(&self.source.projected_schema),
-                    columns,
-                    &options,
-                )?)
-            }));
-        }
-    }
-}
-
 impl DataSource for QuiverSource {
     fn open(
         &self,
@@ -428,19 +241,16 @@ impl DataSource for QuiverSource {
         let range = self.partitions.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("Quiver scan has no partition {partition}"))
         })?;
-        let m = |name: &'static str| MetricBuilder::new(&self.metrics).counter(name, partition);
-        let scan = PartitionScan {
-            source: self.clone(),
-            units: self.units[range].to_vec(),
-            next_unit: 0,
-            offset: 0,
-            remaining: self.fetch.unwrap_or(usize::MAX),
-            dynamic: None,
-            zones_scanned: m("zones_scanned"),
-            zones_pruned_dynamic: m("zones_pruned_dynamic"),
-            rows_scanned: m("rows_scanned"),
-            errors: MetricBuilder::new(&self.metrics).global_counter("pruning_errors"),
+        let input = PartitionInput {
+            table: self.table.clone(),
+            schema: Arc::clone(&self.schema),
+            projection: self.projection.clone(),
+            projected_schema: Arc::clone(&self.projected_schema),
+            predicate: self.predicate.clone(),
+            batch_size: self.batch_size,
+            fetch: self.fetch,
         };
+        let scan = PartitionScan::new(input, self.units[range].to_vec(), &self.metrics, partition);
         let stream = futures::stream::iter(scan);
         Ok(Box::pin(cooperative(RecordBatchStreamAdapter::new(
             Arc::clone(&self.projected_schema),
@@ -584,31 +394,5 @@ impl DataSource for QuiverSource {
             Some(p) => f(p),
             None => Ok(TreeNodeRecursion::Continue),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn units(rows: &[usize]) -> Vec<Unit> {
-        rows.iter()
-            .enumerate()
-            .map(|(i, &r)| Unit {
-                segment: 0,
-                zone: i,
-                start: 0,
-                end: r,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn split_balances_rows_over_contiguous_ranges() {
-        let u = units(&[10, 10, 10, 10]);
-        assert_eq!(split(&u, 2), vec![0..2, 2..4]);
-        assert_eq!(split(&u, 8), vec![0..1, 1..2, 2..3, 3..4]);
-        assert_eq!(split(&units(&[100, 1, 1, 1]), 2), vec![0..1, 1..4]);
-        assert_eq!(split(&[], 4), vec![0..0]);
     }
 }

@@ -3,7 +3,6 @@
 //! UTF-8, and every file of the Parquet `bad_data/` corpus. Each import either succeeds (a
 //! table that verifies) or fails with one `error:` line naming the input — never a panic, a
 //! signal, or an allocation beyond the cap.
-#![cfg(feature = "cli")]
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use quiver::io::{export_batches, ExportOptions, Format};
+use quiver_store::io::{export_batches, ExportOptions, Format};
 use rand::{Rng, SeedableRng};
 
 /// Runs `quiver import -q input table` under a 2 GiB address-space limit; returns whether it
@@ -40,7 +39,7 @@ fn import_capped(input: &Path, table: &Path, format: &str) -> bool {
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
         Some(0) => {
-            let t = quiver::Table::open(table).unwrap();
+            let t = quiver_store::Table::open(table).unwrap();
             t.verify().unwrap();
             true
         }
@@ -54,7 +53,7 @@ fn import_capped(input: &Path, table: &Path, format: &str) -> bool {
                 "the error must name the input: {stderr}"
             );
             assert!(
-                !table.exists() || quiver::Table::versions(table).unwrap().is_empty(),
+                !table.exists() || quiver_store::Table::versions(table).unwrap().is_empty(),
                 "a failed import published a version"
             );
             false
@@ -96,11 +95,9 @@ fn inputs(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         (Format::Ndjson, "ndjson", "ndjson"),
     ] {
         let path = dir.join(format!("valid.{ext}"));
-        let options = ExportOptions {
-            format,
-            row_group_size: 100,
-            ..Default::default()
-        };
+        let options = ExportOptions::default()
+            .with_format(format)
+            .with_row_group_size(100);
         let batches = Box::new(std::iter::once(Ok(batch.clone())));
         export_batches(Arc::clone(&schema), batches, &path, &options, &mut |_| {}).unwrap();
         out.push((path, name));
@@ -180,7 +177,7 @@ fn invalid_utf8_in_text_inputs_is_refused_naming_the_file() {
 #[test]
 fn every_bad_data_parquet_file_is_refused_or_imported_within_the_memory_cap() {
     let corpus =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/parquet-testing/bad_data");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/parquet-testing/bad_data");
     let dir = tempfile::tempdir().unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
         .unwrap()

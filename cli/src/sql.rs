@@ -10,9 +10,9 @@ use clap::ValueEnum;
 use futures::StreamExt;
 
 use super::progress::Progress;
-use crate::error::{Error, Result};
-use crate::io::{self, ExportOptions};
-use crate::sql::{QueryResult, QuiverSession};
+use quiver_store::io::{self, ExportOptions};
+use quiver_store::sql::{QueryResult, QuiverSession};
+use quiver_store::{Error, Result};
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct SqlArgs {
     pub file: Option<PathBuf>,
     /// The SQL: one or more statements separated by `;`. The result of the last statement
     /// that returns rows is printed. Without it (and without --file), an interactive prompt.
+    /// It may start with a `--` comment (it is never taken for an option).
+    #[arg(allow_hyphen_values = true)]
     pub query: Option<String>,
 }
 
@@ -182,8 +184,12 @@ fn repl(rt: &tokio::runtime::Runtime, session: &QuiverSession, format: OutputFor
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("Quiver SQL. End statements with ';'. \\q quits, \\d lists tables.");
+    println!(
+        "Quiver SQL. End statements with ';'. \\d lists tables, \\d NAME a table's columns, \\q quits; Ctrl-C cancels a running query."
+    );
     let mut buffer = String::new();
+    // Set by a Ctrl-C at an empty prompt: a second one in a row exits.
+    let mut interrupted = false;
     loop {
         let prompt = if buffer.is_empty() {
             "quiver> "
@@ -192,22 +198,38 @@ fn repl(rt: &tokio::runtime::Runtime, session: &QuiverSession, format: OutputFor
         };
         match editor.readline(prompt) {
             Ok(line) => {
+                interrupted = false;
                 let trimmed = line.trim();
                 if buffer.is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
                     break;
                 }
-                if buffer.is_empty() && trimmed == "\\d" {
-                    buffer = "SHOW TABLES;".into();
-                } else {
-                    buffer.push_str(&line);
-                    buffer.push('\n');
+                match (buffer.is_empty(), meta_command(trimmed)) {
+                    (true, Some(sql)) => buffer = sql,
+                    _ => {
+                        buffer.push_str(&line);
+                        buffer.push('\n');
+                    }
                 }
                 if !buffer.trim_end().ends_with(';') {
                     continue;
                 }
                 let _ = editor.add_history_entry(buffer.trim());
                 let start = std::time::Instant::now();
-                match rt.block_on(session.run_script(&buffer)) {
+                // Ctrl-C while the query runs cancels it: dropping the script's future drops
+                // its streams, which stops DataFusion's tasks. (At the prompt the terminal is in
+                // raw mode and Ctrl-C reaches `readline` as a key, not as a signal.)
+                let outcome = rt.block_on(async {
+                    tokio::select! {
+                        result = session.run_script(&buffer) => Some(result),
+                        _ = tokio::signal::ctrl_c() => None,
+                    }
+                });
+                let Some(outcome) = outcome else {
+                    println!("cancelled after {:.3}s", start.elapsed().as_secs_f64());
+                    buffer.clear();
+                    continue;
+                };
+                match outcome {
                     Ok(Some(result)) => {
                         let rows: usize = result.batches.iter().map(|b| b.num_rows()).sum();
                         if let Err(e) = print(&result, format) {
@@ -220,6 +242,13 @@ fn repl(rt: &tokio::runtime::Runtime, session: &QuiverSession, format: OutputFor
                 }
                 buffer.clear();
             }
+            Err(ReadlineError::Interrupted) if buffer.is_empty() => {
+                if interrupted {
+                    break;
+                }
+                interrupted = true;
+                println!("(Ctrl-C again or \\q to quit)");
+            }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(Error::invalid(format!("prompt: {e}"))),
@@ -229,6 +258,16 @@ fn repl(rt: &tokio::runtime::Runtime, session: &QuiverSession, format: OutputFor
         let _ = editor.save_history(h);
     }
     Ok(())
+}
+
+/// The SQL behind a prompt command: `\d` lists the tables, `\d NAME` shows a table's columns.
+fn meta_command(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("\\d")?;
+    if rest.is_empty() {
+        return Some("SHOW TABLES;".into());
+    }
+    let name = rest.strip_prefix(char::is_whitespace)?.trim();
+    Some(format!("SHOW COLUMNS FROM {name};"))
 }
 
 /// Streams the result of `sql` (with the table at `dir` registered as `t`) into `dest`.

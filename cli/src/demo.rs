@@ -12,9 +12,9 @@ use arrow::datatypes::Decimal128Type;
 use super::human_bytes;
 use datafusion::prelude::ParquetReadOptions;
 
-use crate::error::{Error, Result};
-use crate::sql::{QueryResult, QuiverSession};
-use crate::{ScanOptions, Table};
+use quiver_store::sql::{QueryResult, QuiverSession};
+use quiver_store::{Error, Result};
+use quiver_store::{ScanOptions, Table};
 
 /// Arguments of `quiver demo`.
 #[derive(Debug, clap::Args)]
@@ -66,8 +66,11 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     let root = match &args.dir {
         Some(d) => d.clone(),
         None => {
-            tmp = tempdir()?;
-            tmp.0.clone()
+            tmp = tempfile::Builder::new()
+                .prefix("quiver-demo-")
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), "create a directory in", e))?;
+            tmp.path().to_path_buf()
         }
     };
     let db = root.join("quiver");
@@ -75,23 +78,23 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     std::fs::create_dir_all(&pq).map_err(|e| Error::io(&pq, "create directory", e))?;
     let start = Instant::now();
     let mut total_rows = 0;
-    for name in crate::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         let dir = db.join(name);
         if Table::open(&dir).is_err() {
             if !quiet {
                 eprintln!("generating TPC-H {name} at scale {} ...", args.scale);
             }
             let _ = std::fs::remove_dir_all(&dir);
-            total_rows += crate::tpch::write_table(&dir, name, args.scale, args.threads)?;
+            total_rows += quiver_store::tpch::write_table(&dir, name, args.scale, args.threads)?;
         }
     }
     let build = start.elapsed();
     let start = Instant::now();
-    for name in crate::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         let file = pq.join(format!("{name}.parquet"));
         if !file.exists() {
             let table = Table::open(db.join(name))?;
-            crate::io::export_table(&table, None, &file, &Default::default(), &mut |_| {})?;
+            quiver_store::io::export_table(&table, None, &file, &Default::default(), &mut |_| {})?;
         }
     }
     let export = start.elapsed();
@@ -99,7 +102,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<()> {
     let dir = db.join("lineitem");
     let (open, table) = median_time(5, || Table::open(&dir))?;
     let rows = table.num_rows();
-    let bytes: u64 = table.segments().iter().map(|s| s.file().file_len()).sum();
+    let bytes: u64 = table.segments().iter().map(|s| s.file_len()).sum();
     let price = table
         .schema()
         .index_of("l_extendedprice")
@@ -183,7 +186,7 @@ fn run_queries(db: &std::path::Path, pq: &std::path::Path) -> Result<()> {
     let df = super::sql::external;
     let quiver = QuiverSession::open_db(db, Default::default())?;
     let parquet = QuiverSession::default();
-    for name in crate::tpch::TABLES {
+    for name in quiver_store::tpch::TABLES {
         let file = pq.join(format!("{name}.parquet"));
         rt.block_on(parquet.context().register_parquet(
             name,
@@ -233,23 +236,4 @@ fn run_queries(db: &std::path::Path, pq: &std::path::Path) -> Result<()> {
         println!("{l}");
     }
     Ok(())
-}
-
-/// A temporary directory removed on drop (std has none; `tempfile` is a dev-dependency only).
-struct TempDir(PathBuf);
-
-fn tempdir() -> Result<TempDir> {
-    let path = std::env::temp_dir().join(format!(
-        "quiver-demo-{}-{}",
-        std::process::id(),
-        crate::native::table_dir::now_micros()
-    ));
-    std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, "create directory", e))?;
-    Ok(TempDir(path))
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

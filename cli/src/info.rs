@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::human_bytes;
-use crate::arrow_bridge::stats::decode_bound;
-use crate::arrow_bridge::Storage;
-use crate::error::Result;
-use crate::native::footer::{zone_count, ColumnStats};
+use quiver_store::stats::decode_bound;
+use quiver_store::ColumnStats;
+use quiver_store::Placement;
+use quiver_store::Result;
 
 /// Arguments of `quiver info`.
 #[derive(Debug, clap::Args)]
@@ -65,8 +65,8 @@ impl ColumnInfo {
 /// Runs `quiver info`.
 pub fn run(args: InfoArgs) -> Result<()> {
     let table = super::open(&args.table, args.version)?;
-    let versions = crate::Table::versions(&args.table)?;
-    let bytes: u64 = table.segments().iter().map(|s| s.file().file_len()).sum();
+    let versions = quiver_store::Table::versions(&args.table)?;
+    let bytes: u64 = table.segments().iter().map(|s| s.file_len()).sum();
     let schema = table.schema();
     let source = table.source_schema();
     let columns: Vec<ColumnInfo> = source
@@ -79,12 +79,16 @@ pub fn run(args: InfoArgs) -> Result<()> {
             let stats: Vec<(&ColumnStats, u64)> = table
                 .segments()
                 .iter()
-                .map(|s| (s.stats(i), s.file().row_count()))
+                .map(|s| (s.stats(i), s.num_rows() as u64))
                 .collect();
-            let count = |f: fn(Storage) -> bool| {
-                table.segments().iter().filter(|s| f(s.storage(i))).count()
+            let count = |f: fn(Placement) -> bool| {
+                table
+                    .segments()
+                    .iter()
+                    .filter(|s| f(s.placement(i)))
+                    .count()
             };
-            let bounds = crate::arrow_bridge::stats::merge_bounds(&stats, read_type);
+            let bounds = quiver_store::stats::merge_bounds(&stats, read_type);
             ColumnInfo {
                 name: field.name().clone(),
                 data_type: field.data_type().to_string(),
@@ -96,9 +100,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
                 max: bounds
                     .as_ref()
                     .map(|(_, hi)| bound_text(Some(hi), read_type)),
-                dense: count(|s| matches!(s, Storage::Dense(_))),
-                bag: count(|s| matches!(s, Storage::Bag(_))),
-                absent: count(|s| s == Storage::Absent),
+                dense: count(|s| matches!(s, Placement::Dense(_))),
+                bag: count(|s| matches!(s, Placement::Bag(_))),
+                absent: count(|s| s == Placement::Absent),
             }
         })
         .collect();
@@ -106,14 +110,13 @@ pub fn run(args: InfoArgs) -> Result<()> {
         let segments: Vec<serde_json::Value> = table
             .segments()
             .iter()
-            .zip(&table.manifest().segments)
-            .map(|(s, e)| {
+            .map(|s| {
                 serde_json::json!({
-                    "name": e.name,
-                    "rows": s.file().row_count(),
-                    "bytes": s.file().file_len(),
-                    "zones": zone_count(s.file().row_count(), s.file().footer().zone_rows),
-                    "bag_keys": s.file().footer().bag.as_ref().map_or(0, |b| b.keys.len()),
+                    "name": s.path().file_name().map(|n| n.to_string_lossy()),
+                    "rows": s.num_rows(),
+                    "bytes": s.file_len(),
+                    "zones": s.zone_count(),
+                    "bag_keys": s.bag_key_count(),
                 })
             })
             .collect();
@@ -152,7 +155,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
     println!(
         "version   {} (published: {})",
         table.version(),
-        crate::native::table_dir::describe_versions(&versions)
+        quiver_store::describe_versions(&versions)
     );
     println!(
         "rows      {} in {} segments, {} on disk",
@@ -165,23 +168,29 @@ pub fn run(args: InfoArgs) -> Result<()> {
         println!("overflow  {in_bag} columns live in the overflow bag (fill rate under the threshold in a segment)");
     }
     println!();
-    println!(
-        "{:<24} {:<28} {:>8} {:>10} {:>7}  {:<9} {:<20} {:<20}",
-        "column", "type", "nullable", "nulls", "fill", "storage", "min", "max"
-    );
+    let mut grid = comfy_table::Table::new();
+    grid.load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .set_header([
+            "column", "type", "nullable", "nulls", "fill", "storage", "min", "max",
+        ]);
     for c in &columns {
-        println!(
-            "{:<24} {:<28} {:>8} {:>10} {:>6.2}%  {:<9} {:<20} {:<20}",
-            c.name,
-            c.data_type,
-            if c.nullable { "yes" } else { "no" },
-            c.nulls,
-            100.0 * fill_rate(c.nulls, table.num_rows()),
+        grid.add_row([
+            c.name.clone(),
+            c.data_type.clone(),
+            if c.nullable { "yes" } else { "no" }.to_owned(),
+            c.nulls.to_string(),
+            format!("{:.2}%", 100.0 * fill_rate(c.nulls, table.num_rows())),
             c.storage(),
-            c.min.as_deref().unwrap_or("-"),
-            c.max.as_deref().unwrap_or("-")
-        );
+            c.min.clone().unwrap_or_else(|| "-".into()),
+            c.max.clone().unwrap_or_else(|| "-".into()),
+        ]);
     }
+    for numeric in [3, 4] {
+        if let Some(column) = grid.column_mut(numeric) {
+            column.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    println!("{grid}");
     Ok(())
 }
 

@@ -16,12 +16,12 @@ fn main() -> ExitCode {
     // hook's message and backtrace for every other panic only.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !quiver::io::panic_is_guarded() {
+        if !quiver_store::io::panic_is_guarded() {
             default_hook(info);
         }
     }));
-    let cli = quiver::cli::Cli::parse();
-    match quiver::cli::run(cli) {
+    let cli = quiver_cli::Cli::parse();
+    match quiver_cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, whatever the message: some decoders' errors span several.

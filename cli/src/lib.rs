@@ -3,8 +3,10 @@
 //! # Contract
 //! - Every subcommand has `--help`. A failure prints one line, `error: <message>`, on stderr
 //!   and exits with status 1 (`verify` also exits 1 when it finds damage); usage errors exit 2.
-//! - Commands never leave a table half-changed: they go through [`crate::TableWriter`], whose
+//! - Commands never leave a table half-changed: they go through [`quiver_store::TableWriter`], whose
 //!   commits are atomic.
+
+#![forbid(unsafe_code)]
 
 mod demo;
 mod info;
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use quiver_store::Result;
 
 /// Quiver: an embedded, Arrow-native columnar store.
 #[derive(Debug, Parser)]
@@ -65,10 +67,10 @@ pub enum Command {
     },
 }
 
-fn open(table: &std::path::Path, version: Option<u64>) -> Result<crate::Table> {
+fn open(table: &std::path::Path, version: Option<u64>) -> Result<quiver_store::Table> {
     match version {
-        Some(v) => crate::Table::open_version(table, v),
-        None => crate::Table::open(table),
+        Some(v) => quiver_store::Table::open_version(table, v),
+        None => quiver_store::Table::open(table),
     }
 }
 
@@ -94,7 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Vacuum { table, keep } => {
-            let r = crate::vacuum(&table, keep)?;
+            let r = quiver_store::vacuum(&table, keep)?;
             println!(
                 "removed {} versions and {} files ({} bytes){}",
                 r.removed_versions.len(),

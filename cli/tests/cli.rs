@@ -1,12 +1,11 @@
 //! The `quiver` binary end to end: import -> info -> sql -> export -> verify on generated TPC-H
 //! data and on the Parquet conformance corpus; clear one-line errors and non-zero exits on bad
 //! input, with the table left as it was.
-#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use quiver::io::{export_batches, ExportOptions, Format};
+use quiver_store::io::{export_batches, ExportOptions, Format};
 
 fn quiver() -> Command {
     Command::cargo_bin("quiver").unwrap()
@@ -44,12 +43,9 @@ fn s(p: &Path) -> &str {
 
 /// TPC-H `name` at scale 0.01 as a Parquet file in `dir`.
 fn tpch_parquet(dir: &Path, name: &str) -> PathBuf {
-    let (schema, batches) = quiver::tpch::batches(name, 0.01, 1, 1, 10_000).unwrap();
+    let (schema, batches) = quiver_store::tpch::batches(name, 0.01, 1, 1, 10_000).unwrap();
     let path = dir.join(format!("{name}.parquet"));
-    let options = ExportOptions {
-        row_group_size: 20_000,
-        ..Default::default()
-    };
+    let options = ExportOptions::default().with_row_group_size(20_000);
     export_batches(schema, batches, &path, &options, &mut |_| {}).unwrap();
     path
 }
@@ -94,7 +90,7 @@ fn tpch_import_info_sql_export_verify() {
     assert_eq!(total, 60_175);
 
     // Several statements (TPC-H q15: create view; select; drop view): the select is printed.
-    let q15 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpch-queries/q15.sql");
+    let q15 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tpch-queries/q15.sql");
     let supplier = tpch_parquet(tmp.path(), "supplier");
     ok(&["import", "-q", s(&supplier), s(&db.join("supplier"))]);
     let out = ok(&["sql", "--db", s(&db), "--format", "ndjson", "-f", s(&q15)]);
@@ -288,7 +284,7 @@ fn bad_input_gives_one_line_errors_and_leaves_the_table_as_it_was() {
 #[test]
 fn conformance_corpus_through_the_binary() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/parquet-testing/data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/parquet-testing/data");
     let skip = [
         "dict-page-offset-zero.parquet",
         "large_string_map.brotli.parquet",

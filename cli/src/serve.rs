@@ -1,5 +1,5 @@
 //! `quiver serve`: an Arrow Flight SQL server over a database directory (see
-//! [`crate::flight`] for what it answers).
+//! [`quiver_store::flight`] for what it answers).
 //!
 //! # Contract
 //! - Once the socket is bound, one line `listening on grpc://HOST:PORT` is printed on stdout
@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use super::sql::{runtime, session, SessionArgs};
-use crate::error::{Error, Result};
-use crate::flight::{serve, QuiverFlightSqlService};
+use quiver_store::flight::{serve, QuiverFlightSqlService};
+use quiver_store::{Error, Result};
 
 /// Arguments of `quiver serve`.
 #[derive(Debug, clap::Args)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use clap::ValueEnum;
 
 use super::progress::Progress;
-use crate::error::{Error, Result};
-use crate::io::{self, Compression, ExportOptions, Format, ImportOptions, Mode};
+use quiver_store::io::{self, Compression, ExportOptions, Format, ImportOptions, Mode};
+use quiver_store::{Error, Result};
 
 /// A file format, as the command line names it.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -134,16 +134,13 @@ fn parse_schema(spec: &str) -> Result<arrow::datatypes::SchemaRef> {
 /// Runs `quiver import`.
 pub fn import(args: ImportArgs, quiet: bool) -> Result<()> {
     let (table, sources) = args.paths.split_last().expect("clap requires two paths");
-    let mut options = ImportOptions {
-        format: args.format.map(Format::from),
-        mode: match args.mode {
-            ModeArg::Create => Mode::Create,
-            ModeArg::Append => Mode::Append,
-            ModeArg::Overwrite => Mode::Overwrite,
-        },
-        columns: columns(&args.columns),
-        ..Default::default()
-    };
+    let mut options = ImportOptions::default().with_mode(match args.mode {
+        ModeArg::Create => Mode::Create,
+        ModeArg::Append => Mode::Append,
+        ModeArg::Overwrite => Mode::Overwrite,
+    });
+    options.format = args.format.map(Format::from);
+    options.columns = columns(&args.columns);
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
@@ -233,12 +230,11 @@ pub fn export(args: ExportArgs, quiet: bool) -> Result<()> {
         .map(Format::from)
         .or_else(|| Format::from_path(&args.dest))
         .unwrap_or(Format::Parquet);
-    let options = ExportOptions {
-        format,
-        compression: args.compression.parse::<Compression>()?,
-        row_group_size: args.row_group_size,
-        statistics: !args.no_statistics,
-    };
+    let options = ExportOptions::default()
+        .with_format(format)
+        .with_compression(args.compression.parse::<Compression>()?)
+        .with_row_group_size(args.row_group_size)
+        .with_statistics(!args.no_statistics);
     let table = super::open(&args.table, args.version)?;
     let start = std::time::Instant::now();
     let rows = match &args.query {

@@ -3,7 +3,6 @@
 //! committed row intact, and their leftovers are removed by the next writer or `vacuum`; an
 //! import that hits a file-size limit (RLIMIT_FSIZE) fails with a clear error and leaves the
 //! previous version intact.
-#![cfg(feature = "cli")]
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -12,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
-use quiver::io::{export_batches, ExportOptions};
-use quiver::{vacuum, Table};
+use quiver_store::io::{export_batches, ExportOptions};
+use quiver_store::{vacuum, Table};
 use rand::{Rng, SeedableRng};
 
 fn binary() -> PathBuf {
@@ -22,12 +21,9 @@ fn binary() -> PathBuf {
 
 /// TPC-H `orders` at scale 0.01 (15,000 rows) as a Parquet file.
 fn orders_parquet(dir: &Path) -> PathBuf {
-    let (schema, batches) = quiver::tpch::batches("orders", 0.01, 1, 1, 2_000).unwrap();
+    let (schema, batches) = quiver_store::tpch::batches("orders", 0.01, 1, 1, 2_000).unwrap();
     let path = dir.join("orders.parquet");
-    let options = ExportOptions {
-        row_group_size: 3_000,
-        ..Default::default()
-    };
+    let options = ExportOptions::default().with_row_group_size(3_000);
     export_batches(schema, batches, &path, &options, &mut |_| {}).unwrap();
     path
 }
@@ -60,7 +56,7 @@ fn content(table: &Path) -> (u64, u64, i64) {
     t.verify()
         .unwrap_or_else(|e| panic!("version {} must verify: {e}", t.version()));
     let key = t.schema().index_of("o_orderkey").unwrap();
-    let options = quiver::ScanOptions::default().with_projection(vec![key]);
+    let options = quiver_store::ScanOptions::default().with_projection(vec![key]);
     let sum: i64 = t
         .scan_with(options)
         .unwrap()

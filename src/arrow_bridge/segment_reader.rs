@@ -1,0 +1,407 @@
+//! An open segment seen through its table's schema: zero-copy Arrow arrays of its dense
+//! columns, decoded arrays of its overflow keys, and the caches that keep both cheap.
+//!
+//! # Contract
+//! - [`SegmentReader::column`] returns the whole column of the segment as one Arrow array
+//!   whose values, offsets and validity buffers are slices of the segment's read-only mapping
+//!   (`column_arrays.rs`): nothing is copied or decoded. Slicing it (`Array::slice`) is O(1)
+//!   and zero-copy too.
+//! - A column's contents are checked the first time it is used — offsets and UTF-8 for
+//!   variable-width columns, the validity bitmap's null count for all — once per open segment;
+//!   the array is then cached. Arrays of columns that are never asked for are never built, so a
+//!   query that reads two columns never touches the pages of the others.
+//! - A table column may be a dense column of the segment (zero-copy as above), an overflow-bag
+//!   key (decoded for the rows asked, never cached), absent (all null: written before the
+//!   column existed), or stored as a narrower type (cast once to the table's type and cached:
+//!   not zero-copy). See `placement.rs`.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{new_null_array, ArrayRef};
+use arrow::buffer::Buffer;
+use arrow::datatypes::{DataType, SchemaRef};
+
+use super::bag_decode::{self as bag, Rows};
+use super::column_arrays::ColumnArrays;
+use super::placement::{map_columns, Placement};
+use super::types::{read_schema, view_type};
+use super::views::to_view;
+use crate::error::{Error, Result};
+use crate::native::footer::{zone_count, zone_range, ColumnStats, SegmentFooter};
+use crate::native::schema::TableSchema;
+use crate::native::segment::SegmentFile;
+use crate::overflow::bag::check_keys;
+use crate::overflow::Bag;
+
+/// Statistics of a column that the footer cannot lend as they are: absent columns (all
+/// null) and columns stored as a narrower type (bounds dropped).
+#[derive(Debug)]
+struct OwnedStats {
+    stats: ColumnStats,
+    zones: Vec<ColumnStats>,
+}
+
+/// An open segment, seen through its table's schema: hands out zero-copy Arrow arrays of
+/// dense columns and decoded arrays of overflow keys.
+#[derive(Debug)]
+pub struct SegmentReader {
+    file: SegmentFile,
+    /// The whole mapping as one Arrow buffer; column buffers are slices of it.
+    buffer: Buffer,
+    /// The table's read schema.
+    schema: SchemaRef,
+    /// Per table column: where it is, and whether it is stored as another (narrower) type.
+    placements: Vec<(Placement, bool)>,
+    owned_stats: Vec<Option<OwnedStats>>,
+    columns: Vec<OnceLock<ArrayRef>>,
+    /// View forms (`Utf8View` / `BinaryView`) of string and binary columns, built on demand.
+    view_columns: Vec<OnceLock<ArrayRef>>,
+    /// The overflow bag, opened (keys and offsets checked) on first use.
+    bag: OnceLock<Bag>,
+}
+
+impl SegmentReader {
+    /// Wraps an open, layout-checked segment of a table with schema `table`; fails if the
+    /// segment's columns do not fit that schema (see `map_columns`).
+    pub fn new(file: SegmentFile, table: &TableSchema) -> Result<Self> {
+        let footer = file.footer();
+        let placements = map_columns(footer, table).map_err(|detail| {
+            Error::corrupt(file.path(), "footer", format!("{detail} (table schema)"))
+        })?;
+        if let Some(bag) = &footer.bag {
+            check_keys(&bag.keys).map_err(|detail| {
+                Error::corrupt(file.path(), "footer, overflow key dictionary", detail)
+            })?;
+        }
+        let zone_rows = |z: usize| {
+            let rows = zone_range(footer.row_count, footer.zone_rows, z as u64);
+            rows.end - rows.start
+        };
+        let owned_stats = placements
+            .iter()
+            .map(|&(s, cast)| {
+                let nulls = |null_count| ColumnStats {
+                    null_count,
+                    ..Default::default()
+                };
+                match s {
+                    Placement::Absent => Some(OwnedStats {
+                        stats: nulls(footer.row_count),
+                        zones: (0..zone_count(footer.row_count, footer.zone_rows) as usize)
+                            .map(|z| nulls(zone_rows(z)))
+                            .collect(),
+                    }),
+                    _ if cast => {
+                        let (stats, zones) = Self::footer_stats(footer, s);
+                        Some(OwnedStats {
+                            stats: nulls(stats.null_count),
+                            zones: zones.iter().map(|z| nulls(z.null_count)).collect(),
+                        })
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let buffer = Buffer::from(file.bytes().clone());
+        let cells = || placements.iter().map(|_| OnceLock::new()).collect();
+        let (columns, view_columns) = (cells(), cells());
+        Ok(Self {
+            file,
+            buffer,
+            schema: read_schema(table),
+            placements,
+            owned_stats,
+            columns,
+            view_columns,
+            bag: OnceLock::new(),
+        })
+    }
+
+    fn footer_stats(footer: &SegmentFooter, s: Placement) -> (&ColumnStats, &[ColumnStats]) {
+        match s {
+            Placement::Dense(i) => (&footer.columns[i].stats, &footer.columns[i].zones),
+            Placement::Bag(k) => {
+                let key = &footer.bag.as_ref().expect("a bag key implies a bag").keys[k];
+                (&key.stats, &key.zones)
+            }
+            Placement::Absent => unreachable!("absent columns have owned statistics"),
+        }
+    }
+
+    /// The underlying segment file (the on-disk format's view, for tools and tests).
+    #[doc(hidden)]
+    pub fn file(&self) -> &SegmentFile {
+        &self.file
+    }
+
+    /// Rows in the segment.
+    pub fn num_rows(&self) -> usize {
+        self.file.row_count() as usize
+    }
+
+    /// The segment file's path.
+    pub fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+
+    /// Size of the segment file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.file.file_len()
+    }
+
+    /// Keys in the segment's overflow bag (0 without a bag).
+    pub fn bag_key_count(&self) -> usize {
+        self.file.footer().bag.as_ref().map_or(0, |b| b.keys.len())
+    }
+
+    /// Zones (runs of rows with their own statistics) in the segment.
+    pub fn zone_count(&self) -> usize {
+        let footer = self.file.footer();
+        zone_count(footer.row_count, footer.zone_rows) as usize
+    }
+
+    /// The segment rows of zone `zone`.
+    pub fn zone_range(&self, zone: usize) -> std::ops::Range<usize> {
+        let footer = self.file.footer();
+        let r = zone_range(footer.row_count, footer.zone_rows, zone as u64);
+        r.start as usize..r.end as usize
+    }
+
+    /// Rows in each zone, in order.
+    pub fn zone_lengths(&self) -> Vec<u64> {
+        (0..self.zone_count())
+            .map(|z| self.zone_range(z).len() as u64)
+            .collect()
+    }
+
+    /// The Arrow schema of the arrays (the table's read schema).
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Where table column `index` is stored in this segment.
+    pub fn placement(&self, index: usize) -> Placement {
+        self.placements[index].0
+    }
+
+    /// Null count and bounds of table column `index` over the segment (bounds unknown for
+    /// columns stored as a narrower type).
+    pub fn stats(&self, index: usize) -> &ColumnStats {
+        match &self.owned_stats[index] {
+            Some(o) => &o.stats,
+            None => Self::footer_stats(self.file.footer(), self.placements[index].0).0,
+        }
+    }
+
+    /// As [`Self::stats`], for zone `zone`.
+    pub fn zone_stats(&self, index: usize, zone: usize) -> &ColumnStats {
+        match &self.owned_stats[index] {
+            Some(o) => &o.zones[zone],
+            None => &Self::footer_stats(self.file.footer(), self.placements[index].0).1[zone],
+        }
+    }
+
+    /// The address range of the mapping, for callers that prove buffers point into it.
+    pub fn mapping_range(&self) -> std::ops::Range<usize> {
+        let start = self.buffer.as_ptr() as usize;
+        start..start + self.buffer.len()
+    }
+
+    fn check_index(&self, index: usize) -> Result<()> {
+        if index >= self.placements.len() {
+            return Err(Error::invalid(format!(
+                "column index {index} out of range: the table has {} columns",
+                self.placements.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The overflow bag (opened on first use).
+    fn bag(&self) -> Result<&Bag> {
+        if let Some(bag) = self.bag.get() {
+            return Ok(bag);
+        }
+        let bag = Bag::open(&self.file)?.ok_or_else(|| {
+            Error::corrupt(self.file.path(), "footer", "an overflow key without a bag")
+        })?;
+        Ok(self.bag.get_or_init(|| bag))
+    }
+
+    /// Checks the whole overflow bag, if there is one (part of [`crate::Table::verify`]).
+    pub fn verify_bag(&self) -> Result<()> {
+        if self.file.footer().bag.is_some() {
+            self.bag()?.verify(&self.file)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes overflow keys `keys` (footer key indices) at `rows`, cast to the table types of
+    /// table columns `columns`.
+    fn decode_bag(
+        &self,
+        columns: &[usize],
+        keys: &[usize],
+        rows: Rows<'_>,
+    ) -> Result<Vec<ArrayRef>> {
+        let meta = &self
+            .file
+            .footer()
+            .bag
+            .as_ref()
+            .expect("a bag key implies a bag")
+            .keys;
+        let arrays = bag::decode(self.bag()?, meta, keys, rows)?;
+        arrays
+            .into_iter()
+            .zip(columns)
+            .map(|(a, &c)| self.conform(c, a))
+            .collect()
+    }
+
+    /// `array` (of column `index` as stored) in the table's read type.
+    fn conform(&self, index: usize, array: ArrayRef) -> Result<ArrayRef> {
+        if !self.placements[index].1 {
+            return Ok(array);
+        }
+        Ok(arrow::compute::cast(
+            &array,
+            self.schema.field(index).data_type(),
+        )?)
+    }
+
+    /// Table column `index` over the whole segment: a zero-copy array for a dense column (see
+    /// the module contract), decoded for an overflow key, all nulls if absent.
+    pub fn column(&self, index: usize) -> Result<ArrayRef> {
+        self.check_index(index)?;
+        match self.placements[index].0 {
+            Placement::Dense(i) => {
+                let cell = &self.columns[index];
+                if let Some(array) = cell.get() {
+                    return Ok(Arc::clone(array));
+                }
+                let arrays = ColumnArrays {
+                    file: &self.file,
+                    buffer: &self.buffer,
+                };
+                let array = arrays.build(&self.file.footer().columns[i])?;
+                let array = self.conform(index, array)?;
+                Ok(Arc::clone(cell.get_or_init(|| array)))
+            }
+            Placement::Bag(k) => Ok(self
+                .decode_bag(&[index], &[k], Rows::Range(0, self.num_rows()))?
+                .remove(0)),
+            Placement::Absent => Ok(new_null_array(
+                self.schema.field(index).data_type(),
+                self.num_rows(),
+            )),
+        }
+    }
+
+    /// Column `index` with strings as `Utf8View` and binaries as `BinaryView`: the values
+    /// stay in the mapping; the views (16 bytes per row) are built on first use and cached for
+    /// the life of the segment. Other columns are returned as by [`Self::column`].
+    pub fn column_view(&self, index: usize) -> Result<ArrayRef> {
+        let array = self.column(index)?;
+        if !matches!(
+            array.data_type(),
+            DataType::LargeUtf8 | DataType::LargeBinary
+        ) {
+            return Ok(array);
+        }
+        if !matches!(self.placements[index].0, Placement::Dense(_)) {
+            return Ok(to_view(&array));
+        }
+        let cell = &self.view_columns[index];
+        if let Some(v) = cell.get() {
+            return Ok(Arc::clone(v));
+        }
+        let v = to_view(&array);
+        Ok(Arc::clone(cell.get_or_init(|| v)))
+    }
+
+    /// Rows `range` of table columns `columns`, each `(index, as view)`: slices of dense
+    /// columns (zero-copy), overflow keys decoded for just these rows in one pass over their
+    /// blobs, nulls for absent columns.
+    pub fn read_range(
+        &self,
+        columns: &[(usize, bool)],
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<ArrayRef>> {
+        let len = range.len();
+        self.read_with(
+            columns,
+            |c, view| {
+                let whole = if view {
+                    self.column_view(c)?
+                } else {
+                    self.column(c)?
+                };
+                Ok(whole.slice(range.start, len))
+            },
+            |cols, keys| self.decode_bag(cols, keys, Rows::Range(range.start, range.end)),
+            len,
+        )
+    }
+
+    /// Table columns `columns` at segment rows `rows` (any order, repeats allowed), gathered
+    /// into new arrays.
+    pub fn read_rows(&self, columns: &[usize], rows: &[usize]) -> Result<Vec<ArrayRef>> {
+        let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
+        let columns: Vec<(usize, bool)> = columns.iter().map(|&c| (c, false)).collect();
+        self.read_with(
+            &columns,
+            |c, _| {
+                Ok(arrow::compute::take(
+                    self.column(c)?.as_ref(),
+                    &indices,
+                    None,
+                )?)
+            },
+            |cols, keys| self.decode_bag(cols, keys, Rows::List(rows)),
+            rows.len(),
+        )
+    }
+
+    /// Reads `columns`, each `(index, as view)`: dense ones with `dense(column, as view)`, all
+    /// overflow keys at once with `bag(columns, keys)`, absent ones as `len` nulls.
+    fn read_with(
+        &self,
+        columns: &[(usize, bool)],
+        dense: impl Fn(usize, bool) -> Result<ArrayRef>,
+        bag: impl FnOnce(&[usize], &[usize]) -> Result<Vec<ArrayRef>>,
+        len: usize,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut out: Vec<Option<ArrayRef>> = vec![None; columns.len()];
+        let (mut bag_columns, mut bag_keys, mut bag_slots) = (Vec::new(), Vec::new(), Vec::new());
+        for (slot, &(c, view)) in columns.iter().enumerate() {
+            self.check_index(c)?;
+            match self.placements[c].0 {
+                Placement::Dense(_) => out[slot] = Some(dense(c, view)?),
+                Placement::Bag(k) => {
+                    bag_columns.push(c);
+                    bag_keys.push(k);
+                    bag_slots.push(slot);
+                }
+                Placement::Absent => {
+                    let t = self.schema.field(c).data_type();
+                    let t = if view { view_type(t) } else { t.clone() };
+                    out[slot] = Some(new_null_array(&t, len));
+                }
+            }
+        }
+        if !bag_keys.is_empty() {
+            for (slot, array) in bag_slots.into_iter().zip(bag(&bag_columns, &bag_keys)?) {
+                out[slot] = Some(if columns[slot].1 {
+                    to_view(&array)
+                } else {
+                    array
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|a| a.expect("every slot filled"))
+            .collect())
+    }
+}

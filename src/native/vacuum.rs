@@ -1,0 +1,120 @@
+//! Vacuum: deletes the files only older versions of a table use, and a crashed writer's leftovers.
+//!
+//! # Contract
+//! - [`vacuum`] keeps the newest `keep` versions. It deletes older manifests first (then fsyncs
+//!   the directory), and only then the segments that no kept manifest references, so a crash
+//!   mid-vacuum leaves unreferenced files, never a manifest naming a missing file. Files that no
+//!   manifest references at all (a crashed writer's leftovers) are deleted only while no writer
+//!   holds the table's shared lock ([`FileLock`]).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::lock::{FileLock, LOCK_FILE, VERSIONS_LOCK_FILE};
+use super::names::{
+    is_temp_name, manifest_name, parse_manifest_name, read_dir_names, SEGMENT_SUFFIX,
+};
+use super::table_dir::{fsync_dir, list_versions, read_manifest, read_manifest_if_present};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What [`vacuum`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VacuumReport {
+    /// Versions whose manifests were deleted.
+    pub removed_versions: Vec<u64>,
+    /// Files deleted (segments, leftovers), by name.
+    pub removed_files: Vec<String>,
+    /// Bytes those files took.
+    pub bytes_freed: u64,
+    /// True if leftovers could not be examined because a writer was live.
+    pub skipped_leftovers: bool,
+}
+
+fn remove(dir: &Path, name: &str, report: &mut VacuumReport) -> Result<()> {
+    let path = dir.join(name);
+    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            report.bytes_freed += len;
+            report.removed_files.push(name.to_owned());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, "remove", e)),
+    }
+}
+
+/// Deletes temporary files and segments no manifest references. The caller must
+/// hold the table's exclusive lock, so no writer is between writing a segment and publishing it.
+pub(crate) fn remove_leftovers(
+    dir: &Path,
+    _exclusive: &FileLock,
+    report: &mut VacuumReport,
+) -> Result<()> {
+    let names = read_dir_names(dir)?;
+    let mut referenced = HashSet::new();
+    for v in names.iter().filter_map(|n| parse_manifest_name(n)) {
+        // A concurrent vacuum may have deleted it since: its segments are garbage already, or
+        // named by a newer manifest.
+        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
+            referenced.insert(s.name);
+        }
+    }
+    for name in &names {
+        let leftover =
+            is_temp_name(name) || (name.ends_with(SEGMENT_SUFFIX) && !referenced.contains(name));
+        if leftover && name != LOCK_FILE && name != VERSIONS_LOCK_FILE {
+            remove(dir, name, report)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the newest `keep` versions of the table in `dir` and deletes every file only older
+/// versions use (see the module contract).
+pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
+    if keep == 0 {
+        return Err(Error::invalid("vacuum must keep at least one version"));
+    }
+    // Deleting manifests changes the set of versions: hold the versions lock (see `publish`).
+    let versions_lock = FileLock::versions(dir)?;
+    let versions = list_versions(dir)?;
+    if versions.is_empty() {
+        return Err(ErrorKind::TableNotFound {
+            path: dir.to_path_buf(),
+        }
+        .into());
+    }
+    let split = versions.len().saturating_sub(keep);
+    let (old, kept) = versions.split_at(split);
+    let mut referenced = HashSet::new();
+    for &v in kept {
+        // Another vacuum, keeping fewer versions, may have deleted it meanwhile.
+        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
+            referenced.insert(s.name);
+        }
+    }
+    let mut report = VacuumReport::default();
+    let mut candidates = Vec::new();
+    for &v in old {
+        // An unreadable old manifest is removed all the same: its segments become leftovers.
+        if let Ok(m) = read_manifest(dir, v) {
+            candidates.extend(m.segments.into_iter().map(|s| s.name));
+        }
+        remove(dir, &manifest_name(v), &mut report)?;
+        report.removed_versions.push(v);
+    }
+    fsync_dir(dir)?;
+    drop(versions_lock);
+    for name in candidates {
+        if !referenced.contains(&name) {
+            remove(dir, &name, &mut report)?;
+        }
+    }
+    match FileLock::try_exclusive(dir)? {
+        Some(lock) => remove_leftovers(dir, &lock, &mut report)?,
+        None => report.skipped_leftovers = true,
+    }
+    fsync_dir(dir)?;
+    Ok(report)
+}
