@@ -62,10 +62,8 @@ fn main() -> quiver_store::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn example_runs() {
-        super::main().unwrap();
-    }
+/// `cargo test` runs the example (`test = true` in Cargo.toml).
+#[test]
+fn runs() {
+    main().unwrap();
 }

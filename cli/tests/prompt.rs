@@ -196,19 +196,15 @@ fn prompt_lists_tables_and_a_long_query_is_cancelled_by_ctrl_c() {
 
 #[test]
 fn sql_text_that_starts_with_a_comment_is_not_taken_for_an_option() {
-    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+    assert_cmd::Command::cargo_bin("quiver")
+        .unwrap()
         .args([
             "sql",
             "--format",
             "csv",
             "-- TPC-H files start like this\nSELECT 1 + 1 AS two",
         ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "two\n2\n");
+        .assert()
+        .success()
+        .stdout("two\n2\n");
 }
