@@ -205,6 +205,35 @@ fn invalid_utf8_is_rejected_on_first_use() {
 }
 
 #[test]
+fn a_take_of_a_few_rows_checks_only_those_rows_and_names_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = common::id_name_batch(1000);
+    let mut w = TableWriter::create(dir.path(), batch.schema()).unwrap();
+    w.write(&batch).unwrap();
+    w.commit().unwrap();
+    let seg = Table::open(dir.path()).unwrap().segments()[0]
+        .file()
+        .path()
+        .to_path_buf();
+    // Row 0 is null; row 1 ("näme-1") starts the data region: byte 2 is inside its "ä".
+    poke_region(dir.path(), &seg, 1, false, |r| r[2] = 0xff);
+    let t = Table::open(dir.path()).unwrap();
+    let far = t
+        .take(&[500, 998])
+        .expect("rows away from the damage read fine");
+    let names = far
+        .column(1)
+        .as_any()
+        .downcast_ref::<arrow::array::LargeStringArray>();
+    assert_eq!(names.unwrap().value(0), "näme-500");
+    let err = t.take(&[1]).unwrap_err().to_string();
+    assert!(err.contains("column \"name\", row 1"), "{err}");
+    // A whole-column read still finds it.
+    let msg = first_scan_error(dir.path()).to_string();
+    assert!(msg.contains("invalid UTF-8"), "{msg}");
+}
+
+#[test]
 fn every_single_bit_flip_in_a_segment_is_detected_by_verify_without_panicking() {
     let dir = tempfile::tempdir().unwrap();
     let seg = table(dir.path());

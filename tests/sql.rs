@@ -93,8 +93,30 @@ async fn selective_filter_on_a_sorted_column_reads_only_the_matching_segment_and
         "9 of 10 segments skipped"
     );
     assert_eq!(metric(&plan, "zones_pruned"), 99, "99 of 100 zones skipped");
-    assert_eq!(metric(&plan, "zones_scanned"), 1);
+    assert_eq!(metric(&plan, "zones_evaluated"), 1);
+    assert_eq!(metric(&plan, "zones_passed_whole"), 0);
     assert_eq!(metric(&plan, "rows_scanned"), 1000);
+    assert_eq!(metric(&plan, "rows_materialized"), 500);
+}
+
+#[tokio::test]
+async fn zones_whose_statistics_prove_every_row_matches_pass_whole_without_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    sorted_table(dir.path(), 100_000);
+    let s = QuiverSession::default();
+    s.register_table("t", dir.path()).unwrap();
+    // Zones are 1000 rows: [52000, 54000) is zones 52 and 53 whole, [54000, 54500) half of 54.
+    let (plan, batches) = run(&s, "SELECT count(s) FROM t WHERE x >= 52000 AND x < 54500").await;
+    let non_null = (52000..54500).filter(|i| i % 7 != 0).count() as i64;
+    assert_eq!(single_i64(&batches), non_null);
+    assert_eq!(metric(&plan, "zones_passed_whole"), 2);
+    assert_eq!(metric(&plan, "zones_evaluated"), 1);
+    assert_eq!(metric(&plan, "zones_pruned"), 97);
+    assert_eq!(metric(&plan, "rows_materialized"), 2500);
+    let shown = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(!shown.contains("FilterExec"), "{shown}");
 }
 
 #[tokio::test]
@@ -105,11 +127,12 @@ async fn explain_shows_pushed_projection_filter_and_limit() {
     s.register_table("t", dir.path()).unwrap();
     let plan = explain(&s, "SELECT s FROM t WHERE x > 4500").await;
     assert!(plan.contains("QuiverSource"), "{plan}");
+    assert!(plan.contains("projection=[s]"), "{plan}");
+    assert!(plan.contains("filter=[x@0 > 4500]"), "{plan}");
     assert!(
-        plan.contains("projection=[x, s]") || plan.contains("projection=[s, x]"),
-        "{plan}"
+        !plan.contains("FilterExec"),
+        "the scan applies the filter: {plan}"
     );
-    assert!(plan.contains("predicate=x@0 > 4500"), "{plan}");
     assert!(
         plan.contains("zones=1/5"),
         "planning pruned 4 of 5 zones: {plan}"

@@ -155,6 +155,26 @@ async fn all_22_tpch_queries_match_datafusion_over_parquet() {
         compared += 1;
     }
     assert_eq!(compared, 22);
+    // Q6's filter runs in the scan: no FilterExec, and the plan's metrics account for every
+    // zone (passed whole, evaluated or skipped) and the rows that left the scan.
+    let q6 = std::fs::read_to_string(queries_dir().join("q6.sql")).unwrap();
+    let analyzed = quiver
+        .run_script(&format!("EXPLAIN ANALYZE {q6}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&analyzed.batches)
+        .unwrap()
+        .to_string();
+    assert!(!text.contains("FilterExec"), "{text}");
+    for metric in [
+        "zones_passed_whole=",
+        "zones_evaluated=",
+        "zones_pruned=",
+        "rows_materialized=",
+    ] {
+        assert!(text.contains(metric), "{metric} missing:\n{text}");
+    }
     // At this scale q18's threshold (sum of quantity > 300) may select nothing; every other
     // query must have rows to compare.
     assert!(

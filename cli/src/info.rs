@@ -117,6 +117,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
                     "bytes": s.file_len(),
                     "zones": s.zone_count(),
                     "bag_keys": s.bag_key_count(),
+                    "sort_key": s.sort_key(),
                 })
             })
             .collect();
@@ -163,6 +164,18 @@ pub fn run(args: InfoArgs) -> Result<()> {
         table.segments().len(),
         human_bytes(bytes)
     );
+    let sorted = table
+        .segments()
+        .iter()
+        .filter(|s| s.sort_key().is_some())
+        .count();
+    if let Some(key) = table.segments().iter().find_map(|s| s.sort_key()) {
+        println!(
+            "sorted    {sorted} of {} segments by {}",
+            table.segments().len(),
+            key.join(", ")
+        );
+    }
     let in_bag = columns.iter().filter(|c| c.bag > 0).count();
     if in_bag > 0 {
         println!("overflow  {in_bag} columns live in the overflow bag (fill rate under the threshold in a segment)");

@@ -93,6 +93,11 @@ pub struct ImportArgs {
     /// widened types (int + float -> float, anything + string -> string).
     #[arg(long)]
     pub merge_schema: bool,
+    /// Write rows in the order of these columns (comma-separated; ascending, NULLs last), so
+    /// range filters on them skip whole zones and ORDER BY on them skips sorts. Remembered by
+    /// the table: later appends keep each write in this order.
+    #[arg(long, value_delimiter = ',')]
+    pub sort_by: Option<Vec<String>>,
 }
 
 fn parse_schema(spec: &str) -> Result<arrow::datatypes::SchemaRef> {
@@ -149,6 +154,7 @@ pub fn import(args: ImportArgs, quiet: bool) -> Result<()> {
         options.write.segment_rows = rows;
     }
     options.write.merge_schema = args.merge_schema;
+    options.write.sort_by = args.sort_by.clone();
     if let Some(d) = args.delimiter {
         options.csv.delimiter =
             Some(u8::try_from(d).map_err(|_| Error::invalid("the delimiter must be one byte"))?);

@@ -417,3 +417,72 @@ fn sparse_ndjson_keys_land_in_the_bag_and_info_shows_them() {
     assert!(out.contains("3001,1,1.5,3000"), "{out}");
     ok(&["verify", s(&bag)]);
 }
+
+#[test]
+fn import_sort_by_clusters_the_table_and_explain_shows_the_scan_filtering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lineitem = tpch_parquet(tmp.path(), "lineitem");
+    let t = tmp.path().join("lineitem");
+    ok(&[
+        "import",
+        "-q",
+        s(&lineitem),
+        s(&t),
+        "--sort-by",
+        "l_shipdate,l_orderkey",
+        "--segment-rows",
+        "20000",
+    ]);
+    let table = format!("lineitem={}", s(&t));
+    // Rows come back in key order, with no sort planned.
+    let plan = ok(&[
+        "sql",
+        "--table",
+        &table,
+        "EXPLAIN SELECT l_shipdate FROM lineitem ORDER BY l_shipdate",
+    ]);
+    assert!(!plan.contains("SortExec"), "{plan}");
+    let dates = json(&ok(&[
+        "sql",
+        "--table",
+        &table,
+        "--format",
+        "json",
+        "SELECT count(*) AS n, count(DISTINCT l_shipdate) AS d FROM lineitem \
+         WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01'",
+    ]));
+    assert!(dates[0]["n"].as_u64().unwrap() > 0);
+    // The filter runs in the scan: no FilterExec; zones outside 1994 are skipped.
+    let analyzed = ok(&[
+        "sql",
+        "--table",
+        &table,
+        "EXPLAIN ANALYZE SELECT sum(l_extendedprice * l_discount) FROM lineitem \
+         WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01' \
+         AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24",
+    ]);
+    assert!(!analyzed.contains("FilterExec"), "{analyzed}");
+    assert!(analyzed.contains("zones_pruned="), "{analyzed}");
+    assert!(analyzed.contains("rows_materialized="), "{analyzed}");
+    // Appends keep the table's key: every segment records it.
+    ok(&["import", "-q", "--mode", "append", s(&lineitem), s(&t)]);
+    let info = json(&ok(&["info", "--json", s(&t)]));
+    let segments = info["segments"].as_array().unwrap();
+    assert!(segments.len() >= 4, "{info}");
+    for seg in segments {
+        assert_eq!(
+            seg["sort_key"],
+            serde_json::json!(["l_shipdate", "l_orderkey"]),
+            "{info}"
+        );
+    }
+    let bad = fails(&[
+        "import",
+        "-q",
+        s(&lineitem),
+        s(&tmp.path().join("x")),
+        "--sort-by",
+        "nope",
+    ]);
+    assert!(bad.contains("\"nope\""), "{bad}");
+}

@@ -8,6 +8,10 @@
 //!   (map offsets, which Arrow keeps as `i32`, are converted).
 //! - Strings read as `LargeUtf8` and binaries as `LargeBinary`: the offsets buffer starts 8
 //!   bytes before the offsets region, on the zero prefix the format guarantees.
+//! - [`ColumnArrays::gather_variable`] copies a few rows of a string or binary column without
+//!   building (or checking) the whole column: it checks exactly what it reads — each row's two
+//!   offsets against each other and the data region, each value's UTF-8, each row's validity
+//!   bit — so it touches only those rows' pages (a cold `take`).
 
 use std::sync::Arc;
 
@@ -22,7 +26,7 @@ use super::types::read_field;
 use crate::error::{Error, Result};
 use crate::native::footer::{ColumnMeta, Region};
 use crate::native::schema::{ColumnType, Layout};
-use crate::native::segment::SegmentFile;
+use crate::native::segment::{u64_at, SegmentFile};
 
 /// Builds arrays of `file`'s columns over `buffer`, the whole mapping as one Arrow buffer.
 pub(crate) struct ColumnArrays<'a> {
@@ -62,6 +66,72 @@ impl ColumnArrays<'_> {
         //   any column (list children included) of more than `i64::MAX` rows;
         // - 64-byte alignment (checked by `check_layout`) let `ScalarBuffer::new` in.
         unsafe { OffsetBuffer::new_unchecked(scalars) }
+    }
+
+    /// Rows `rows` (each `< meta.rows`, any order) of variable-width column `meta`, copied
+    /// into a new array, checking only what is read; `None` for other layouts.
+    pub(crate) fn gather_variable(
+        &self,
+        meta: &ColumnMeta,
+        rows: &[usize],
+    ) -> Result<Option<ArrayRef>> {
+        let Layout::Variable { utf8 } = meta.def.column_type.layout() else {
+            return Ok(None);
+        };
+        let (Some(data_r), Some(off_r)) = (meta.regions.data, meta.regions.offsets) else {
+            unreachable!("check_layout guarantees data and offsets for variable columns")
+        };
+        let (data, offsets) = (self.file.region(data_r), self.file.region(off_r));
+        let validity = meta.regions.validity.map(|v| self.file.region(v));
+        let corrupt = |row: usize, detail: String| {
+            Error::corrupt(
+                self.file.path(),
+                format!("column \"{}\", row {row}", meta.def.name),
+                detail,
+            )
+        };
+        let mut values: Vec<Option<&[u8]>> = Vec::with_capacity(rows.len());
+        for &row in rows {
+            if row as u64 >= meta.rows {
+                return Err(Error::invalid(format!(
+                    "row {row} is past the end of column \"{}\" ({} rows)",
+                    meta.def.name, meta.rows
+                )));
+            }
+            if validity.is_some_and(|bits| bits[row / 8] & (1 << (row % 8)) == 0) {
+                values.push(None);
+                continue;
+            }
+            // End offsets with no leading zero: row r spans [end(r - 1), end(r)).
+            let end = u64_at(offsets, 8 * row);
+            let start = if row == 0 {
+                0
+            } else {
+                u64_at(offsets, 8 * (row - 1))
+            };
+            if start > end || end > data.len() as u64 {
+                return Err(corrupt(
+                    row,
+                    format!(
+                        "offsets {start}..{end} outside the {}-byte data region",
+                        data.len()
+                    ),
+                ));
+            }
+            values.push(Some(&data[start as usize..end as usize]));
+        }
+        if !utf8 {
+            return Ok(Some(Arc::new(LargeBinaryArray::from_iter(values))));
+        }
+        let strings = values
+            .into_iter()
+            .zip(rows)
+            .map(|(v, &row)| {
+                v.map(|b| std::str::from_utf8(b).map_err(|e| corrupt(row, format!("{e}"))))
+                    .transpose()
+            })
+            .collect::<Result<Vec<Option<&str>>>>()?;
+        Ok(Some(Arc::new(LargeStringArray::from_iter(strings))))
     }
 
     /// Builds the array of one column (recursively for nested columns), checking its contents

@@ -10,9 +10,11 @@
 //! # Files
 //! - read: `segment_reader.rs` (a segment through its table's schema, with caches) over
 //!   `placement.rs` (where each table column is in a segment), `column_arrays.rs` (the
-//!   zero-copy arrays and their unsafe constructors) and `views.rs` (`Utf8View` forms);
+//!   zero-copy arrays and their unsafe constructors), `views.rs` (`Utf8View` forms) and
+//!   `distinct.rs` (distinct-value tables of low-cardinality columns);
 //!   `bag_decode.rs` for overflow keys.
-//! - write: `writer.rs` ([`TableWriter`]: segments, commits), `segment_build.rs` (one segment:
+//! - write: `writer.rs` ([`TableWriter`]: segments, commits), `sort_key.rs` (clustered
+//!   writes: sorting and merging segments), `segment_build.rs` (one segment:
 //!   dense/bag routing), `array_append.rs` (an Arrow array into a column builder),
 //!   `bag_encode.rs` (sparse columns into the bag), `widen.rs` (schema merging).
 //! - shared: `types.rs` (Arrow types <-> stored column types), `stats.rs` (min/max/null
@@ -22,9 +24,11 @@ mod array_append;
 mod bag_decode;
 mod bag_encode;
 mod column_arrays;
+mod distinct;
 mod placement;
 mod segment_build;
 mod segment_reader;
+mod sort_key;
 pub mod stats;
 mod table;
 pub(crate) mod types;
@@ -35,6 +39,7 @@ mod writer;
 pub use crate::native::footer::ColumnStats;
 pub use crate::native::table_dir::describe_versions;
 pub use placement::Placement;
+
 pub use segment_reader::SegmentReader;
 pub use table::{Scan, ScanOptions, Table, DEFAULT_BATCH_SIZE};
 pub use writer::{TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_ZONE_ROWS};

@@ -23,6 +23,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use super::bag_decode::{self as bag, Rows};
 use super::column_arrays::ColumnArrays;
+use super::distinct::DistinctValues;
 use super::placement::{map_columns, Placement};
 use super::types::{read_schema, view_type};
 use super::views::to_view;
@@ -32,6 +33,10 @@ use crate::native::schema::TableSchema;
 use crate::native::segment::SegmentFile;
 use crate::overflow::bag::check_keys;
 use crate::overflow::Bag;
+
+/// [`SegmentReader::read_rows_as`] gathers a string column row by row, without building it,
+/// when it reads fewer than one row in this many.
+pub const GATHER_FRACTION: usize = 64;
 
 /// Statistics of a column that the footer cannot lend as they are: absent columns (all
 /// null) and columns stored as a narrower type (bounds dropped).
@@ -56,6 +61,9 @@ pub struct SegmentReader {
     columns: Vec<OnceLock<ArrayRef>>,
     /// View forms (`Utf8View` / `BinaryView`) of string and binary columns, built on demand.
     view_columns: Vec<OnceLock<ArrayRef>>,
+    /// Distinct-value tables of low-cardinality string and binary columns, built on demand
+    /// (`None` inside: the column has too many distinct values).
+    distinct: Vec<OnceLock<Option<Arc<DistinctValues>>>>,
     /// The overflow bag, opened (keys and offsets checked) on first use.
     bag: OnceLock<Bag>,
 }
@@ -105,6 +113,7 @@ impl SegmentReader {
         let buffer = Buffer::from(file.bytes().clone());
         let cells = || placements.iter().map(|_| OnceLock::new()).collect();
         let (columns, view_columns) = (cells(), cells());
+        let distinct = placements.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             file,
             buffer,
@@ -113,6 +122,7 @@ impl SegmentReader {
             owned_stats,
             columns,
             view_columns,
+            distinct,
             bag: OnceLock::new(),
         })
     }
@@ -177,6 +187,12 @@ impl SegmentReader {
     /// The Arrow schema of the arrays (the table's read schema).
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    /// The columns this segment's rows are sorted by (ascending, NULLs last), if its footer
+    /// records a sort key.
+    pub fn sort_key(&self) -> Option<Vec<String>> {
+        super::sort_key::SortKey::names_in(&self.file.footer().metadata)
     }
 
     /// Where table column `index` is stored in this segment.
@@ -320,6 +336,32 @@ impl SegmentReader {
         Ok(Arc::clone(cell.get_or_init(|| v)))
     }
 
+    /// The distinct-value table of dense string or binary column `index` (`distinct.rs`),
+    /// built on first use and cached; `None` for other columns and for columns with more than
+    /// [`MAX_DISTINCT`](super::distinct::MAX_DISTINCT) distinct values in this segment.
+    pub fn distinct_values(&self, index: usize) -> Result<Option<Arc<DistinctValues>>> {
+        self.check_index(index)?;
+        if !matches!(self.placements[index].0, Placement::Dense(_)) {
+            return Ok(None);
+        }
+        let cell = &self.distinct[index];
+        if let Some(d) = cell.get() {
+            return Ok(d.clone());
+        }
+        let column = self.column(index)?;
+        let built = DistinctValues::build(column.as_ref()).map(Arc::new);
+        Ok(cell.get_or_init(|| built).clone())
+    }
+
+    /// [`Self::column_view`] if `view`, else [`Self::column`].
+    fn column_as(&self, index: usize, view: bool) -> Result<ArrayRef> {
+        if view {
+            self.column_view(index)
+        } else {
+            self.column(index)
+        }
+    }
+
     /// Rows `range` of table columns `columns`, each `(index, as view)`: slices of dense
     /// columns (zero-copy), overflow keys decoded for just these rows in one pass over their
     /// blobs, nulls for absent columns.
@@ -331,14 +373,7 @@ impl SegmentReader {
         let len = range.len();
         self.read_with(
             columns,
-            |c, view| {
-                let whole = if view {
-                    self.column_view(c)?
-                } else {
-                    self.column(c)?
-                };
-                Ok(whole.slice(range.start, len))
-            },
+            |c, view| Ok(self.column_as(c, view)?.slice(range.start, len)),
             |cols, keys| self.decode_bag(cols, keys, Rows::Range(range.start, range.end)),
             len,
         )
@@ -347,13 +382,36 @@ impl SegmentReader {
     /// Table columns `columns` at segment rows `rows` (any order, repeats allowed), gathered
     /// into new arrays.
     pub fn read_rows(&self, columns: &[usize], rows: &[usize]) -> Result<Vec<ArrayRef>> {
-        let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
         let columns: Vec<(usize, bool)> = columns.iter().map(|&c| (c, false)).collect();
+        self.read_rows_as(&columns, rows)
+    }
+
+    /// As [`Self::read_rows`], each column `(index, as view)` as in [`Self::read_range`]. A
+    /// string or binary column not yet built is gathered for just these rows when they are
+    /// few (under one in [`GATHER_FRACTION`] of the segment), reading and checking only their
+    /// pages instead of building and validating the whole column.
+    pub fn read_rows_as(&self, columns: &[(usize, bool)], rows: &[usize]) -> Result<Vec<ArrayRef>> {
+        let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
+        let few = rows.len() * GATHER_FRACTION < self.num_rows();
         self.read_with(
-            &columns,
-            |c, _| {
+            columns,
+            |c, view| {
+                if let (true, Placement::Dense(i), None, false) = (
+                    few,
+                    self.placements[c].0,
+                    self.columns[c].get(),
+                    self.placements[c].1,
+                ) {
+                    let arrays = ColumnArrays {
+                        file: &self.file,
+                        buffer: &self.buffer,
+                    };
+                    if let Some(a) = arrays.gather_variable(&self.file.footer().columns[i], rows)? {
+                        return Ok(if view { to_view(&a) } else { a });
+                    }
+                }
                 Ok(arrow::compute::take(
-                    self.column(c)?.as_ref(),
+                    self.column_as(c, view)?.as_ref(),
                     &indices,
                     None,
                 )?)

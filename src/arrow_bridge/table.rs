@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::interleave;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 
 use super::placement::Placement;
 use super::segment_reader::SegmentReader;
@@ -296,13 +296,20 @@ impl Table {
             };
             indices.push((slot, local));
         }
-        // Dense columns are gathered straight from the whole zero-copy columns; the others
-        // (overflow keys, absent or widened columns) are first read at just the asked rows of
-        // each segment, then gathered by position.
+        // Dense fixed-width columns are gathered straight from the whole zero-copy columns
+        // (building one checks only its validity bitmap). The others are first read at just
+        // the asked rows of each segment, then gathered by position: overflow keys, absent or
+        // widened columns, and strings and binaries — whose whole-column build would check
+        // every value, where `read_rows` checks only the rows it reads.
         let segments = || touched.iter().map(|&s| &self.inner.segments[s]);
-        let dense = |c: usize| segments().all(|s| matches!(s.placement(c), Placement::Dense(_)));
+        let zero_copy = |c: usize| {
+            !matches!(
+                self.inner.schema.field(c).data_type(),
+                DataType::LargeUtf8 | DataType::LargeBinary
+            ) && segments().all(|s| matches!(s.placement(c), Placement::Dense(_)))
+        };
         let (mut local_rows, mut by_position) = (Vec::new(), Vec::new());
-        if !projection.iter().all(|&c| dense(c)) {
+        if !projection.iter().all(|&c| zero_copy(c)) {
             local_rows = vec![Vec::new(); touched.len()];
             by_position = indices
                 .iter()
@@ -314,7 +321,7 @@ impl Table {
         }
         let mut columns = Vec::with_capacity(projection.len());
         for (i, &c) in projection.iter().enumerate() {
-            let zero_copy = dense(c);
+            let zero_copy = zero_copy(c);
             let arrays = if zero_copy {
                 segments()
                     .map(|s| s.column(c))

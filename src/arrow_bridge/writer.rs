@@ -24,10 +24,12 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 
-use arrow::array::ArrayRef;
+use arrow::array::{new_null_array, ArrayRef};
 
 use super::bag_encode as bag;
 use super::segment_build::SegmentBuild;
+use super::segment_reader::SegmentReader;
+use super::sort_key::{merge, SortKey};
 use super::types::{column_def, source_field, source_schema, table_schema};
 use super::widen::{same_storage, widen};
 use crate::error::{Error, ErrorKind, Result};
@@ -35,6 +37,7 @@ use crate::native::footer::SegmentFooter;
 use crate::native::lock::FileLock;
 use crate::native::manifest::{Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
 use crate::native::schema::{ColumnDef, TableSchema};
+use crate::native::segment::SegmentFile;
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
 use crate::native::{names, table_dir, vacuum};
 
@@ -61,6 +64,12 @@ pub struct WriteOptions {
     /// nullable columns (written as nulls), and widen a column's type (docs/FORMAT.md, "Schema
     /// evolution"). Off: batches must match the table schema exactly.
     pub merge_schema: bool,
+    /// Writes rows in the order of these columns (ascending, NULLs last): each segment's rows
+    /// are sorted, and at commit the segments of one write are merged into one ordered run
+    /// (`sort_key.rs`; the merge rewrites them once, so it needs their size again in free
+    /// disk space). `None`: the table's sort key, if it has one. A key given here becomes the
+    /// table's sort key for later writes.
+    pub sort_by: Option<Vec<String>>,
 }
 
 /// Default overflow-bag fill-rate threshold: 5%, as in the engine the layout comes from.
@@ -79,6 +88,7 @@ impl Default for WriteOptions {
             commit_retries: 16,
             bag_threshold: None,
             merge_schema: false,
+            sort_by: None,
         }
     }
 }
@@ -101,6 +111,8 @@ crate::options::with_setters!(WriteOptions {
     with_bag_threshold => bag_threshold: f64 as Some,
     /// Sets [`Self::merge_schema`]: whether appends may add, leave out and widen columns.
     with_merge_schema => merge_schema: bool,
+    /// Sets [`Self::sort_by`]: the columns rows are written in the order of.
+    with_sort_by => sort_by: Vec<String> as Some,
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +138,13 @@ pub struct TableWriter {
     threshold: f64,
     current: Option<SegmentBuild>,
     written: Vec<WrittenSegment>,
+    /// The sort key rows are written in, if any.
+    sort_key: Option<SortKey>,
+    /// Rows waiting to be sorted into a segment (sorted writes): columns as for
+    /// `feed`, and their row count.
+    unsorted: Vec<(Vec<Option<ArrayRef>>, usize)>,
+    /// Sorted segments merged away at commit: never published, always deleted.
+    merged_runs: Vec<WrittenSegment>,
     committed: bool,
     _lock: FileLock,
 }
@@ -215,6 +234,17 @@ impl TableWriter {
             (Some(b), Mode::Append) => b.schema.clone(),
             _ => table_schema(&schema)?,
         };
+        let sort_key = match &options.sort_by {
+            Some(names) => Some(SortKey::resolve(names, &table_schema)?),
+            None => match base.as_ref().and_then(|b| SortKey::names_in(&b.properties)) {
+                // An overwrite with a new schema keeps the table's key only if it still fits.
+                Some(names) if mode == Mode::Overwrite => {
+                    SortKey::resolve(&names, &table_schema).ok()
+                }
+                Some(names) => Some(SortKey::resolve(&names, &table_schema)?),
+                None => None,
+            },
+        };
         // Clean up after crashed writers if no other writer is live, then join as a writer.
         let lock = match FileLock::try_exclusive(&dir)? {
             Some(exclusive) => {
@@ -237,6 +267,9 @@ impl TableWriter {
             threshold,
             current: None,
             written: Vec::new(),
+            sort_key,
+            unsorted: Vec::new(),
+            merged_runs: Vec::new(),
             committed: false,
             _lock: lock,
         })
@@ -417,8 +450,64 @@ impl TableWriter {
             }
             columns.push(Some(array));
         }
+        if self.sort_key.is_none() {
+            return self.feed(&columns, batch.num_rows());
+        }
+        self.unsorted.push((columns, batch.num_rows()));
+        while self.unsorted.iter().map(|(_, n)| n).sum::<usize>() >= self.options.segment_rows {
+            self.write_sorted_segment()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts up to `segment_rows` of the rows waiting in `unsorted` (the oldest) and writes
+    /// them as one segment.
+    fn write_sorted_segment(&mut self) -> Result<()> {
+        let Some(key) = self.sort_key.clone() else {
+            return Ok(());
+        };
+        let mut rows = 0;
+        let mut pieces = Vec::new();
+        while rows < self.options.segment_rows && !self.unsorted.is_empty() {
+            let (columns, n) = self.unsorted.remove(0);
+            let take = n.min(self.options.segment_rows - rows);
+            if take < n {
+                let rest = columns
+                    .iter()
+                    .map(|c| c.as_ref().map(|c| c.slice(take, n - take)));
+                self.unsorted.insert(0, (rest.collect(), n - take));
+            }
+            let head = columns.iter().map(|c| c.as_ref().map(|c| c.slice(0, take)));
+            pieces.push((head.collect::<Vec<_>>(), take));
+            rows += take;
+        }
+        let columns = (0..self.table_schema.columns.len())
+            .map(|c| {
+                let parts: Vec<ArrayRef> = pieces
+                    .iter()
+                    .map(|(cols, n)| match &cols[c] {
+                        Some(a) => Arc::clone(a),
+                        None => new_null_array(
+                            source_field(&self.table_schema.columns[c]).data_type(),
+                            *n,
+                        ),
+                    })
+                    .collect();
+                let parts: Vec<&dyn arrow::array::Array> =
+                    parts.iter().map(|a| a.as_ref()).collect();
+                Ok(arrow::compute::concat(&parts)?)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let sorted: Vec<Option<ArrayRef>> = key.sort(&columns)?.into_iter().map(Some).collect();
+        self.feed(&sorted, rows)?;
+        self.finish_segment()
+    }
+
+    /// Appends `rows` rows of table columns (`None`: all null) to the segments being built,
+    /// cutting segments by rows and bytes.
+    fn feed(&mut self, columns: &[Option<ArrayRef>], rows: usize) -> Result<()> {
         let mut offset = 0;
-        while offset < batch.num_rows() {
+        while offset < rows {
             if self.current.is_none() {
                 self.current = Some(SegmentBuild::new(
                     &self.table_schema.columns,
@@ -429,7 +518,7 @@ impl TableWriter {
                 ));
             }
             let build = self.current.as_mut().expect("just set");
-            let take = (self.options.segment_rows - build.rows()).min(batch.num_rows() - offset);
+            let take = (self.options.segment_rows - build.rows()).min(rows - offset);
             for (i, column) in columns.iter().enumerate() {
                 let piece = column.as_ref().map(|c| c.slice(offset, take));
                 build.append(i, piece.as_ref(), take)?;
@@ -448,6 +537,45 @@ impl TableWriter {
         Ok(())
     }
 
+    /// Sorted writes: writes the rows still waiting, then merges the sorted segments written
+    /// into one ordered run of new segments and deletes the old ones.
+    fn finish_sorted(&mut self) -> Result<()> {
+        let Some(key) = self.sort_key.clone() else {
+            return Ok(());
+        };
+        while !self.unsorted.is_empty() {
+            self.write_sorted_segment()?;
+        }
+        if self.written.len() < 2 {
+            return Ok(());
+        }
+        self.merged_runs = std::mem::take(&mut self.written);
+        let runs = self
+            .merged_runs
+            .iter()
+            .map(|w| {
+                let file = SegmentFile::open(&self.dir.join(&w.name), Some(w.identity))?;
+                SegmentReader::new(file, &self.table_schema)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let batch_rows = self.options.zone_rows.max(1);
+        merge(&runs, &key, batch_rows, |columns, rows| {
+            let columns: Vec<Option<ArrayRef>> = columns.into_iter().map(Some).collect();
+            self.feed(&columns, rows)
+        })?;
+        self.finish_segment()?;
+        drop(runs);
+        self.remove_merged_runs();
+        Ok(())
+    }
+
+    /// Deletes the segments merged away (best effort: vacuum removes what is left).
+    fn remove_merged_runs(&mut self) {
+        for w in self.merged_runs.drain(..) {
+            let _ = std::fs::remove_file(self.dir.join(&w.name));
+        }
+    }
+
     /// Writes the segment being built, if it has rows.
     fn finish_segment(&mut self) -> Result<()> {
         let Some(build) = self.current.take() else {
@@ -460,11 +588,18 @@ impl TableWriter {
         let name = names::new_segment_name();
         let mut w = SegmentWriter::create(&self.dir, &name)?;
         let written = build.write(&mut w)?;
+        let mut metadata = self.table_schema.metadata.clone();
+        if let Some(key) = &self.sort_key {
+            // Every segment of a sorted write is in key order (`write_sorted_segment`, `merge`).
+            SortKey::strip(&mut metadata);
+            metadata.extend(key.to_pairs());
+            metadata.sort();
+        }
         let footer = SegmentFooter {
             row_count: rows,
             zone_rows: self.options.zone_rows.max(1) as u64,
             columns: written.columns,
-            metadata: self.table_schema.metadata.clone(),
+            metadata,
             bag: written.bag,
         };
         self.written.push(w.finish(&footer)?);
@@ -475,6 +610,7 @@ impl TableWriter {
     /// Returns the new version number. An append that wrote nothing publishes nothing and
     /// returns the version it would have built on.
     pub fn commit(mut self) -> Result<u64> {
+        self.finish_sorted()?;
         self.finish_segment()?;
         if self.mode == Mode::Append && self.written.is_empty() {
             self.committed = true;
@@ -504,8 +640,12 @@ impl TableWriter {
             if let Some(t) = self.options.bag_threshold {
                 properties.retain(|(k, _)| k != BAG_THRESHOLD_PROPERTY);
                 properties.push((BAG_THRESHOLD_PROPERTY.into(), t.to_string()));
-                properties.sort();
             }
+            if self.options.sort_by.is_some() || self.mode == Mode::Overwrite {
+                SortKey::strip(&mut properties);
+                properties.extend(self.sort_key.iter().flat_map(SortKey::to_pairs));
+            }
+            properties.sort();
             let manifest = Manifest {
                 version: base_version.unwrap_or(0) + 1,
                 parent: base_version,
@@ -562,6 +702,7 @@ impl TableWriter {
 
 impl Drop for TableWriter {
     fn drop(&mut self) {
+        self.remove_merged_runs();
         if !self.committed {
             // Never published: the segments are garbage. Best effort; `vacuum` and the next
             // writer remove anything left.

@@ -1,9 +1,14 @@
 //! SQL over Quiver tables through DataFusion 55.
 //!
 //! - [`QuiverTableProvider`] (`provider.rs`): a table, snapshot per query, `INSERT INTO`.
-//! - [`QuiverSource`] (`source.rs`): the scan's planning — partitions, projection/limit
-//!   pushdown, segment and zone pruning; `scan_units.rs` the zones it plans in and their split
-//!   into partitions; `partition_scan.rs` one partition's stream, re-pruned on dynamic filters.
+//! - [`QuiverSource`] (`source.rs`): the scan's planning — partitions, projection, filter and
+//!   limit pushdown; `scan_planning.rs` the zones it reads, what it evaluates in each and its
+//!   statistics; `scan_units.rs` those zones and their split into partitions;
+//!   `partition_scan.rs` one partition's stream, re-pruned on dynamic filters; `ordering.rs`
+//!   the key order of clustered tables, declared where it holds.
+//! - Filtering: `exact_filters.rs` which filters the scan applies itself; `zone_proofs.rs`
+//!   what zone statistics decide (skip, pass whole, evaluate); `row_filter.rs` evaluating the
+//!   rest, conjunct by conjunct, on the rows still alive.
 //! - `pruning.rs`: statistics for pruning and for the optimizer, and the pruning itself.
 //! - [`QuiverSink`] (`sink.rs`): one new version per `INSERT` statement.
 //! - `catalog.rs`: database directories, `STORED AS QUIVER`, `quiver_version(dir, v)`.
@@ -11,19 +16,27 @@
 //!   multi-statement scripts.
 //!
 //! # Contract: when is a filter `Exact`?
-//! Never, today: the scan prunes whole segments and zones by their statistics but does not
-//! filter rows, so every pushed filter is reported `Inexact` and DataFusion keeps applying it.
+//! When it is built only of columns, literals, comparisons, arithmetic, `AND`/`OR`/`NOT`,
+//! `BETWEEN`, `IN` lists, `IS [NOT] NULL` (and `TRUE`/`FALSE`/`UNKNOWN`), `LIKE`/`ILIKE`/
+//! `SIMILAR TO`, `CASE`, casts and non-volatile scalar functions (`exact_filters.rs`): the scan
+//! then evaluates it with DataFusion's own physical expression, so answers (NULLs included)
+//! are DataFusion's, and DataFusion plans no `FilterExec` for it. Other filters are `Inexact`.
 
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod exact_filters;
+mod ordering;
 mod partition_scan;
 mod provider;
 mod pruning;
+mod row_filter;
+mod scan_planning;
 mod scan_units;
 mod session;
 mod sink;
 mod source;
+mod zone_proofs;
 
 /// A Quiver error carried through DataFusion (callers can downcast it back).
 pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
@@ -31,7 +44,8 @@ pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
 }
 
 pub use catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
-pub use provider::{table_statistics, QuiverTableProvider};
+pub use provider::QuiverTableProvider;
+pub use scan_planning::table_statistics;
 pub use session::{is_ddl, QueryResult, QuiverSession};
 pub use sink::QuiverSink;
-pub use source::QuiverSource;
+pub use source::{QuiverSource, ScanRequest};

@@ -8,8 +8,9 @@
 //! - Strings and binaries are served as `Utf8View` / `BinaryView` by default (values in the
 //!   mapping, views built once per segment and cached), or as zero-copy `LargeUtf8` /
 //!   `LargeBinary` with [`QuiverTableProvider::with_string_view`]`(false)`.
-//! - Filters are accepted as `Inexact`: they prune segments and zones (see `source.rs`) and
-//!   DataFusion still applies them to rows.
+//! - Filters the scan can evaluate (`exact_filters.rs`) are accepted as `Exact`: the scan
+//!   prunes with them and applies them to rows, and DataFusion plans no filter of its own.
+//!   Others are `Inexact`: they only prune, and DataFusion applies them above the scan.
 //! - `INSERT INTO` appends (or, for `INSERT OVERWRITE`, replaces) through [`QuiverSink`], one
 //!   new version per statement. A pinned (time-travel) provider is read-only.
 
@@ -18,20 +19,19 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::stats::Precision;
 use datafusion::common::{not_impl_err, DFSchema, DataFusionError, Result, Statistics};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::exact_filters::applies_exactly;
 use super::external;
-use super::pruning::column_statistics;
+use super::scan_planning::table_statistics;
 use super::sink::QuiverSink;
-use super::source::QuiverSource;
+use super::source::{QuiverSource, ScanRequest};
 use crate::arrow_bridge::types::view_schema;
 use crate::Table;
 
@@ -125,26 +125,6 @@ impl QuiverTableProvider {
     }
 }
 
-/// Statistics of a whole table version, for columns typed as in `schema`: exact row count,
-/// null counts and min/max.
-pub fn table_statistics(table: &Table, schema: &SchemaRef) -> Statistics {
-    let columns = (0..schema.fields().len())
-        .map(|c| {
-            let pieces: Vec<_> = table
-                .segments()
-                .iter()
-                .map(|s| (s.stats(c), s.num_rows() as u64))
-                .collect();
-            column_statistics(&pieces, schema.field(c).data_type())
-        })
-        .collect();
-    Statistics {
-        num_rows: Precision::Exact(table.num_rows() as usize),
-        total_byte_size: Precision::Absent,
-        column_statistics: columns,
-    }
-}
-
 #[async_trait]
 impl TableProvider for QuiverTableProvider {
     fn schema(&self) -> SchemaRef {
@@ -163,28 +143,28 @@ impl TableProvider for QuiverTableProvider {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let table = self.snapshot()?;
-        let projection = projection
-            .cloned()
-            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let predicate = match conjunction(filters.to_vec()) {
-            Some(expr) => {
-                let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
-                Some(state.create_physical_expr(expr, &df_schema)?)
-            }
-            None => None,
+        let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+        let (exact, inexact): (Vec<&Expr>, Vec<&Expr>) =
+            filters.iter().partition(|f| applies_exactly(f));
+        let plan = |exprs: Vec<&Expr>| -> Result<Vec<_>> {
+            exprs
+                .into_iter()
+                .map(|e| state.create_physical_expr(e.clone(), &df_schema))
+                .collect()
         };
-        // A limit is only a row limit for the scan when no filter sits between them.
-        let fetch = if predicate.is_none() { limit } else { None };
+        // A limit is a row limit for the scan only when no filter is left to DataFusion.
+        let fetch = if inexact.is_empty() { limit } else { None };
         let config = state.config_options();
-        let source = QuiverSource::try_new(
-            table,
-            Arc::clone(&self.schema),
-            projection,
-            predicate,
-            fetch,
-            config.execution.batch_size.get(),
-            config.execution.target_partitions,
-        )?;
+        let mut request = ScanRequest::default()
+            .with_filters(plan(exact)?)
+            .with_pruning(plan(inexact)?)
+            .with_fetch(fetch)
+            .with_batch_size(config.execution.batch_size.get())
+            .with_target_partitions(config.execution.target_partitions);
+        if let Some(projection) = projection {
+            request = request.with_projection(projection.clone());
+        }
+        let source = QuiverSource::try_new(table, Arc::clone(&self.schema), request)?;
         Ok(DataSourceExec::from_data_source(source))
     }
 
@@ -192,7 +172,16 @@ impl TableProvider for QuiverTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if applies_exactly(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     fn statistics(&self) -> Option<Statistics> {

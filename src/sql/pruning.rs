@@ -18,7 +18,7 @@ use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Column, ColumnStatistics, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 use datafusion::physical_plan::metrics::Count;
 
 use crate::arrow_bridge::stats::{decode_bound, merge_bounds};
@@ -47,6 +47,11 @@ impl<'a> Containers<'a> {
             rows,
             stats,
         }
+    }
+
+    /// Nulls of table column `column` in container `container`.
+    pub fn null_count(&self, column: usize, container: usize) -> u64 {
+        self.stats[column][container].null_count
     }
 
     fn bounds(&self, column: &Column, max: bool) -> Option<ArrayRef> {
@@ -128,12 +133,35 @@ pub(crate) fn prune(
     containers: &Containers<'_>,
     errors: &Count,
 ) -> Vec<bool> {
-    let all = vec![true; containers.num_containers()];
-    let Some(p) = PruningPredicateBuilder::new()
+    prune_with(
+        pruner(predicate, schema, errors).as_deref(),
+        containers,
+        errors,
+    )
+}
+
+/// `predicate` prepared for pruning many sets of containers; `None` when statistics can never
+/// rule a container out (construction failures counted in `errors`).
+pub(crate) fn pruner(
+    predicate: &Arc<dyn PhysicalExpr>,
+    schema: &SchemaRef,
+    errors: &Count,
+) -> Option<Arc<PruningPredicate>> {
+    PruningPredicateBuilder::new()
         .with_file_schema(Arc::clone(schema))
         .with_error_counter(errors)
         .build(Arc::clone(predicate))
-    else {
+}
+
+/// Which of `containers` may hold rows matching `pruner`'s predicate (all, without one or
+/// when it cannot be evaluated).
+pub(crate) fn prune_with(
+    pruner: Option<&PruningPredicate>,
+    containers: &Containers<'_>,
+    errors: &Count,
+) -> Vec<bool> {
+    let all = vec![true; containers.num_containers()];
+    let Some(p) = pruner else {
         return all;
     };
     p.prune(containers).unwrap_or_else(|_| {

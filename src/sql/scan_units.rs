@@ -2,19 +2,25 @@
 //! segments, and their split into output partitions.
 //!
 //! # Contract
-//! - A [`Unit`] is the rows of one zone that survived planning-time pruning.
+//! - A [`Unit`] is the rows of one zone that survived planning-time pruning, with the
+//!   conjuncts of the scan's exact filter its statistics left undecided (none: the zone
+//!   passes whole).
 //! - [`split`] cuts the units, in row order, into at most `n` contiguous ranges of about equal
 //!   row counts — always at least one (possibly empty) range, as DataFusion expects.
 
 use std::ops::Range;
 
-/// Rows `start..end` of zone `zone` of segment `segment`.
+use super::row_filter::ConjunctSet;
+
+/// Rows `start..end` of zone `zone` of segment `segment`, and what is left to evaluate there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Unit {
     pub(super) segment: usize,
     pub(super) zone: usize,
     pub(super) start: usize,
     pub(super) end: usize,
+    /// Conjuncts of the exact filter still to evaluate on these rows.
+    pub(super) pending: ConjunctSet,
 }
 
 impl Unit {
@@ -60,6 +66,7 @@ mod tests {
                 zone: i,
                 start: 0,
                 end: r,
+                pending: 0,
             })
             .collect()
     }

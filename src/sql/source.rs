@@ -1,36 +1,43 @@
 //! [`QuiverSource`]: a DataFusion [`DataSource`] over one version of a Quiver table — the
-//! planning half (pruning at plan time, partitions, statistics, pushdown); each partition's
-//! stream is `partition_scan.rs`, the planning units and their split `scan_units.rs`.
+//! planning half (partitions, statistics, projection/filter/limit pushdown); the zones it
+//! reads and what it evaluates in each are `scan_planning.rs`, each partition's stream
+//! `partition_scan.rs`.
 //!
 //! ```text
-//!  segments ─► zones (64Ki rows) ─► prune (segment, then zone statistics) ─► partitions
-//!                                                                              │
-//!          open(partition): for each zone left, re-prune on dynamic filters,   │
-//!          then emit zero-copy slices of `batch_size` rows of the projection ◄─┘
+//!  segments ─► zones (64Ki rows) ─► prove per zone (segment, then zone statistics):
+//!              no row matches (skip) │ every row matches (pass whole) │ evaluate ─► partitions
+//!                                                                                     │
+//!   open(partition): per zone left, re-prune on dynamic filters, then emit the        │
+//!   projection: zero-copy slices where a zone passes whole, else the rows that pass ◄─┘
+//!   the filter (`row_filter.rs`), coalesced to `batch_size`
 //! ```
 //!
 //! # Contract
-//! - Output batches are zero-copy slices of the segment mappings, projected to the pushed
-//!   projection. Columns outside the projection are never built, validated or paged in.
-//! - Pruning skips whole segments and zones whose statistics prove no row can match the
-//!   predicate. It never filters rows: every pushed filter is `Inexact` and DataFusion keeps
-//!   its own filter above the scan. A predicate that cannot be evaluated on statistics keeps
-//!   the container (counted in `pruning_errors`).
+//! - The scan applies [`ScanRequest::filters`] to rows exactly (DataFusion's own evaluation),
+//!   and prunes with them and with [`ScanRequest::pruning`] (which it does not apply).
+//! - Rows come out in table order within a partition; a clustered table's key order is
+//!   declared to DataFusion where it holds (`ordering.rs`). Zones passed whole, and evaluated
+//!   chunks where every row survives, are zero-copy slices of the segment mappings; other
+//!   batches are gathered copies of the surviving rows. Columns outside the projection and
+//!   the filter are never built, validated or paged in.
+//! - A predicate that cannot be evaluated on statistics keeps the container (counted in
+//!   `pruning_errors`).
 //! - Dynamic filters (TopK, hash join) pushed at run time are snapshotted each time the scan
-//!   enters a segment and prune that segment's zones.
-//! - `fetch` (a pushed limit) stops each partition after that many rows; without a predicate
-//!   the scan also drops every zone past the first `fetch` rows at planning time.
+//!   enters a segment and prune that segment's zones; they are never applied to rows.
+//! - `fetch` (a pushed limit) stops each partition after that many output rows; at planning
+//!   the scan also drops the zones past the first `fetch` rows that zones passed whole are
+//!   sure to give (unless dynamic filters may prune).
 //! - Metrics: `segments_pruned`, `zones_pruned` (planning), `zones_pruned_dynamic`,
-//!   `zones_scanned`, `rows_scanned`, `pruning_errors`.
+//!   `zones_passed_whole`, `zones_evaluated`, `rows_scanned` (rows of the zones read),
+//!   `rows_materialized` (rows output), `pruning_errors`.
 
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::common::{ColumnStatistics, DataFusionError, Result, Statistics};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::source::DataSource;
 use datafusion::execution::TaskContext;
@@ -41,15 +48,64 @@ use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr
 use datafusion::physical_plan::coop::cooperative;
 use datafusion::physical_plan::execution_plan::SchedulingType;
 use datafusion::physical_plan::filter_pushdown::{FilterPushdownPropagation, PushedDown};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder};
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::{all_alias_free_columns, new_projections_for_columns};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayFormatType, Partitioning, SendableRecordBatchStream};
 
+use super::ordering::output_ordering;
 use super::partition_scan::{PartitionInput, PartitionScan};
-use super::pruning::{column_statistics, prune, Containers};
+use super::row_filter::RowFilter;
+use super::scan_planning::{estimate, plan_units, table_statistics, unit_statistics};
 use super::scan_units::{split, Unit};
+use crate::arrow_bridge::Placement;
 use crate::Table;
+
+/// What a query asks of a [`QuiverSource`]: built from `Default` and the `with_*` setters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScanRequest {
+    /// Table column indices to output (all columns when `None`).
+    pub projection: Option<Vec<usize>>,
+    /// Filters the scan applies to rows, exactly (over the full table schema).
+    pub filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// Filters the scan only prunes with; whoever planned the scan applies them to rows.
+    pub pruning: Vec<Arc<dyn PhysicalExpr>>,
+    /// Most rows to output.
+    pub fetch: Option<usize>,
+    /// Most rows per output batch.
+    pub batch_size: usize,
+    /// Output partitions wanted.
+    pub target_partitions: usize,
+}
+
+impl Default for ScanRequest {
+    fn default() -> Self {
+        Self {
+            projection: None,
+            filters: Vec::new(),
+            pruning: Vec::new(),
+            fetch: None,
+            batch_size: crate::DEFAULT_BATCH_SIZE,
+            target_partitions: 1,
+        }
+    }
+}
+
+crate::options::with_setters!(ScanRequest {
+    /// Table column indices to output.
+    with_projection => projection: Vec<usize> as Some,
+    /// Filters applied to rows exactly.
+    with_filters => filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// Filters used only to prune.
+    with_pruning => pruning: Vec<Arc<dyn PhysicalExpr>>,
+    /// Most rows to output.
+    with_fetch => fetch: Option<usize>,
+    /// Most rows per output batch.
+    with_batch_size => batch_size: usize,
+    /// Output partitions wanted.
+    with_target_partitions => target_partitions: usize,
+});
 
 /// A scan of one table version (see the module contract).
 #[derive(Debug, Clone)]
@@ -64,8 +120,13 @@ pub struct QuiverSource {
     units: Arc<Vec<Unit>>,
     /// Ranges of `units`, one per output partition.
     partitions: Vec<Range<usize>>,
-    /// Conjunction of pushed filters, over the full table schema.
-    predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// The filter applied to rows.
+    filter: Option<Arc<RowFilter>>,
+    /// Filters only pruned with (not applied to rows; dynamic filters among them), over the
+    /// full table schema.
+    pruning: Option<Arc<dyn PhysicalExpr>>,
+    /// Statistics of every table column over `units` (for estimates under a filter).
+    table_columns: Arc<Vec<ColumnStatistics>>,
     fetch: Option<usize>,
     batch_size: usize,
     /// Zones in the table, before pruning.
@@ -74,103 +135,108 @@ pub struct QuiverSource {
 }
 
 impl QuiverSource {
-    /// A scan of `table` outputting `projection` (table column indices), pruned by
-    /// `predicate` (over `schema`, the full table schema), stopping after `fetch` rows.
-    pub fn try_new(
-        table: Table,
-        schema: SchemaRef,
-        projection: Vec<usize>,
-        predicate: Option<Arc<dyn PhysicalExpr>>,
-        fetch: Option<usize>,
-        batch_size: usize,
-        target_partitions: usize,
-    ) -> Result<Self> {
+    /// A scan of `table` (whose full schema DataFusion sees as `schema`) as `request` asks.
+    pub fn try_new(table: Table, schema: SchemaRef, request: ScanRequest) -> Result<Self> {
+        let projection = request
+            .projection
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
         let projected_schema = Arc::new(schema.project(&projection)?);
         let metrics = ExecutionPlanMetricsSet::new();
-        let errors = MetricBuilder::new(&metrics).global_counter("pruning_errors");
-        let segments_pruned = MetricBuilder::new(&metrics).global_counter("segments_pruned");
-        let zones_pruned = MetricBuilder::new(&metrics).global_counter("zones_pruned");
-
-        let segs = table.segments();
-        let mut total_zones = 0;
-        let keep_segment = match &predicate {
-            Some(p) => {
-                let containers = Containers::new(
-                    &schema,
-                    segs.iter().map(|s| s.num_rows() as u64).collect(),
-                    |c, i| segs[i].stats(c),
-                );
-                prune(p, &schema, &containers, &errors)
-            }
-            None => vec![true; segs.len()],
-        };
-        let mut units = Vec::new();
-        for (si, seg) in segs.iter().enumerate() {
-            let zones = seg.zone_count();
-            total_zones += zones;
-            if !keep_segment[si] {
-                segments_pruned.add(1);
-                zones_pruned.add(zones);
-                continue;
-            }
-            let keep_zone = match &predicate {
-                Some(p) => {
-                    let containers =
-                        Containers::new(&schema, seg.zone_lengths(), |c, z| seg.zone_stats(c, z));
-                    prune(p, &schema, &containers, &errors)
-                }
-                None => vec![true; zones],
+        let all_columns: Vec<usize> = (0..schema.fields().len()).collect();
+        let filter = if request.filters.is_empty() {
+            None
+        } else {
+            let whole_table = table_statistics(&table, &schema).column_statistics;
+            let segs = table.segments();
+            let in_bag = |c| {
+                segs.iter()
+                    .any(|s| matches!(s.placement(c), Placement::Bag(_)))
             };
-            for (z, keep) in keep_zone.into_iter().enumerate() {
-                if keep {
-                    let rows = seg.zone_range(z);
-                    units.push(Unit {
-                        segment: si,
-                        zone: z,
-                        start: rows.start,
-                        end: rows.end,
-                    });
-                } else {
-                    zones_pruned.add(1);
-                }
-            }
-        }
+            RowFilter::try_new(&request.filters, &schema, &whole_table, in_bag)?
+        };
+        let pruning = conjunction_opt(request.pruning);
+        let predicate = conjunction_opt(
+            filter
+                .iter()
+                .map(|f| f.conjunction())
+                .chain(pruning.clone()),
+        );
+        let (units, total_zones) = plan_units(
+            &table,
+            &schema,
+            filter.as_ref(),
+            predicate.as_ref(),
+            &metrics,
+        );
+        let table_columns = match &filter {
+            Some(_) => unit_statistics(&table, &schema, &units, &all_columns),
+            None => Vec::new(),
+        };
         let mut source = Self {
             table,
             schema,
             projection,
             projected_schema,
-            partitions: split(&units, target_partitions),
+            partitions: split(&units, request.target_partitions),
             units: Arc::new(units),
-            predicate,
+            filter: filter.map(Arc::new),
+            pruning,
+            table_columns: Arc::new(table_columns),
             fetch: None,
-            batch_size: batch_size.max(1),
+            batch_size: request.batch_size.max(1),
             total_zones,
             metrics,
         };
-        source.set_fetch(fetch);
+        source.set_fetch(request.fetch);
         Ok(source)
     }
 
-    /// Applies a limit; without a predicate, zones past the first `fetch` rows are dropped.
+    /// Applies a limit. Unless rows are pruned at run time, units past the first `fetch` rows
+    /// that zones passed whole are sure to output are dropped: counted over the whole scan
+    /// when any rows will do, per partition when partitions declare an order (each must then
+    /// yield its own first rows, for DataFusion to merge).
     fn set_fetch(&mut self, fetch: Option<usize>) {
         self.fetch = fetch;
-        let (Some(limit), None) = (fetch, &self.predicate) else {
+        let (Some(limit), None) = (fetch, &self.pruning) else {
             return;
         };
+        let ordered = output_ordering(
+            &self.table,
+            &self.units,
+            &self.partitions,
+            &self.projection,
+            &self.projected_schema,
+        )
+        .is_some();
+        let whole = [0..self.units.len()];
+        let groups = if ordered {
+            &self.partitions[..]
+        } else {
+            &whole[..]
+        };
         let mut kept = Vec::new();
-        let mut rows = 0;
-        for u in self.units.iter() {
-            if rows >= limit {
-                break;
+        let mut ranges = Vec::new();
+        for range in groups {
+            let start = kept.len();
+            let mut sure = 0;
+            for u in &self.units[range.clone()] {
+                if sure >= limit {
+                    break;
+                }
+                let mut u = *u;
+                if u.pending == 0 {
+                    u.end = u.end.min(u.start + (limit - sure));
+                    sure += u.rows();
+                }
+                kept.push(u);
             }
-            let mut u = *u;
-            u.end = u.end.min(u.start + (limit - rows));
-            rows += u.rows();
-            kept.push(u);
+            ranges.push(start..kept.len());
         }
-        let n = self.partitions.len();
-        self.partitions = split(&kept, n);
+        self.partitions = if ordered {
+            ranges
+        } else {
+            split(&kept, self.partitions.len())
+        };
         self.units = Arc::new(kept);
     }
 
@@ -185,32 +251,17 @@ impl QuiverSource {
     }
 
     fn statistics_of(&self, units: &[Unit]) -> Statistics {
-        let segs = self.table.segments();
-        let rows: usize = units.iter().map(Unit::rows).sum();
-        let columns = self
-            .projection
-            .iter()
-            .map(|&c| {
-                let pieces: Vec<_> = units
-                    .iter()
-                    .map(|u| {
-                        let z = segs[u.segment].zone_stats(c, u.zone);
-                        (z, u.rows() as u64)
-                    })
-                    .collect();
-                column_statistics(&pieces, self.schema.field(c).data_type())
-            })
-            .collect();
-        let stats = Statistics {
-            num_rows: Precision::Exact(rows),
-            total_byte_size: Precision::Absent,
-            column_statistics: columns,
-        };
-        // Exact only when the scan outputs every row of every whole zone it lists.
-        if self.predicate.is_none() && self.fetch.is_none() {
-            stats
-        } else {
+        let projected = unit_statistics(&self.table, &self.schema, units, &self.projection);
+        let filter = self
+            .filter
+            .as_deref()
+            .map(|f| (f, &self.schema, &self.table_columns[..]));
+        let stats = estimate(units, projected, filter, self.fetch);
+        // Rows pruned at run time (dynamic filters) make every figure an upper bound.
+        if self.pruning.is_some() {
             stats.to_inexact()
+        } else {
+            stats
         }
     }
 
@@ -246,7 +297,8 @@ impl DataSource for QuiverSource {
             schema: Arc::clone(&self.schema),
             projection: self.projection.clone(),
             projected_schema: Arc::clone(&self.projected_schema),
-            predicate: self.predicate.clone(),
+            filter: self.filter.clone(),
+            pruning: self.pruning.clone(),
             batch_size: self.batch_size,
             fetch: self.fetch,
         };
@@ -277,8 +329,13 @@ impl DataSource for QuiverSource {
                     self.total_zones,
                     names.join(", ")
                 )?;
-                if let Some(p) = &self.predicate {
-                    write!(f, ", predicate={p}")?;
+                if let Some(filter) = &self.filter {
+                    let conjuncts: Vec<String> =
+                        filter.conjuncts().map(|c| c.to_string()).collect();
+                    write!(f, ", filter=[{}]", conjuncts.join(", "))?;
+                }
+                if let Some(p) = &self.pruning {
+                    write!(f, ", pruning_predicate={p}")?;
                 }
                 if let Some(n) = self.fetch {
                     write!(f, ", fetch={n}")?;
@@ -315,7 +372,17 @@ impl DataSource for QuiverSource {
     }
 
     fn eq_properties(&self) -> EquivalenceProperties {
-        EquivalenceProperties::new(Arc::clone(&self.projected_schema))
+        let schema = Arc::clone(&self.projected_schema);
+        match output_ordering(
+            &self.table,
+            &self.units,
+            &self.partitions,
+            &self.projection,
+            &self.projected_schema,
+        ) {
+            Some(ordering) => EquivalenceProperties::new_with_orderings(schema, [ordering]),
+            None => EquivalenceProperties::new(schema),
+        }
     }
 
     fn scheduling_type(&self) -> SchedulingType {
@@ -379,7 +446,7 @@ impl DataSource for QuiverSource {
             .map(|f| self.to_table_column(f))
             .collect::<Result<Vec<_>>>()?;
         let mut source = self.clone();
-        source.predicate = conjunction_opt(self.predicate.iter().cloned().chain(mapped));
+        source.pruning = conjunction_opt(self.pruning.iter().cloned().chain(mapped));
         Ok(
             FilterPushdownPropagation::with_parent_pushdown_result(result)
                 .with_updated_node(Arc::new(source) as Arc<dyn DataSource>),
@@ -390,7 +457,12 @@ impl DataSource for QuiverSource {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        match &self.predicate {
+        for conjunct in self.filter.iter().flat_map(|filter| filter.conjuncts()) {
+            if f(conjunct)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        match &self.pruning {
             Some(p) => f(p),
             None => Ok(TreeNodeRecursion::Continue),
         }

@@ -1,0 +1,402 @@
+//! Exact row filtering inside the scan: the conjuncts of the pushed filters, evaluated over a
+//! chunk of rows of one segment, the most promising first, each only on the rows the ones
+//! before it kept (late materialization).
+//!
+//! # Contract
+//! - [`RowFilter::evaluate`] answers which rows of a chunk satisfy every conjunct of a
+//!   [`ConjunctSet`]: a row is kept only where DataFusion's evaluation of each conjunct is
+//!   `true` (a NULL result drops it, as `WHERE` does). Conjuncts are DataFusion's own physical
+//!   expressions, so values, casts and NULL semantics are DataFusion's.
+//! - Order: conjuncts are evaluated by rank, `cost / (1 − selectivity)` ascending (cost: bytes
+//!   per row of the columns read; selectivity: DataFusion's interval analysis over the table
+//!   statistics, else a fixed guess per operator), the classic order for independent filters.
+//! - Survivors: while at least [`SPARSE_FRACTION`] of the chunk's rows survive, the next
+//!   conjunct runs over the whole chunk and its mask is ANDed in (no copies: its columns are
+//!   zero-copy slices). Below that, the survivors become a selection list: the columns already
+//!   read are gathered for them, and later columns are read only at those rows (overflow-bag
+//!   keys decoded only there).
+//! - Columns are read as the scan serves them (views for strings when it serves views).
+//! - A conjunct on one low-cardinality string or binary column is decided once per distinct
+//!   value of the column in the segment and looked up by each row's one-byte code
+//!   (`distinct.rs`): no row's bytes are compared.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::BooleanBufferBuilder;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::{filter, prep_null_mask_filter};
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::{ColumnStatistics, DataFusionError, Result};
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::analysis::{analyze, AnalysisContext};
+use datafusion::physical_expr::expressions::{BinaryExpr, InListExpr, LikeExpr};
+use datafusion::physical_expr::intervals::utils::check_support;
+use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
+use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
+
+use super::external;
+use crate::arrow_bridge::SegmentReader;
+
+/// Below this fraction of surviving rows, later conjuncts run over a selection list of the
+/// survivors instead of the whole chunk under a mask. Measured on TPC-H SF1 `lineitem`
+/// (BENCHMARKS.md, "Filters"): gathering pays once fewer than about a quarter survive.
+pub(super) const SPARSE_FRACTION: f64 = 0.25;
+
+/// Most conjuncts tracked one by one; the rest are evaluated as one conjunction.
+const MAX_CONJUNCTS: usize = 64;
+
+/// A set of conjuncts of a [`RowFilter`], by index (bit `i` = conjunct `i`).
+pub(super) type ConjunctSet = u64;
+
+/// One conjunct, ready to evaluate over just its own columns.
+#[derive(Debug)]
+struct Conjunct {
+    /// The conjunct over the full table schema, as planned.
+    planned: Arc<dyn PhysicalExpr>,
+    /// The conjunct over `schema`.
+    expr: Arc<dyn PhysicalExpr>,
+    /// The conjunct's columns, in the order of `reads`.
+    schema: SchemaRef,
+    /// Table column index and whether it is read as a view, per column of `schema`.
+    reads: Vec<(usize, bool)>,
+}
+
+/// The exact filter of a scan (see the module contract).
+#[derive(Debug)]
+pub(super) struct RowFilter {
+    /// In evaluation order.
+    conjuncts: Vec<Conjunct>,
+}
+
+/// What a chunk's evaluation found.
+#[derive(Debug)]
+pub(super) enum Survivors {
+    /// Every row survives.
+    All,
+    /// No row survives.
+    None,
+    /// The rows marked `true` survive.
+    Some(BooleanArray),
+}
+
+/// The rows still alive during an evaluation, and the columns read for them so far.
+enum Alive {
+    /// All rows of the chunk.
+    All,
+    /// The rows set in the mask (over the whole chunk).
+    Mask(BooleanBuffer),
+    /// These chunk offsets, ascending.
+    Rows(Vec<u32>),
+}
+
+impl RowFilter {
+    /// The filter that keeps rows satisfying every one of `filters` (over `schema`, the full
+    /// table schema as the scan serves it); `statistics` are the table's, per column of
+    /// `schema`, for ranking; `in_bag(c)` whether column `c` sits in some segment's overflow bag.
+    /// `None` when there is nothing to apply.
+    pub(super) fn try_new(
+        filters: &[Arc<dyn PhysicalExpr>],
+        schema: &SchemaRef,
+        statistics: &[ColumnStatistics],
+        in_bag: impl Fn(usize) -> bool,
+    ) -> Result<Option<Self>> {
+        let mut planned: Vec<Arc<dyn PhysicalExpr>> = filters
+            .iter()
+            .flat_map(split_conjunction)
+            .cloned()
+            .collect();
+        if planned.is_empty() {
+            return Ok(None);
+        }
+        if planned.len() > MAX_CONJUNCTS {
+            let rest = planned.split_off(MAX_CONJUNCTS - 1);
+            planned.push(conjunction(rest));
+        }
+        let mut ranked = planned
+            .into_iter()
+            .map(|p| {
+                let conjunct = Conjunct::try_new(p, schema)?;
+                let rank = conjunct.rank(schema, statistics, &in_bag);
+                Ok((rank, conjunct))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(Some(Self {
+            conjuncts: ranked.into_iter().map(|(_, c)| c).collect(),
+        }))
+    }
+
+    /// The conjuncts over the full table schema, in evaluation order (bit `i` of a
+    /// [`ConjunctSet`] is the `i`-th).
+    pub(super) fn conjuncts(&self) -> impl Iterator<Item = &Arc<dyn PhysicalExpr>> {
+        self.conjuncts.iter().map(|c| &c.planned)
+    }
+
+    /// The whole filter as one predicate over the full table schema.
+    pub(super) fn conjunction(&self) -> Arc<dyn PhysicalExpr> {
+        conjunction(self.conjuncts().cloned())
+    }
+
+    /// Which rows of `rows` of `segment` satisfy every conjunct in `pending`.
+    pub(super) fn evaluate(
+        &self,
+        segment: &SegmentReader,
+        rows: Range<usize>,
+        pending: ConjunctSet,
+    ) -> Result<Survivors> {
+        let n = rows.len();
+        let mut alive = Alive::All;
+        // Columns read so far, each aligned with `alive` (whole chunk, or the selection).
+        let mut read: Vec<((usize, bool), ArrayRef)> = Vec::new();
+        let order: Vec<&Conjunct> = self
+            .conjuncts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| pending & (1u64 << i) != 0)
+            .map(|(_, c)| c)
+            .collect();
+        for (k, conjunct) in order.iter().enumerate() {
+            let len = match &alive {
+                Alive::Rows(r) => r.len(),
+                _ => n,
+            };
+            let at_rows = match &alive {
+                Alive::Rows(r) => Some(&r[..]),
+                _ => None,
+            };
+            if let Some(keep) = conjunct.on_distinct_values(segment, &rows, at_rows)? {
+                alive = narrow(alive, &keep, n, k + 1 < order.len(), &mut read)?;
+                if is_empty(&alive) {
+                    return Ok(Survivors::None);
+                }
+                continue;
+            }
+            let mut columns = Vec::with_capacity(conjunct.reads.len());
+            for &key in &conjunct.reads {
+                if let Some((_, a)) = read.iter().find(|(k, _)| *k == key) {
+                    columns.push(Arc::clone(a));
+                    continue;
+                }
+                let array = match &alive {
+                    Alive::Rows(r) => {
+                        let at: Vec<usize> = r.iter().map(|&o| rows.start + o as usize).collect();
+                        segment.read_rows_as(&[key], &at)
+                    }
+                    _ => segment.read_range(&[key], rows.clone()),
+                }
+                .map_err(external)?
+                .remove(0);
+                read.push((key, Arc::clone(&array)));
+                columns.push(array);
+            }
+            let keep = conjunct.evaluate(columns, len)?;
+            alive = narrow(alive, &keep, n, k + 1 < order.len(), &mut read)?;
+            if is_empty(&alive) {
+                return Ok(Survivors::None);
+            }
+        }
+        Ok(match alive {
+            Alive::All => Survivors::All,
+            Alive::Mask(m) => Survivors::Some(BooleanArray::new(m, None)),
+            Alive::Rows(r) => {
+                let mut mask = BooleanBufferBuilder::new(n);
+                mask.append_n(n, false);
+                for o in r {
+                    mask.set_bit(o as usize, true);
+                }
+                Survivors::Some(BooleanArray::new(mask.finish(), None))
+            }
+        })
+    }
+}
+
+/// `alive` narrowed to the rows where `keep` (aligned with `alive`) is true; once fewer than
+/// [`SPARSE_FRACTION`] of the `n` rows survive and `more` conjuncts follow, a selection list,
+/// with the columns in `read` gathered for it.
+fn narrow(
+    alive: Alive,
+    keep: &BooleanArray,
+    n: usize,
+    more: bool,
+    read: &mut [((usize, bool), ArrayRef)],
+) -> Result<Alive> {
+    let alive = match alive {
+        Alive::All if keep.true_count() == n => Alive::All,
+        Alive::All => Alive::Mask(keep.values().clone()),
+        Alive::Mask(m) => Alive::Mask(&m & keep.values()),
+        Alive::Rows(r) => {
+            let kept: Vec<u32> = keep.values().set_indices().map(|i| r[i]).collect();
+            if !kept.is_empty() && kept.len() < r.len() && more {
+                for (_, a) in read.iter_mut() {
+                    *a = filter(a.as_ref(), keep)?;
+                }
+            }
+            Alive::Rows(kept)
+        }
+    };
+    if let Alive::Mask(m) = &alive {
+        let survivors = m.count_set_bits();
+        if more && survivors > 0 && (survivors as f64) < SPARSE_FRACTION * n as f64 {
+            let mask = BooleanArray::new(m.clone(), None);
+            for (_, a) in read.iter_mut() {
+                *a = filter(a.as_ref(), &mask)?;
+            }
+            return Ok(Alive::Rows(m.set_indices().map(|i| i as u32).collect()));
+        }
+    }
+    Ok(alive)
+}
+
+/// Whether no row is alive.
+fn is_empty(alive: &Alive) -> bool {
+    match alive {
+        Alive::All => false,
+        Alive::Mask(m) => m.count_set_bits() == 0,
+        Alive::Rows(r) => r.is_empty(),
+    }
+}
+
+impl Conjunct {
+    /// For a conjunct on one low-cardinality string or binary column: its value at `rows` of
+    /// `segment` (or at chunk offsets `at` of them), decided once per distinct value of the
+    /// column (`distinct.rs`) and looked up by each row's code. `None` when the conjunct
+    /// reads other columns, or the column has no distinct-value table in this segment.
+    fn on_distinct_values(
+        &self,
+        segment: &SegmentReader,
+        rows: &Range<usize>,
+        at: Option<&[u32]>,
+    ) -> Result<Option<BooleanArray>> {
+        let [(column, view)] = self.reads[..] else {
+            return Ok(None);
+        };
+        if !matches!(
+            self.schema.field(0).data_type(),
+            DataType::Utf8View | DataType::BinaryView | DataType::LargeUtf8 | DataType::LargeBinary
+        ) {
+            return Ok(None);
+        }
+        let Some(table) = segment.distinct_values(column).map_err(external)? else {
+            return Ok(None);
+        };
+        let values = if view {
+            &table.view_values
+        } else {
+            &table.values
+        };
+        let decided = self.evaluate(vec![Arc::clone(values)], values.len())?;
+        let decided = decided.values();
+        let codes = &table.codes[rows.clone()];
+        let keep = match at {
+            Some(at) => BooleanBuffer::collect_bool(at.len(), |i| {
+                decided.value(codes[at[i] as usize] as usize)
+            }),
+            None => BooleanBuffer::collect_bool(codes.len(), |i| decided.value(codes[i] as usize)),
+        };
+        Ok(Some(BooleanArray::new(keep, None)))
+    }
+
+    fn try_new(planned: Arc<dyn PhysicalExpr>, schema: &SchemaRef) -> Result<Self> {
+        let mut indices: Vec<usize> = collect_columns(&planned)
+            .iter()
+            .map(|c| c.index())
+            .collect();
+        indices.sort_unstable();
+        // Nullable whatever the table says: a distinct-value table ends with a NULL entry.
+        let fields: Vec<_> = indices
+            .iter()
+            .map(|&i| schema.field(i).clone().with_nullable(true))
+            .collect();
+        let own = Arc::new(arrow::datatypes::Schema::new(fields));
+        let expr = reassign_expr_columns(Arc::clone(&planned), &own)?;
+        let reads = indices
+            .iter()
+            .map(|&i| {
+                let t = schema.field(i).data_type();
+                (i, matches!(t, DataType::Utf8View | DataType::BinaryView))
+            })
+            .collect();
+        Ok(Self {
+            planned,
+            expr,
+            schema: own,
+            reads,
+        })
+    }
+
+    /// `cost / (1 − selectivity)`: lower runs first.
+    fn rank(
+        &self,
+        schema: &SchemaRef,
+        statistics: &[ColumnStatistics],
+        in_bag: &impl Fn(usize) -> bool,
+    ) -> f64 {
+        let cost: f64 = self
+            .reads
+            .iter()
+            .map(|&(c, _)| {
+                let t = schema.field(c).data_type();
+                let width = t.primitive_width().unwrap_or(24) as f64;
+                // Decoding an overflow key costs far more than reading a dense column.
+                if in_bag(c) {
+                    width * 8.0
+                } else {
+                    width
+                }
+            })
+            .sum::<f64>()
+            .max(1.0);
+        let selectivity = self.selectivity(schema, statistics).clamp(0.0, 0.99);
+        cost / (1.0 - selectivity)
+    }
+
+    /// Estimated fraction of rows kept.
+    fn selectivity(&self, schema: &SchemaRef, statistics: &[ColumnStatistics]) -> f64 {
+        if check_support(&self.planned, schema) {
+            let estimate = AnalysisContext::try_from_statistics(schema, statistics)
+                .and_then(|ctx| analyze(&self.planned, ctx, schema))
+                .ok()
+                .and_then(|ctx| ctx.selectivity);
+            if let Some(s) = estimate {
+                return s;
+            }
+        }
+        let e = self.planned.as_ref();
+        if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+            return match b.op() {
+                Operator::Eq => 0.1,
+                Operator::NotEq => 0.9,
+                Operator::Or => 0.7,
+                _ => 0.5,
+            };
+        }
+        if let Some(list) = e.downcast_ref::<InListExpr>() {
+            return if list.negated() { 0.8 } else { 0.2 };
+        }
+        if e.downcast_ref::<LikeExpr>().is_some() {
+            return 0.3;
+        }
+        0.5
+    }
+
+    /// The rows of `columns` (this conjunct's, `len` rows) where it is `true`.
+    fn evaluate(&self, columns: Vec<ArrayRef>, len: usize) -> Result<BooleanArray> {
+        let options = RecordBatchOptions::new().with_row_count(Some(len));
+        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
+        let value = self.expr.evaluate(&batch)?.into_array(len)?;
+        let Some(keep) = value.as_boolean_opt() else {
+            return Err(DataFusionError::Internal(format!(
+                "filter {} evaluated to {}, not a boolean",
+                self.planned,
+                value.data_type()
+            )));
+        };
+        Ok(if keep.null_count() > 0 {
+            prep_null_mask_filter(keep)
+        } else {
+            keep.clone()
+        })
+    }
+}
