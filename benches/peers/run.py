@@ -1118,9 +1118,9 @@ dropped, `os.sync()` and `posix_fadvise(DONTNEED)` evict every file of the engin
 directory from the page cache, and the handle is reopened untimed (so metadata read at open is
 warm again); cold runs have no warm-up. A cell during which other processes used more than
 {busy_limit} CPUs on average is measured again (up to {busy_retries} times; the quietest attempt
-is kept, and listed under the table if still busy). Ratios are engine / {base}, per row (above 1: slower or
-bigger than Quiver); a blank ratio is an n/a or err cell. Query results are compared by
-row count only."""
+is kept, and listed under the table if still busy). Ratios are engine / {base}, per row (above
+1: slower or bigger than Quiver); a blank ratio is an n/a or err cell. Query results are
+compared by row count only."""
 
 
 def write_report(args, root: Path, engines: list[str], skipped: dict, passes: dict,

@@ -153,7 +153,11 @@ pub fn merge(
     let mut rows: Vec<Rows> = Vec::with_capacity(runs.len());
     for run in runs {
         let all: Vec<ArrayRef> = (0..ncols).map(|c| run.column(c)).collect::<Result<_>>()?;
-        let keys: Vec<ArrayRef> = key.columns.iter().map(|&c| all[c].clone()).collect();
+        let keys: Vec<ArrayRef> = key
+            .columns
+            .iter()
+            .map(|&c| std::sync::Arc::clone(&all[c]))
+            .collect();
         rows.push(converter.convert_columns(&keys)?);
         columns.push(all);
     }

@@ -4,10 +4,11 @@
 //! - [`output_ordering`] is `Some` only when it holds for every partition: every segment the
 //!   scan reads records the same sort key (`sort_key.rs`), and wherever a partition runs from
 //!   one segment into the next, the first key column's statistics prove the first segment's
-//!   values come before the next one's (its maximum below the next minimum — or not above it
-//!   for a one-column key — and no NULLs, which sort last, before the boundary).
+//!   values come first (its maximum not above the next minimum, and no NULLs, which sort
+//!   last, before the boundary).
 //! - The ordering covers the longest prefix of the key whose columns are all in the
-//!   projection: ascending, NULLs last, as the rows were written.
+//!   projection — only the first column when some boundary ties on it (equal maximum and
+//!   minimum say nothing of the next columns): ascending, NULLs last, as rows were written.
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -46,15 +47,25 @@ pub(super) fn output_ordering(
         .iter()
         .map(|name| schema.index_of(name).ok())
         .collect::<Option<_>>()?;
+    // Where a boundary ties on the first key column, only that column's order is proven.
+    let mut whole_key = true;
     for range in partitions {
         let part = &units[range.clone()];
         for pair in part.windows(2) {
             let (a, b) = (pair[0].segment, pair[1].segment);
-            if a != b && !precedes(&segs[a], &segs[b], key_columns[0], key.len() == 1) {
-                return None;
+            if a != b {
+                match boundary(&segs[a], &segs[b], key_columns[0])? {
+                    Boundary::Before => {}
+                    Boundary::Tie => whole_key = false,
+                }
             }
         }
     }
+    let key_columns = if whole_key {
+        &key_columns[..]
+    } else {
+        &key_columns[..1]
+    };
     let options = SortOptions {
         descending: false,
         nulls_first: false,
@@ -70,24 +81,29 @@ pub(super) fn output_ordering(
     LexOrdering::new(exprs)
 }
 
-/// Whether every value of column `c` in `a` sorts before every value in `b` (or equal to
-/// them, when `ties_ok`), by their statistics.
-fn precedes(a: &SegmentReader, b: &SegmentReader, c: usize, ties_ok: bool) -> bool {
+/// How the values of a key column meet across a segment boundary.
+enum Boundary {
+    /// Every value of the first segment is below every value of the next.
+    Before,
+    /// The first segment's largest value is the next one's smallest.
+    Tie,
+}
+
+/// How the values of column `c` in `a` meet those in `b`, by their statistics; `None` when
+/// `a`'s do not all come first (or cannot be shown to).
+fn boundary(a: &SegmentReader, b: &SegmentReader, c: usize) -> Option<Boundary> {
     let (sa, sb) = (a.stats(c), b.stats(c));
     if sa.null_count > 0 {
-        return false;
+        return None;
     }
     let t = a.schema().field(c).data_type().clone();
     let bound = |bytes: &Option<Vec<u8>>| {
         let array = decode_bound(bytes.as_deref()?, &t)?;
         ScalarValue::try_from_array(&array, 0).ok()
     };
-    let (Some(max_a), Some(min_b)) = (bound(&sa.max), bound(&sb.min)) else {
-        return false;
-    };
-    match max_a.partial_cmp(&min_b) {
-        Some(Ordering::Less) => true,
-        Some(Ordering::Equal) => ties_ok,
-        _ => false,
+    match bound(&sa.max)?.partial_cmp(&bound(&sb.min)?)? {
+        Ordering::Less => Some(Boundary::Before),
+        Ordering::Equal => Some(Boundary::Tie),
+        Ordering::Greater => None,
     }
 }

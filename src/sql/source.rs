@@ -208,12 +208,8 @@ impl QuiverSource {
             &self.projected_schema,
         )
         .is_some();
-        let whole = [0..self.units.len()];
-        let groups = if ordered {
-            &self.partitions[..]
-        } else {
-            &whole[..]
-        };
+        let whole = std::iter::once(0..self.units.len()).collect::<Vec<_>>();
+        let groups = if ordered { &self.partitions } else { &whole };
         let mut kept = Vec::new();
         let mut ranges = Vec::new();
         for range in groups {
