@@ -189,22 +189,10 @@ mod sql {
         got.sort();
         assert_eq!(got, want, "the same rows");
         // Clustered: only the zones holding k in 10..=12 are read.
-        let m = plan_metric(&plan, "zones_pruned");
+        let m = common::plan_metric(&plan, "zones_pruned");
         assert!(
             m >= 30,
             "most of the 40 zones are pruned, got {m}:\n{shown}"
         );
-    }
-
-    fn plan_metric(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, name: &str) -> usize {
-        let own = plan
-            .metrics()
-            .and_then(|m| m.sum_by_name(name))
-            .map_or(0, |v| v.as_usize());
-        own + plan
-            .children()
-            .iter()
-            .map(|c| plan_metric(c, name))
-            .sum::<usize>()
     }
 }

@@ -150,21 +150,6 @@ async fn a_filter_on_a_bag_key_prunes_zones_by_its_bounds() {
     let task = session.context().task_ctx();
     let batches = collect(std::sync::Arc::clone(&plan), task).await.unwrap();
     assert!(batches.iter().map(|b| b.num_rows()).sum::<usize>() > 0);
-    let pruned = plan_metric(&plan, "zones_pruned");
+    let pruned = common::plan_metric(&plan, "zones_pruned");
     assert!(pruned >= 8, "only {pruned} zones pruned");
-}
-
-fn plan_metric(
-    plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-    name: &str,
-) -> usize {
-    let own = plan
-        .metrics()
-        .and_then(|m| m.sum_by_name(name))
-        .map_or(0, |v| v.as_usize());
-    own + plan
-        .children()
-        .into_iter()
-        .map(|c| plan_metric(c, name))
-        .sum::<usize>()
 }

@@ -352,6 +352,37 @@ class QuiverLib(Engine):
                          parquet_reader(self.spec.parquet(table)))
 
 
+# Clustered layout: the same tables, lineitem written in l_shipdate order (`quiver import
+# --sort-by l_shipdate`), so date-range filters skip whole zones. Reported as their own columns:
+# no peer gets a clustered copy, so these must never be read as a like-for-like comparison.
+CLUSTERED_BY = {"lineitem": "l_shipdate"}
+
+
+def convert_clustered(engine: Engine, dest: Path) -> None:
+    for table in TABLES:
+        key = ["--sort-by", CLUSTERED_BY[table]] if table in CLUSTERED_BY else []
+        QuiverCli.run(engine, "import", "-q", "--threads", str(engine.threads()), *key,
+                      str(engine.spec.parquet(table)), str(engine.table_path(table, dest)))
+
+
+class QuiverCliClustered(QuiverCli):
+    """quiver-cli over the clustered layout (see CLUSTERED_BY)."""
+    name = "quiver-cli-clustered"
+    data = "quiver-clustered"
+
+    def convert(self, dest):
+        convert_clustered(self, dest)
+
+
+class QuiverLibClustered(QuiverLib):
+    """quiver-lib over the clustered layout (see CLUSTERED_BY)."""
+    name = "quiver-lib-clustered"
+    data = "quiver-clustered"
+
+    def convert(self, dest):
+        convert_clustered(self, dest)
+
+
 # -- DataFusion ------------------------------------------------------------------------------
 
 class DataFusionParquet(SqlEngine):
@@ -632,7 +663,8 @@ class Vortex(Engine):
                             str(self.table_path(table, dest)))
 
 
-ENGINES = {e.name: e for e in [QuiverCli, QuiverLib, DataFusionParquet, DataFusionMemTable,
+ENGINES = {e.name: e for e in [QuiverCli, QuiverLib, QuiverCliClustered, QuiverLibClustered,
+                               DataFusionParquet, DataFusionMemTable,
                                DuckDbParquet, DuckDbNative, PolarsParquet, PolarsIpc, Lance,
                                Vortex]}
 

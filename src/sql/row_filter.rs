@@ -40,8 +40,9 @@ use super::external;
 use crate::arrow_bridge::SegmentReader;
 
 /// Below this fraction of surviving rows, later conjuncts run over a selection list of the
-/// survivors instead of the whole chunk under a mask. Measured on TPC-H SF1 `lineitem`
-/// (BENCHMARKS.md, "Filters"): gathering pays once fewer than about a quarter survive.
+/// survivors instead of the whole chunk under a mask: the crossover of Arrow's kernels, where
+/// gathering a column for the survivors costs less than evaluating it for every row
+/// (`cargo bench --bench filters`; BENCHMARKS.md, "When a selection list beats a mask").
 pub(super) const SPARSE_FRACTION: f64 = 0.25;
 
 /// Most conjuncts tracked one by one; the rest are evaluated as one conjunction.

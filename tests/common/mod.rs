@@ -408,3 +408,17 @@ pub fn id_name_batch(rows: i64) -> RecordBatch {
     )
     .unwrap()
 }
+
+/// The sum of metric `name` over every operator of `plan`.
+#[cfg(feature = "sql")]
+pub fn plan_metric(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, name: &str) -> usize {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name(name))
+        .map_or(0, |v| v.as_usize());
+    own + plan
+        .children()
+        .into_iter()
+        .map(|c| plan_metric(c, name))
+        .sum::<usize>()
+}
