@@ -833,12 +833,14 @@ def run_child(spec: Spec, timeout: float) -> dict:
 
 
 # The machines these figures come from are shared: a build or another benchmark running beside a
-# cell takes CPUs its engine was told it has. An engine that keeps both of its threads busy, as
-# DuckDB does over its own file, loses the most (its Q1 takes 2x as long with one busy core
-# beside it, 3-4x with two), so a transient load skews one engine's cells against the others'
-# and nothing in the cell shows it. Every cell therefore records how many CPUs other processes
-# used while it ran and is measured again, up to --busy-retries times, while that exceeds
-# BUSY_LIMIT; a cell still above it is listed under the report's table.
+# cell takes CPUs its engine was told it has, and nothing in the cell shows it (TPC-H Q1 with 2
+# threads on 2 cores took 1.8-2.2x as long beside one busy process, 2.2-3.0x beside two, for
+# DuckDB, Polars and DataFusion alike). Cells run one after another, so a transient load skews
+# the cells it overlaps against the rest of the row, ratios included: the DuckDB-native Q1 of
+# the 2026-11-21 report (187 ms, as slow as DuckDB over Parquet) was most likely one. Every cell
+# therefore records how many CPUs other processes used while it ran and is measured again, up
+# to --busy-retries times, while that exceeds BUSY_LIMIT; a cell still above it is listed under
+# the report's table.
 BUSY_LIMIT = 0.2  # CPUs other processes may use, on average over a cell, for it to count as quiet
 
 
@@ -1239,7 +1241,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--plot", help="write a PNG of the query times here")
     p.add_argument("--json", help="write every raw result here (default: OUT with .json)")
     args = p.parse_args(argv)
-    args.only = args.only.split(",") if args.only else list(ENGINES)
+    # The clustered layouts are a different experiment: only when asked for by name.
+    args.only = (args.only.split(",") if args.only
+                 else [e for e in ENGINES if not e.endswith("-clustered")])
     unknown = [e for e in args.only if e not in ENGINES]
     if unknown:
         p.error(f"unknown engine(s) {unknown}; known: {', '.join(ENGINES)}")

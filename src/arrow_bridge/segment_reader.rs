@@ -192,7 +192,7 @@ impl SegmentReader {
     /// The columns this segment's rows are sorted by (ascending, NULLs last), if its footer
     /// records a sort key.
     pub fn sort_key(&self) -> Option<Vec<String>> {
-        super::sort_key::SortKey::names_in(&self.file.footer().metadata)
+        crate::native::sort_key_pairs::names_in(&self.file.footer().metadata)
     }
 
     /// Where table column `index` is stored in this segment.

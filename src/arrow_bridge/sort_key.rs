@@ -7,7 +7,7 @@
 //!   Arrow's ordering (floats in IEEE total order, strings by bytes).
 //! - A segment whose rows are in key order says so in its footer metadata: keys
 //!   `quiver.sort_key.0`, `quiver.sort_key.1`, … naming the key columns (docs/FORMAT.md,
-//!   "Sort key"). The same keys in a manifest's properties are the table's sort key, applied to
+//!   "Sort key"; encoded by `native/sort_key_pairs.rs`). The same keys in a manifest's properties are the table's sort key, applied to
 //!   every later write that does not name another.
 //! - [`SortKey::sort`] returns a segment's columns permuted into key order (stable: ties keep
 //!   their input order). [`merge`] reads sorted segments and emits all their rows in key order
@@ -24,9 +24,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use super::segment_reader::SegmentReader;
 use crate::error::{Error, Result};
 use crate::native::schema::TableSchema;
-
-/// Prefix of the metadata keys (footer) and properties (manifest) naming the key columns.
-pub const SORT_KEY_PREFIX: &str = "quiver.sort_key.";
+use crate::native::sort_key_pairs;
 
 const ORDER: SortOptions = SortOptions {
     descending: false,
@@ -78,32 +76,7 @@ impl SortKey {
 
     /// The key as metadata pairs (`quiver.sort_key.N` = name), sorted by key.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
-        let mut pairs: Vec<_> = self
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (format!("{SORT_KEY_PREFIX}{i}"), n.clone()))
-            .collect();
-        pairs.sort();
-        pairs
-    }
-
-    /// The key names recorded in `pairs` (footer metadata or manifest properties), if any:
-    /// `quiver.sort_key.0` up to the first missing position.
-    pub fn names_in(pairs: &[(String, String)]) -> Option<Vec<String>> {
-        let mut names = Vec::new();
-        while let Some((_, v)) = pairs
-            .iter()
-            .find(|(k, _)| *k == format!("{SORT_KEY_PREFIX}{}", names.len()))
-        {
-            names.push(v.clone());
-        }
-        (!names.is_empty()).then_some(names)
-    }
-
-    /// Removes every sort-key pair from `pairs`.
-    pub fn strip(pairs: &mut Vec<(String, String)>) {
-        pairs.retain(|(k, _)| !k.starts_with(SORT_KEY_PREFIX));
+        sort_key_pairs::to_pairs(&self.names)
     }
 
     /// `columns` (all table columns, equal lengths) permuted into key order.

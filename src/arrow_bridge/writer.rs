@@ -39,6 +39,7 @@ use crate::native::manifest::{Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
 use crate::native::schema::{ColumnDef, TableSchema};
 use crate::native::segment::SegmentFile;
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
+use crate::native::sort_key_pairs;
 use crate::native::{names, table_dir, vacuum};
 
 /// Tuning for a [`TableWriter`].
@@ -236,7 +237,10 @@ impl TableWriter {
         };
         let sort_key = match &options.sort_by {
             Some(names) => Some(SortKey::resolve(names, &table_schema)?),
-            None => match base.as_ref().and_then(|b| SortKey::names_in(&b.properties)) {
+            None => match base
+                .as_ref()
+                .and_then(|b| sort_key_pairs::names_in(&b.properties))
+            {
                 // An overwrite with a new schema keeps the table's key only if it still fits.
                 Some(names) if mode == Mode::Overwrite => {
                     SortKey::resolve(&names, &table_schema).ok()
@@ -591,7 +595,7 @@ impl TableWriter {
         let mut metadata = self.table_schema.metadata.clone();
         if let Some(key) = &self.sort_key {
             // Every segment of a sorted write is in key order (`write_sorted_segment`, `merge`).
-            SortKey::strip(&mut metadata);
+            sort_key_pairs::strip(&mut metadata);
             metadata.extend(key.to_pairs());
             metadata.sort();
         }
@@ -642,7 +646,7 @@ impl TableWriter {
                 properties.push((BAG_THRESHOLD_PROPERTY.into(), t.to_string()));
             }
             if self.options.sort_by.is_some() || self.mode == Mode::Overwrite {
-                SortKey::strip(&mut properties);
+                sort_key_pairs::strip(&mut properties);
                 properties.extend(self.sort_key.iter().flat_map(SortKey::to_pairs));
             }
             properties.sort();

@@ -15,6 +15,7 @@ pub mod names;
 pub mod schema;
 pub mod segment;
 pub mod segment_writer;
+pub mod sort_key_pairs;
 pub mod table_dir;
 pub mod vacuum;
 
