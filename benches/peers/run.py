@@ -383,6 +383,19 @@ class QuiverLibClustered(QuiverLib):
         convert_clustered(self, dest)
 
 
+class QuiverLibAggregatesOff(QuiverLib):
+    """quiver-lib with aggregates left to DataFusion (`SET quiver.aggregate_pushdown = false`),
+    to measure what the aggregate scan buys in the same run."""
+    name = "quiver-lib-aggregates-off"
+
+    def query(self, handle, query):
+        import quiver
+        if handle.conn is None:
+            handle.conn = quiver.connect(db=str(self.data_dir))
+            handle.conn.sql("SET quiver.aggregate_pushdown = false")
+        return super().query(handle, query)
+
+
 # -- DataFusion ------------------------------------------------------------------------------
 
 class DataFusionParquet(SqlEngine):
@@ -664,6 +677,7 @@ class Vortex(Engine):
 
 
 ENGINES = {e.name: e for e in [QuiverCli, QuiverLib, QuiverCliClustered, QuiverLibClustered,
+                               QuiverLibAggregatesOff,
                                DataFusionParquet, DataFusionMemTable,
                                DuckDbParquet, DuckDbNative, PolarsParquet, PolarsIpc, Lance,
                                Vortex]}
@@ -1231,6 +1245,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--queries", default=",".join(str(i) for i in range(1, 23)),
                    help="comma-separated TPC-H query numbers (default 1..22)")
     p.add_argument("--queries-dir", type=Path, default=DEFAULT_QUERIES_DIR)
+    p.add_argument("--metrics", default="open,import,sum,take",
+                   help="comma-separated storage metrics measured besides the queries "
+                        "(default open,import,sum,take; '' for queries only)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads for every engine (default: the machine's cores)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per child (default 600)")
@@ -1241,9 +1258,10 @@ def parse_args(argv: list[str]):
     p.add_argument("--plot", help="write a PNG of the query times here")
     p.add_argument("--json", help="write every raw result here (default: OUT with .json)")
     args = p.parse_args(argv)
-    # The clustered layouts are a different experiment: only when asked for by name.
+    # The clustered layouts and the aggregates-off session are other experiments: only when
+    # asked for by name.
     args.only = (args.only.split(",") if args.only
-                 else [e for e in ENGINES if not e.endswith("-clustered")])
+                 else [e for e in ENGINES if not e.endswith(("-clustered", "-off"))])
     unknown = [e for e in args.only if e not in ENGINES]
     if unknown:
         p.error(f"unknown engine(s) {unknown}; known: {', '.join(ENGINES)}")
@@ -1264,7 +1282,8 @@ def main(argv: list[str]) -> None:
     engines, skipped = usable_engines(args, root)
     prep_failed = prepare_formats(args, root, engines)
     indices = take_indices(root)
-    metrics = ["open", "import", "sum", "take"] + [f"q{int(q)}" for q in args.queries.split(",")]
+    metrics = [m for m in ["open", "import", "sum", "take"] if m in args.metrics.split(",")]
+    metrics += [f"q{int(q)}" for q in args.queries.split(",")]
     passes = {"Warm cache": run_pass(args, root, engines, metrics, False, prep_failed, indices)}
     if args.cold:
         passes["Cold cache"] = run_pass(args, root, engines, metrics, True, prep_failed, indices)

@@ -238,3 +238,17 @@ def test_time_travel_through_register_of_a_table_opened_at_version_1(tmp_path):
     # quiver.sql takes the same `tables` values.
     old = quiver.sql("SELECT count(*) AS n FROM t", tables={"t": quiver.open(path, version=1)})
     assert column(old, "n") == [3]
+
+
+def test_aggregates_run_inside_the_scan_and_the_setting_turns_that_off(tpch_db):
+    query = ("SELECT l_returnflag, sum(l_extendedprice * (1 - l_discount)) AS revenue, "
+             "count(*) AS n FROM lineitem WHERE l_quantity < 30 "
+             "GROUP BY l_returnflag ORDER BY l_returnflag")
+    with quiver.connect(db=str(tpch_db)) as conn:
+        plan = str(pa.table(conn.sql("EXPLAIN " + query)).to_pydict())
+        assert "QuiverAggregateExec" in plan
+        inside = pa.table(conn.sql(query))
+        conn.sql("SET quiver.aggregate_pushdown = false")
+        plan = str(pa.table(conn.sql("EXPLAIN " + query)).to_pydict())
+        assert "QuiverAggregateExec" not in plan
+        assert pa.table(conn.sql(query)).equals(inside)

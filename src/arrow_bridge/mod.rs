@@ -11,7 +11,8 @@
 //! - read: `segment_reader.rs` (a segment through its table's schema, with caches) over
 //!   `placement.rs` (where each table column is in a segment), `column_arrays.rs` (the
 //!   zero-copy arrays and their unsafe constructors), `views.rs` (`Utf8View` forms) and
-//!   `distinct.rs` (distinct-value tables of low-cardinality columns);
+//!   `distinct.rs` (distinct-value tables of low-cardinality columns), `distinct_cache.rs` (those
+//!   tables shared by every open of a segment file in the process);
 //!   `bag_decode.rs` for overflow keys.
 //! - write: `writer.rs` ([`TableWriter`]: segments, commits), `sort_key.rs` (clustered
 //!   writes: sorting and merging segments), `segment_build.rs` (one segment:
@@ -25,6 +26,7 @@ mod bag_decode;
 mod bag_encode;
 mod column_arrays;
 mod distinct;
+mod distinct_cache;
 mod placement;
 mod segment_build;
 mod segment_reader;
@@ -38,8 +40,9 @@ mod writer;
 
 pub use crate::native::footer::ColumnStats;
 pub use crate::native::table_dir::describe_versions;
+#[cfg(feature = "sql")]
+pub use distinct::DistinctValues;
 pub use placement::Placement;
-
 pub use segment_reader::SegmentReader;
 pub use table::{Scan, ScanOptions, Table, DEFAULT_BATCH_SIZE};
 pub use writer::{TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_ZONE_ROWS};

@@ -24,6 +24,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use super::bag_decode::{self as bag, Rows};
 use super::column_arrays::ColumnArrays;
 use super::distinct::DistinctValues;
+use super::distinct_cache::{shared, SegmentKey};
 use super::placement::{map_columns, Placement};
 use super::types::{read_schema, view_type};
 use super::views::to_view;
@@ -337,7 +338,7 @@ impl SegmentReader {
     }
 
     /// The distinct-value table of dense string or binary column `index` (`distinct.rs`),
-    /// built on first use and cached; `None` for other columns and for columns with more than
+    /// built on first use and cached, across opens of the same file (`distinct_cache.rs`); `None` for other columns and for columns with more than
     /// [`MAX_DISTINCT`](super::distinct::MAX_DISTINCT) distinct values in this segment.
     pub fn distinct_values(&self, index: usize) -> Result<Option<Arc<DistinctValues>>> {
         self.check_index(index)?;
@@ -348,8 +349,15 @@ impl SegmentReader {
         if let Some(d) = cell.get() {
             return Ok(d.clone());
         }
-        let column = self.column(index)?;
-        let built = DistinctValues::build(column.as_ref()).map(Arc::new);
+        let segment = SegmentKey {
+            path: self.file.path(),
+            len: self.file_len(),
+            footer_crc32c: self.file.footer_crc32c(),
+        };
+        let built = shared(segment, index, || {
+            let column = self.column(index)?;
+            Ok::<_, crate::Error>(DistinctValues::build(column.as_ref()).map(Arc::new))
+        })?;
         Ok(cell.get_or_init(|| built).clone())
     }
 

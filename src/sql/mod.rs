@@ -10,6 +10,8 @@
 //!   what zone statistics decide (skip, pass whole, evaluate); `row_filter.rs` evaluating the
 //!   rest, conjunct by conjunct, on the rows still alive.
 //! - `pruning.rs`: statistics for pruning and for the optimizer, and the pruning itself.
+//! - `aggregate/`: partial aggregates computed inside the scan ([`AggregatePushdown`],
+//!   [`QuiverAggregateExec`]); `options.rs`: the `SET quiver.*` settings ([`QuiverOptions`]).
 //! - [`QuiverSink`] (`sink.rs`): one new version per `INSERT` statement.
 //! - `catalog.rs`: database directories, `STORED AS QUIVER`, `quiver_version(dir, v)`.
 //! - [`QuiverSession`] (`session.rs`): a session wiring it all, plus `CREATE TABLE AS` and
@@ -24,8 +26,10 @@
 
 #![forbid(unsafe_code)]
 
+mod aggregate;
 mod catalog;
 mod exact_filters;
+mod options;
 mod ordering;
 mod partition_scan;
 mod provider;
@@ -43,7 +47,9 @@ pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
     datafusion::common::DataFusionError::External(Box::new(e))
 }
 
+pub use aggregate::{AggregatePushdown, QuiverAggregateExec};
 pub use catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
+pub use options::QuiverOptions;
 pub use provider::QuiverTableProvider;
 pub use scan_planning::table_statistics;
 pub use session::{is_ddl, QueryResult, QuiverSession};

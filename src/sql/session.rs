@@ -26,8 +26,10 @@ use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 
+use super::aggregate::AggregatePushdown;
 use super::catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
 use super::external;
+use super::options::QuiverOptions;
 use super::provider::QuiverTableProvider;
 use crate::Table;
 
@@ -53,13 +55,19 @@ impl Default for QuiverSession {
 }
 
 impl QuiverSession {
-    /// A session with `config`, the `QUIVER` table factory, `quiver_version` and the
-    /// information schema (`SHOW TABLES`, `SHOW COLUMNS FROM t`, `information_schema.*`).
+    /// A session with `config`, the `QUIVER` table factory, `quiver_version`, the
+    /// information schema (`SHOW TABLES`, `SHOW COLUMNS FROM t`, `information_schema.*`),
+    /// Quiver's settings ([`QuiverOptions`], `SET quiver.*`) and aggregates inside the scan
+    /// ([`AggregatePushdown`](super::AggregatePushdown)).
     pub fn new(config: SessionConfig) -> Self {
+        let config = config
+            .with_information_schema(true)
+            .with_option_extension(QuiverOptions::default());
         let state = SessionStateBuilder::new()
-            .with_config(config.with_information_schema(true))
+            .with_config(config)
             .with_default_features()
             .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory))
+            .with_physical_optimizer_rule(Arc::new(AggregatePushdown))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udtf("quiver_version", Arc::new(VersionFunction));

@@ -107,6 +107,21 @@ crate::options::with_setters!(ScanRequest {
     with_target_partitions => target_partitions: usize,
 });
 
+/// The planned parts of a scan that an aggregate scan reuses ([`QuiverSource::aggregate_parts`]).
+pub(super) struct ScanParts {
+    pub(super) table: Table,
+    /// Table column per output column.
+    pub(super) projection: Vec<usize>,
+    pub(super) projected_schema: SchemaRef,
+    pub(super) units: Arc<Vec<Unit>>,
+    pub(super) partitions: Vec<Range<usize>>,
+    pub(super) filter: Option<Arc<RowFilter>>,
+    pub(super) total_zones: usize,
+    pub(super) batch_size: usize,
+    /// The scan's metrics, holding what planning counted (`zones_pruned`, ...).
+    pub(super) metrics: ExecutionPlanMetricsSet,
+}
+
 /// A scan of one table version (see the module contract).
 #[derive(Debug, Clone)]
 pub struct QuiverSource {
@@ -234,6 +249,27 @@ impl QuiverSource {
             split(&kept, self.partitions.len())
         };
         self.units = Arc::new(kept);
+    }
+
+    /// What an aggregate over this scan reads (`aggregate/`): the table, the scan's output
+    /// columns, its zones and partitions, and the row filter. `None` under a limit, and when
+    /// the scan carries pruning-only filters (a join's dynamic filter, which prunes the scan
+    /// at run time: DataFusion's own aggregate then keeps that benefit).
+    pub(super) fn aggregate_parts(&self) -> Option<ScanParts> {
+        if self.fetch.is_some() || self.pruning.is_some() {
+            return None;
+        }
+        Some(ScanParts {
+            table: self.table.clone(),
+            projection: self.projection.clone(),
+            projected_schema: Arc::clone(&self.projected_schema),
+            units: Arc::clone(&self.units),
+            partitions: self.partitions.clone(),
+            filter: self.filter.clone(),
+            total_zones: self.total_zones,
+            batch_size: self.batch_size,
+            metrics: self.metrics.clone(),
+        })
     }
 
     /// Table column indices this scan outputs.
