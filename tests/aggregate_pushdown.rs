@@ -21,7 +21,7 @@ use arrow::datatypes::{Field, Schema};
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::context::SessionConfig;
 use quiver_store::sql::QuiverSession;
-use quiver_store::{TableWriter, WriteOptions};
+use quiver_store::WriteOptions;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -158,13 +158,7 @@ fn write_table(rng: &mut SmallRng, dir: &std::path::Path, data: &RecordBatch) {
         let options = WriteOptions::default()
             .with_segment_rows(rng.random_range(100..3000))
             .with_zone_rows(rng.random_range(16..900));
-        let mut w = if first {
-            TableWriter::create_with(dir, data.schema(), options).unwrap()
-        } else {
-            TableWriter::append_with(dir, options).unwrap()
-        };
-        w.write(&data.slice(offset, len)).unwrap();
-        w.commit().unwrap();
+        common::commit_piece(dir, first, &data.slice(offset, len), options);
         offset += len;
         first = false;
     }

@@ -25,7 +25,7 @@ use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::SessionContext;
 use quiver_store::sql::QuiverSession;
-use quiver_store::{TableWriter, WriteOptions};
+use quiver_store::WriteOptions;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -267,13 +267,7 @@ fn write_quiver(rng: &mut SmallRng, dir: &std::path::Path, data: &RecordBatch, c
         if clustered && first {
             options = options.with_sort_by(sort_by.clone());
         }
-        let mut w = if first {
-            TableWriter::create_with(dir, data.schema(), options).unwrap()
-        } else {
-            TableWriter::append_with(dir, options).unwrap()
-        };
-        w.write(&data.slice(offset, len)).unwrap();
-        w.commit().unwrap();
+        common::commit_piece(dir, first, &data.slice(offset, len), options);
         offset += len;
         first = false;
     }

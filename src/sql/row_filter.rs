@@ -28,6 +28,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBa
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::{filter, prep_null_mask_filter};
 use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ColumnStatistics, DataFusionError, Result};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::analysis::{analyze, AnalysisContext};
@@ -127,6 +128,20 @@ impl RowFilter {
         Ok(Some(Self {
             conjuncts: ranked.into_iter().map(|(_, c)| c).collect(),
         }))
+    }
+
+    /// Calls `f` on each conjunct in turn until it answers `Stop` (the walk of
+    /// `ExecutionPlan::apply_expressions` / `DataSource::apply_expressions`).
+    pub(super) fn apply_conjuncts(
+        filter: Option<&RowFilter>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        for conjunct in filter.iter().flat_map(|filter| filter.conjuncts()) {
+            if f(conjunct)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
     }
 
     /// The conjuncts over the full table schema, in evaluation order (bit `i` of a

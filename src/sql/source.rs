@@ -489,10 +489,8 @@ impl DataSource for QuiverSource {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for conjunct in self.filter.iter().flat_map(|filter| filter.conjuncts()) {
-            if f(conjunct)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
+        if RowFilter::apply_conjuncts(self.filter.as_deref(), f)? == TreeNodeRecursion::Stop {
+            return Ok(TreeNodeRecursion::Stop);
         }
         match &self.pruning {
             Some(p) => f(p),

@@ -422,3 +422,20 @@ pub fn plan_metric(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, nam
         .map(|c| plan_metric(c, name))
         .sum::<usize>()
 }
+
+/// Commits `piece` to the table at `dir` with `options`: creating the table (with the piece's
+/// schema) when `first`, appending otherwise.
+pub fn commit_piece(
+    dir: &std::path::Path,
+    first: bool,
+    piece: &RecordBatch,
+    options: quiver_store::WriteOptions,
+) {
+    let mut w = if first {
+        quiver_store::TableWriter::create_with(dir, piece.schema(), options).unwrap()
+    } else {
+        quiver_store::TableWriter::append_with(dir, options).unwrap()
+    };
+    w.write(piece).unwrap();
+    w.commit().unwrap();
+}

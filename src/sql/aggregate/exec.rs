@@ -31,6 +31,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 
+use super::super::row_filter::RowFilter;
 use super::super::scan_units::Unit;
 use super::partition::{AggregateInput, PartitionAggregate};
 
@@ -122,17 +123,7 @@ impl ExecutionPlan for QuiverAggregateExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for conjunct in self
-            .input
-            .filter
-            .iter()
-            .flat_map(|filter| filter.conjuncts())
-        {
-            if f(conjunct)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        RowFilter::apply_conjuncts(self.input.filter.as_deref(), f)
     }
 
     fn replace_children(
