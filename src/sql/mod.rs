@@ -42,6 +42,13 @@ mod sink;
 mod source;
 mod zone_proofs;
 
+/// Whether a column served as `t` is read from segments as a view (`Utf8View` /
+/// `BinaryView`) rather than in its stored large form.
+pub(crate) fn read_as_view(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType;
+    matches!(t, DataType::Utf8View | DataType::BinaryView)
+}
+
 /// A Quiver error carried through DataFusion (callers can downcast it back).
 pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
     datafusion::common::DataFusionError::External(Box::new(e))

@@ -19,16 +19,16 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::compute::BatchCoalescer;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use datafusion::common::Result;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 
-use super::external;
 use super::pruning::{prune, Containers};
 use super::row_filter::{RowFilter, Survivors};
 use super::scan_units::Unit;
+use super::{external, read_as_view};
 use crate::Table;
 
 /// What one partition reads: the scan's plan, as its `QuiverSource` holds it.
@@ -97,10 +97,7 @@ impl PartitionScan {
             .projection
             .iter()
             .zip(source.projected_schema.fields())
-            .map(|(&c, field)| {
-                let view = matches!(field.data_type(), DataType::Utf8View | DataType::BinaryView);
-                (c, view)
-            })
+            .map(|(&c, field)| (c, read_as_view(field.data_type())))
             .collect();
         let coalescer =
             BatchCoalescer::new(Arc::clone(&source.projected_schema), source.batch_size);

@@ -37,7 +37,7 @@ use datafusion::physical_expr::intervals::utils::check_support;
 use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
 
-use super::external;
+use super::{external, read_as_view};
 use crate::arrow_bridge::SegmentReader;
 
 /// Below this fraction of surviving rows, later conjuncts run over a selection list of the
@@ -265,6 +265,15 @@ fn narrow(
     Ok(alive)
 }
 
+/// `arrays` (of one chunk) at just the rows set in `mask`.
+pub(super) fn keep_rows(arrays: &[ArrayRef], mask: &BooleanBuffer) -> Result<Vec<ArrayRef>> {
+    let mask = BooleanArray::new(mask.clone(), None);
+    Ok(arrays
+        .iter()
+        .map(|a| filter(a, &mask))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 /// Whether no row is alive.
 fn is_empty(alive: &Alive) -> bool {
     match alive {
@@ -329,10 +338,7 @@ impl Conjunct {
         let expr = reassign_expr_columns(Arc::clone(&planned), &own)?;
         let reads = indices
             .iter()
-            .map(|&i| {
-                let t = schema.field(i).data_type();
-                (i, matches!(t, DataType::Utf8View | DataType::BinaryView))
-            })
+            .map(|&i| (i, read_as_view(schema.field(i).data_type())))
             .collect();
         Ok(Self {
             planned,

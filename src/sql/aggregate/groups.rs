@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::{filter, take};
+use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::EmitTo;
@@ -27,6 +27,7 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use super::super::external;
+use super::super::row_filter::keep_rows;
 use crate::arrow_bridge::{DistinctValues, SegmentReader};
 
 /// Most code combinations interned per segment on the coded path.
@@ -101,16 +102,11 @@ impl Grouper {
             }
             return Ok(());
         }
-        let mut arrays = segment
+        let arrays = segment
             .read_range(&self.columns, rows.clone())
             .map_err(external)?;
         if let Some(mask) = mask {
-            let predicate = arrow::array::BooleanArray::new(mask.clone(), None);
-            arrays = arrays
-                .iter()
-                .map(|a| filter(a, &predicate))
-                .collect::<std::result::Result<_, _>>()?;
-            self.intern(&arrays)?;
+            self.intern(&keep_rows(&arrays, mask)?)?;
             out.resize(rows.len(), 0);
             for (i, &g) in mask.set_indices().zip(&self.interned) {
                 out[i] = group_id(g)?;

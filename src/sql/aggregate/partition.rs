@@ -18,10 +18,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::{filter, take};
-use arrow::datatypes::SchemaRef;
+use arrow::compute::take;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::MemoryReservation;
 use datafusion::physical_plan::metrics::{
@@ -29,7 +29,7 @@ use datafusion::physical_plan::metrics::{
 };
 
 use super::super::external;
-use super::super::row_filter::{RowFilter, Survivors};
+use super::super::row_filter::{keep_rows, RowFilter, Survivors, SPARSE_FRACTION};
 use super::super::scan_units::Unit;
 use super::accumulate::{mark_bytes, Accumulator, Needs};
 use super::groups::Grouper;
@@ -38,10 +38,6 @@ use super::spec::AggregateSpec;
 use crate::arrow_bridge::stats::decode_bound;
 use crate::arrow_bridge::SegmentReader;
 use crate::Table;
-
-/// A chunk whose survivors are fewer than one in this many rows is gathered before it is
-/// aggregated (the crossover measured for the row filter, `row_filter.rs`).
-const SPARSE_DIVISOR: usize = 4;
 
 /// What every partition of one aggregate scan shares.
 #[derive(Debug)]
@@ -67,23 +63,18 @@ pub(super) fn zone_range(segment: &SegmentReader, column: usize, zone: usize) ->
     if stats.null_count as usize >= segment.zone_range(zone).len() {
         return Some(Interval::new(0, 0));
     }
-    stats_range(segment, column, stats)
+    let schema = segment.schema();
+    bounds_range(
+        stats.min.as_deref()?,
+        stats.max.as_deref()?,
+        schema.field(column).data_type(),
+    )
 }
 
-/// The range recorded in `stats` for table column `column` of `segment`.
-pub(super) fn stats_range(
-    segment: &SegmentReader,
-    column: usize,
-    stats: &crate::arrow_bridge::ColumnStats,
-) -> Option<Interval> {
-    let schema = segment.schema();
-    let read_type = schema.field(column).data_type();
-    let bound = |b: &Option<Vec<u8>>| {
-        b.as_deref()
-            .and_then(|b| decode_bound(b, read_type))
-            .and_then(|a| bound_value(a.as_ref()))
-    };
-    Some(Interval::new(bound(&stats.min)?, bound(&stats.max)?))
+/// The range between stored bounds `min` and `max` of a column read as `read_type`.
+pub(super) fn bounds_range(min: &[u8], max: &[u8], read_type: &DataType) -> Option<Interval> {
+    let bound = |b| decode_bound(b, read_type).and_then(|a| bound_value(a.as_ref()));
+    Some(Interval::new(bound(min)?, bound(max)?))
 }
 
 struct Metrics {
@@ -264,18 +255,14 @@ impl PartitionAggregate {
             None => None,
         };
         let mut arrays = segment.read_range(&input.slots, rows).map_err(external)?;
-        // Few survivors: gather them (Arrow's filter kernels) and aggregate them unmasked.
+        // Few survivors (the row filter's crossover): gather them, aggregate them unmasked.
         let compacted: Vec<u32>;
         let (mut mask, mut len, mut groups) = (mask, len, groups);
         if let Some(m) = mask
             .as_ref()
-            .filter(|m| m.count_set_bits() * SPARSE_DIVISOR < len)
+            .filter(|m| (m.count_set_bits() as f64) < SPARSE_FRACTION * len as f64)
         {
-            let predicate = BooleanArray::new(m.clone(), None);
-            arrays = arrays
-                .iter()
-                .map(|a| filter(a, &predicate))
-                .collect::<std::result::Result<_, _>>()?;
+            arrays = keep_rows(&arrays, m)?;
             compacted = groups.map_or_else(Vec::new, |g| m.set_indices().map(|i| g[i]).collect());
             groups = groups.map(|_| &compacted[..]);
             len = m.count_set_bits();
@@ -363,17 +350,14 @@ fn counted_rows<'a>(
     mut nulls: impl Iterator<Item = &'a arrow::buffer::NullBuffer>,
 ) -> Option<BooleanBuffer> {
     let first = nulls.next()?;
-    let mut rows = Some(match mask {
+    let mut rows = match mask {
         Some(m) => m & first.inner(),
         None => first.inner().clone(),
-    });
+    };
     for n in nulls {
-        rows = Some(match rows {
-            Some(r) => &r & n.inner(),
-            None => n.inner().clone(),
-        });
+        rows = &rows & n.inner();
     }
-    rows
+    Some(rows)
 }
 
 /// DataFusion's evaluation of `program` over the rows of `mask` (all when `None`), spread back
@@ -392,12 +376,7 @@ fn wide(
             Ok((values, result.nulls().map(|n| n.inner().clone())))
         }
         Some(mask) => {
-            let predicate = BooleanArray::new(mask.clone(), None);
-            let kept: Vec<ArrayRef> = arrays
-                .iter()
-                .map(|a| filter(a, &predicate))
-                .collect::<std::result::Result<_, _>>()?;
-            let result = program.evaluate_wide(&kept, mask.count_set_bits())?;
+            let result = program.evaluate_wide(&keep_rows(arrays, mask)?, mask.count_set_bits())?;
             let packed = wide_values(result.as_ref()).ok_or_else(not_wide)?;
             let mut values = vec![0i128; len];
             let mut valid = arrow::array::BooleanBufferBuilder::new(len);

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::Result;
 use datafusion::config::ConfigOptions;
@@ -32,11 +32,13 @@ use datafusion::physical_plan::{
 };
 
 use super::super::options::QuiverOptions;
+use super::super::read_as_view;
 use super::super::source::{QuiverSource, ScanParts};
 use super::exec::QuiverAggregateExec;
-use super::partition::{stats_range, AggregateInput};
+use super::partition::{bounds_range, AggregateInput};
 use super::program::{Interval, Slots};
 use super::spec::AggregateSpec;
+use crate::arrow_bridge::stats::merge_bounds;
 
 /// Partial aggregation inside Quiver scans (see the module contract).
 #[derive(Debug, Default)]
@@ -93,10 +95,6 @@ fn inline(
         .map(|t| t.data)
 }
 
-fn is_view(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8View | DataType::BinaryView)
-}
-
 fn replacement(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(agg) = node.downcast_ref::<AggregateExec>() else {
         return Ok(None);
@@ -144,7 +142,7 @@ fn replacement(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn Execution
     let as_read = |c: usize| {
         (
             parts.projection[c],
-            is_view(scan_schema.field(c).data_type()),
+            read_as_view(scan_schema.field(c).data_type()),
         )
     };
     let mut group_columns = Vec::new();
@@ -237,14 +235,16 @@ fn float_sums_exact(parts: &ScanParts, slots: &Slots, specs: &[AggregateSpec]) -
         .iter()
         .map(|&c| {
             let column = parts.projection[c];
-            segments.iter().try_fold(Interval::new(0, 0), |acc, s| {
-                let stats = s.stats(column);
-                if stats.null_count as usize >= s.num_rows() {
-                    return Some(acc);
-                }
-                let r = stats_range(s, column, stats)?;
-                Some(Interval::new(acc.lo.min(r.lo), acc.hi.max(r.hi)))
-            })
+            let pieces: Vec<_> = segments
+                .iter()
+                .map(|s| (s.stats(column), s.num_rows() as u64))
+                .collect();
+            if pieces.iter().all(|(s, rows)| s.null_count >= *rows) {
+                return Some(Interval::new(0, 0)); // no value anywhere
+            }
+            let read_type = parts.projected_schema.field(c).data_type();
+            let (min, max) = merge_bounds(&pieces, read_type)?;
+            bounds_range(&min, &max, read_type)
         })
         .collect();
     specs.iter().all(|s| s.float_sum_exact(&ranges, rows))
