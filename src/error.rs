@@ -80,6 +80,17 @@ pub enum ErrorKind {
         /// The version both writers tried to publish.
         version: u64,
     },
+    /// A row-level change (DELETE, UPDATE, MERGE, optimize) lost the commit race to a version
+    /// that changed a segment it also changes: nothing was published; run it again.
+    #[error("commit conflict on {}: version {version}, published meanwhile by another writer, also changed segment {segment}; nothing was committed — run the change again", table.display())]
+    ChangeConflict {
+        /// The table directory.
+        table: PathBuf,
+        /// The version that won.
+        version: u64,
+        /// A segment both changed.
+        segment: String,
+    },
     /// `TableWriter::create` on a directory that already holds a table.
     #[error("{} already holds a Quiver table (newest version {version}); append to it or choose a new directory", path.display())]
     TableExists {

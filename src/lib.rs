@@ -10,6 +10,9 @@
 //! - [`Table`] (open a version, [`Table::scan`], [`Table::take`], time travel), [`Scan`] /
 //!   [`ScanOptions`], [`TableWriter`] / [`WriteOptions`] (atomic commits), [`vacuum`];
 //!   [`SegmentReader`], [`Placement`] and [`ColumnStats`] for what a segment holds.
+//! - Row-level changes on immutable segments: [`Table::delete_rows`], [`merge`] by key,
+//!   [`optimize`] (compaction), each one commit; SQL `DELETE`, `UPDATE` and `TRUNCATE` in
+//!   [`sql`]. Deleted rows live in per-segment deletion vectors (docs/FORMAT.md).
 //! - [`Error`] / [`ErrorKind`] / [`Location`]: the one error type; messages name the file,
 //!   column, region and byte at fault.
 //! - [`io`] (feature `io`): import and export of Parquet, Arrow IPC, CSV, NDJSON.
@@ -109,8 +112,9 @@ pub mod sql;
 pub mod tpch;
 
 pub use arrow_bridge::{
-    describe_versions, stats, ColumnStats, Placement, Scan, ScanOptions, SegmentReader, Table,
-    TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_BATCH_SIZE, DEFAULT_ZONE_ROWS,
+    describe_versions, merge, optimize, stats, ChangeReport, ColumnStats, MergeOptions,
+    MergeReport, OptimizeOptions, OptimizeReport, Placement, Scan, ScanOptions, SegmentReader,
+    Table, TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_BATCH_SIZE, DEFAULT_ZONE_ROWS,
 };
 pub use error::{Error, ErrorKind, Location, Result};
 pub use native::vacuum::{vacuum, VacuumReport};
@@ -122,8 +126,8 @@ pub use native::vacuum::{vacuum, VacuumReport};
 #[doc(hidden)]
 pub mod format {
     pub use crate::native::{
-        footer, manifest, schema, segment, ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC,
-        TRAILER_LEN, TRAILER_MAGIC,
+        deletion, footer, manifest, schema, segment, ALIGNMENT, FORMAT_VERSION, HEADER_LEN,
+        SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
     };
     pub use crate::overflow::{BlobWriter, Entries, Tag, Value};
 }

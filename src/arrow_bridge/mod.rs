@@ -13,8 +13,9 @@
 //!   zero-copy arrays and their unsafe constructors), `views.rs` (`Utf8View` forms) and
 //!   `distinct.rs` (distinct-value tables of low-cardinality columns), `distinct_cache.rs` (those
 //!   tables shared by every open of a segment file in the process);
-//!   `bag_decode.rs` for overflow keys.
-//! - write: `writer.rs` ([`TableWriter`]: segments, commits), `sort_key.rs` (clustered
+//!   `bag_decode.rs` for overflow keys; `visibility.rs` (a segment minus its deletion vector).
+//! - write: `writer.rs` ([`TableWriter`]: segments, commits), `changes.rs` (row-level
+//!   changes: deleting rows, merge by key, compaction), `sort_key.rs` (clustered
 //!   writes: sorting and merging segments), `segment_build.rs` (one segment:
 //!   dense/bag routing), `array_append.rs` (an Arrow array into a column builder),
 //!   `bag_encode.rs` (sparse columns into the bag), `widen.rs` (schema merging).
@@ -24,6 +25,7 @@
 mod array_append;
 mod bag_decode;
 mod bag_encode;
+mod changes;
 mod column_arrays;
 mod distinct;
 mod distinct_cache;
@@ -35,11 +37,17 @@ pub mod stats;
 mod table;
 pub(crate) mod types;
 mod views;
+pub(crate) mod visibility;
 mod widen;
 mod writer;
 
 pub use crate::native::footer::ColumnStats;
 pub use crate::native::table_dir::describe_versions;
+#[cfg(feature = "sql")]
+pub(crate) use changes::commit_change;
+pub use changes::{
+    merge, optimize, ChangeReport, MergeOptions, MergeReport, OptimizeOptions, OptimizeReport,
+};
 #[cfg(feature = "sql")]
 pub use distinct::DistinctValues;
 pub use placement::Placement;

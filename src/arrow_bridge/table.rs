@@ -8,6 +8,12 @@
 //! - [`Table::scan`] yields batches that are zero-copy slices of the segments' dense columns
 //!   (overflow-bag keys are decoded for the batch's rows); a batch never spans two segments. [`Table::take`] gathers rows by position (any order, repeats allowed)
 //!   into one newly allocated batch.
+//! - Deletions: a version may attach to a segment a deletion vector (`native/deletion.rs`).
+//!   The table then shows the segment minus those rows, everywhere: [`Table::num_rows`],
+//!   scans (rows of a batch that holds no deleted row stay zero-copy slices; others are
+//!   filtered copies), and `take`, whose positions — like a scan's row range — count the rows
+//!   this version shows, in table order, not the rows stored. A segment's own statistics and
+//!   row count ([`SegmentReader`]) stay those of every stored row.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -20,7 +26,9 @@ use arrow::datatypes::{DataType, SchemaRef};
 use super::placement::Placement;
 use super::segment_reader::SegmentReader;
 use super::types::{read_schema, source_schema};
+use super::visibility::drop_deleted;
 use crate::error::{Error, ErrorKind, Result};
+use crate::native::deletion::DeletedRows;
 use crate::native::manifest::Manifest;
 use crate::native::segment::SegmentFile;
 use crate::native::table_dir;
@@ -37,7 +45,10 @@ struct TableInner {
     manifest: Manifest,
     schema: SchemaRef,
     segments: Vec<Arc<SegmentReader>>,
-    /// `starts[i]` is the table row at which segment `i` begins; `starts[len]` is the row count.
+    /// The deleted rows of each segment, where it has any.
+    deletions: Vec<Option<Arc<DeletedRows>>>,
+    /// `starts[i]` is the (visible) table row at which segment `i` begins; `starts[len]` is the
+    /// row count.
     starts: Vec<u64>,
 }
 
@@ -117,6 +128,7 @@ impl Table {
         let manifest = table_dir::read_manifest(&dir, version)?;
         let schema = read_schema(&manifest.schema);
         let mut segments = Vec::with_capacity(manifest.segments.len());
+        let mut deletions = Vec::with_capacity(manifest.segments.len());
         let mut starts = Vec::with_capacity(manifest.segments.len() + 1);
         let mut row = 0u64;
         for entry in &manifest.segments {
@@ -133,11 +145,21 @@ impl Table {
                     ),
                 ));
             }
+            let deleted = match &entry.deletions {
+                Some(d) => Some(Arc::new(DeletedRows::read(
+                    &dir,
+                    d,
+                    entry.row_count,
+                    entry.identity,
+                )?)),
+                None => None,
+            };
             starts.push(row);
-            row = row.checked_add(entry.row_count).ok_or_else(|| {
+            row = row.checked_add(entry.visible_rows()).ok_or_else(|| {
                 Error::corrupt(&path, "manifest", "total row count overflows u64")
             })?;
             segments.push(Arc::new(SegmentReader::new(file, &manifest.schema)?));
+            deletions.push(deleted);
         }
         starts.push(row);
         Ok(Self {
@@ -146,6 +168,7 @@ impl Table {
                 manifest,
                 schema,
                 segments,
+                deletions,
                 starts,
             }),
         })
@@ -177,7 +200,7 @@ impl Table {
         source_schema(&self.inner.manifest.schema)
     }
 
-    /// Total rows.
+    /// Rows this version shows (stored rows less deleted ones).
     pub fn num_rows(&self) -> u64 {
         *self.inner.starts.last().unwrap_or(&0)
     }
@@ -202,9 +225,19 @@ impl Table {
         &self.inner.segments
     }
 
-    /// The table row at which each segment starts, plus the row count at the end.
+    /// The (visible) table row at which each segment starts, plus the row count at the end.
     pub fn segment_starts(&self) -> &[u64] {
         &self.inner.starts
+    }
+
+    /// The rows of segment `segment` this version no longer shows, if it has any.
+    pub fn deleted_rows(&self, segment: usize) -> Option<&Arc<DeletedRows>> {
+        self.inner.deletions.get(segment).and_then(Option::as_ref)
+    }
+
+    /// True if some segment of this version has deleted rows.
+    pub fn has_deletions(&self) -> bool {
+        self.inner.deletions.iter().any(Option::is_some)
     }
 
     /// Full check of this version: every segment's checksums, padding, offsets, UTF-8 and
@@ -254,15 +287,31 @@ impl Table {
         })
     }
 
-    /// Segment index and row within it for table row `row` (which must be `< num_rows`).
+    /// Segment index and stored row within it for (visible) table row `row`, which must be
+    /// `< num_rows`.
     fn locate(&self, row: u64) -> (usize, usize) {
         let starts = &self.inner.starts;
         // The last start <= row; empty segments share their start with the next one.
         let seg = starts.partition_point(|&s| s <= row) - 1;
-        (seg, (row - starts[seg]) as usize)
+        let visible = (row - starts[seg]) as usize;
+        match &self.inner.deletions[seg] {
+            Some(d) => (seg, d.visible_row(visible)),
+            None => (seg, visible),
+        }
+    }
+
+    /// Segment index and stored row within it for (visible) table row `row`, or
+    /// [`ErrorKind::RowOutOfRange`].
+    pub(crate) fn position(&self, row: u64) -> Result<(usize, usize)> {
+        let num_rows = self.num_rows();
+        if row >= num_rows {
+            return Err(ErrorKind::RowOutOfRange { row, num_rows }.into());
+        }
+        Ok(self.locate(row))
     }
 
     /// The rows at positions `rows` (any order, repeats allowed), all columns, as one batch.
+    /// Positions count the rows this version shows, in table order (deleted rows take none).
     pub fn take(&self, rows: &[u64]) -> Result<RecordBatch> {
         self.take_columns(rows, None)
     }
@@ -384,17 +433,26 @@ impl Iterator for Scan {
             .batch_size
             .min(seg_end - self.position)
             .min(self.end - self.position);
+        // Stored rows holding the next `len` visible ones.
+        let deleted = self.table.inner.deletions[seg].as_deref();
+        let stored_end = match deleted {
+            Some(d) => {
+                let visible = (self.position - self.table.inner.starts[seg]) as usize;
+                d.visible_row(visible + len as usize - 1) + 1
+            }
+            None => local + len as usize,
+        };
         self.position += len;
-        let len = len as usize;
         let columns: Vec<(usize, bool)> = self.projection.iter().map(|&c| (c, false)).collect();
-        let columns = segment.read_range(&columns, local..local + len);
+        let columns = segment.read_range(&columns, local..stored_end);
         let batch = columns.and_then(|columns| {
-            let options = RecordBatchOptions::new().with_row_count(Some(len));
-            Ok(RecordBatch::try_new_with_options(
-                Arc::clone(&self.schema),
-                columns,
-                &options,
-            )?)
+            let options = RecordBatchOptions::new().with_row_count(Some(stored_end - local));
+            let batch =
+                RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
+            match deleted {
+                Some(d) => drop_deleted(batch, d, local),
+                None => Ok(batch),
+            }
         });
         if batch.is_err() {
             // Stop after an error: the segment's column could not be read.

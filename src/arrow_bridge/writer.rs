@@ -17,6 +17,12 @@
 //!   onto the winner and retries (appends are commutative; an overwrite replaces whatever is
 //!   newest), up to [`WriteOptions::commit_retries`] times. A *create* that loses fails with
 //!   [`ErrorKind::TableExists`].
+//! - Row-level changes (`changes.rs`: DELETE, UPDATE, MERGE, optimize) are a writer built on
+//!   one opened version (`TableWriter::change`): new deletion vectors for some of its
+//!   segments, segments replaced by the rows written (compaction), and rows appended — one
+//!   commit. Losing the race rebases only if the winner left every segment this change touches
+//!   as it found it; otherwise the commit fails with [`ErrorKind::ChangeConflict`] naming the
+//!   segment, and nothing is published — never a lost write.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,12 +36,14 @@ use super::bag_encode as bag;
 use super::segment_build::SegmentBuild;
 use super::segment_reader::SegmentReader;
 use super::sort_key::{merge, SortKey};
+use super::table::Table;
 use super::types::{column_def, source_field, source_schema, table_schema};
 use super::widen::{same_storage, widen};
 use crate::error::{Error, ErrorKind, Result};
+use crate::native::deletion::DeletedRows;
 use crate::native::footer::SegmentFooter;
 use crate::native::lock::FileLock;
-use crate::native::manifest::{Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
+use crate::native::manifest::{DeletionRef, Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
 use crate::native::schema::{ColumnDef, TableSchema};
 use crate::native::segment::SegmentFile;
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
@@ -121,6 +129,8 @@ enum Mode {
     Create,
     Append,
     Overwrite,
+    /// Row-level changes to the base version (see the module contract).
+    Change,
 }
 
 /// Writes batches into a table and commits them as one new version.
@@ -146,6 +156,15 @@ pub struct TableWriter {
     unsorted: Vec<(Vec<Option<ArrayRef>>, usize)>,
     /// Sorted segments merged away at commit: never published, always deleted.
     merged_runs: Vec<WrittenSegment>,
+    /// Row-level changes: each touched segment's deleted rows after the change (by name).
+    deletions: Vec<(String, Arc<DeletedRows>)>,
+    /// Row-level changes (compaction): groups of segments (by name) and the range of
+    /// `written` that replaces each, in the place of the group's first segment.
+    groups: Vec<(Vec<String>, std::ops::Range<usize>)>,
+    /// The group being written, and where in `written` its segments start.
+    open_group: Option<(Vec<String>, usize)>,
+    /// Deletion-vector files written for the commit; removed unless it publishes.
+    written_deletions: Vec<String>,
     committed: bool,
     _lock: FileLock,
 }
@@ -206,6 +225,81 @@ impl TableWriter {
         Self::start(dir, Mode::Overwrite, schema, base, options)
     }
 
+    /// A row-level change of `table`'s version: rows written are appended (or replace the
+    /// segments given to [`Self::replace_segment`]), and [`Self::set_deleted`] attaches
+    /// deletions — all in one commit, rebased only if no other commit touched the same
+    /// segments (see the module contract).
+    pub(crate) fn change(table: &Table, options: WriteOptions) -> Result<Self> {
+        let base = table.manifest().clone();
+        let schema = source_schema(&base.schema);
+        Self::start(
+            table.path().to_path_buf(),
+            Mode::Change,
+            schema,
+            Some(base),
+            options,
+        )
+    }
+
+    /// Segment `segment` (its index in the base version) will show none of `deleted` (which
+    /// holds its rows deleted before as well).
+    pub(crate) fn set_deleted(&mut self, segment: usize, deleted: DeletedRows) -> Result<()> {
+        let entry = self.base_segment(segment)?;
+        if deleted.rows() as u64 != entry.row_count {
+            return Err(Error::invalid(format!(
+                "deletions of {} rows for segment {} of {} rows",
+                deleted.rows(),
+                entry.name,
+                entry.row_count
+            )));
+        }
+        let name = entry.name.clone();
+        self.deletions.retain(|(n, _)| *n != name);
+        self.deletions.push((name, Arc::new(deleted)));
+        Ok(())
+    }
+
+    /// Segments `segments` (indices in the base version) leave the table, and the rows written
+    /// from now until [`Self::end_replacing`] take the place of the first of them.
+    pub(crate) fn begin_replacing(&mut self, segments: &[usize]) -> Result<()> {
+        self.end_replacing()?;
+        let names = segments
+            .iter()
+            .map(|&s| Ok(self.base_segment(s)?.name.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        self.finish_sorted(self.written_outside_groups())?;
+        self.finish_segment()?;
+        self.open_group = Some((names, self.written.len()));
+        Ok(())
+    }
+
+    /// Closes the group [`Self::begin_replacing`] opened, if any.
+    pub(crate) fn end_replacing(&mut self) -> Result<()> {
+        let Some((names, from)) = self.open_group.take() else {
+            return Ok(());
+        };
+        self.finish_sorted(from)?;
+        self.finish_segment()?;
+        self.groups.push((names, from..self.written.len()));
+        Ok(())
+    }
+
+    /// Where the segments written outside replacement groups start in `written`.
+    fn written_outside_groups(&self) -> usize {
+        self.groups.last().map_or(0, |(_, r)| r.end)
+    }
+
+    fn base_segment(&self, segment: usize) -> Result<&SegmentEntry> {
+        let base = self
+            .base
+            .as_ref()
+            .filter(|_| self.mode == Mode::Change)
+            .ok_or_else(|| Error::invalid("only a change writer edits segments"))?;
+        base.segments.get(segment).ok_or_else(|| {
+            Error::invalid(format!("version {} has no segment {segment}", base.version))
+        })
+    }
+
     fn start(
         dir: PathBuf,
         mode: Mode,
@@ -232,7 +326,7 @@ impl TableWriter {
             )));
         }
         let table_schema = match (&base, mode) {
-            (Some(b), Mode::Append) => b.schema.clone(),
+            (Some(b), Mode::Append | Mode::Change) => b.schema.clone(),
             _ => table_schema(&schema)?,
         };
         let sort_key = match &options.sort_by {
@@ -261,7 +355,8 @@ impl TableWriter {
             None => FileLock::shared(&dir)?,
         };
         Ok(Self {
-            started_schema: (mode == Mode::Append).then(|| table_schema.clone()),
+            started_schema: matches!(mode, Mode::Append | Mode::Change)
+                .then(|| table_schema.clone()),
             dir,
             mode,
             schema,
@@ -274,6 +369,10 @@ impl TableWriter {
             sort_key,
             unsorted: Vec::new(),
             merged_runs: Vec::new(),
+            deletions: Vec::new(),
+            groups: Vec::new(),
+            open_group: None,
+            written_deletions: Vec::new(),
             committed: false,
             _lock: lock,
         })
@@ -288,6 +387,11 @@ impl TableWriter {
     pub fn rows_written(&self) -> u64 {
         self.written.iter().map(|s| s.row_count).sum::<u64>()
             + self.current.as_ref().map_or(0, |c| c.rows() as u64)
+    }
+
+    /// Segments written so far (not yet committed).
+    pub(crate) fn segments_written(&self) -> usize {
+        self.written.len()
     }
 
     /// Checks a batch against the table schema exactly (no schema merging): the same column
@@ -542,18 +646,18 @@ impl TableWriter {
     }
 
     /// Sorted writes: writes the rows still waiting, then merges the sorted segments written
-    /// into one ordered run of new segments and deletes the old ones.
-    fn finish_sorted(&mut self) -> Result<()> {
+    /// from `written[from]` on into one ordered run of new segments and deletes the old ones.
+    fn finish_sorted(&mut self, from: usize) -> Result<()> {
         let Some(key) = self.sort_key.clone() else {
             return Ok(());
         };
         while !self.unsorted.is_empty() {
             self.write_sorted_segment()?;
         }
-        if self.written.len() < 2 {
+        if self.written.len() < from + 2 {
             return Ok(());
         }
-        self.merged_runs = std::mem::take(&mut self.written);
+        self.merged_runs = self.written.split_off(from);
         let runs = self
             .merged_runs
             .iter()
@@ -614,12 +718,17 @@ impl TableWriter {
     /// Returns the new version number. An append that wrote nothing publishes nothing and
     /// returns the version it would have built on.
     pub fn commit(mut self) -> Result<u64> {
-        self.finish_sorted()?;
+        self.end_replacing()?;
+        self.finish_sorted(self.written_outside_groups())?;
         self.finish_segment()?;
-        if self.mode == Mode::Append && self.written.is_empty() {
+        let unchanged = self.mode == Mode::Append
+            || (self.mode == Mode::Change && self.deletions.is_empty() && self.groups.is_empty());
+        if unchanged && self.written.is_empty() {
             self.committed = true;
             return Ok(self.base.as_ref().map_or(0, |b| b.version));
         }
+        let started = self.base.clone();
+        let deletion_refs = self.write_deletions()?;
         let new_segments: Vec<SegmentEntry> = self
             .written
             .iter()
@@ -627,16 +736,23 @@ impl TableWriter {
                 name: w.name.clone(),
                 row_count: w.row_count,
                 identity: w.identity,
+                deletions: None,
             })
             .collect();
         let mut attempt = 0;
         loop {
             let base_version = self.base.as_ref().map(|b| b.version);
-            let mut segments = match (&self.mode, &self.base) {
-                (Mode::Append, Some(base)) => base.segments.clone(),
-                _ => Vec::new(),
+            let segments = match (&self.mode, &self.base) {
+                (Mode::Append, Some(base)) => {
+                    let mut segments = base.segments.clone();
+                    segments.extend(new_segments.iter().cloned());
+                    segments
+                }
+                (Mode::Change, Some(base)) => {
+                    self.changed_segments(base, &deletion_refs, &new_segments)
+                }
+                _ => new_segments.clone(),
             };
-            segments.extend(new_segments.iter().cloned());
             let mut properties = self
                 .base
                 .as_ref()
@@ -689,6 +805,9 @@ impl TableWriter {
                             ),
                         ));
                     }
+                    if let Some(started) = &started {
+                        self.check_untouched(started, &latest)?;
+                    }
                     self.base = Some(latest);
                 }
                 Err(e) => {
@@ -704,14 +823,105 @@ impl TableWriter {
     }
 }
 
+impl TableWriter {
+    /// Writes the deletion vectors of a change, once per commit (rebasing keeps them: it
+    /// happens only onto versions whose touched segments are unchanged). A segment left with
+    /// no row gets none: it leaves the version.
+    fn write_deletions(&mut self) -> Result<Vec<(String, Option<DeletionRef>)>> {
+        let Some(base) = self.base.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut refs = Vec::with_capacity(self.deletions.len());
+        for (name, deleted) in &self.deletions {
+            let entry = base
+                .segments
+                .iter()
+                .find(|s| s.name == *name)
+                .ok_or_else(|| Error::invalid(format!("segment {name} is not in the base")))?;
+            if deleted.visible() == 0 {
+                refs.push((name.clone(), None));
+                continue;
+            }
+            let r = deleted.write(&self.dir, entry.identity)?;
+            self.written_deletions.push(r.name.clone());
+            refs.push((name.clone(), Some(r)));
+        }
+        Ok(refs)
+    }
+
+    /// The segments of a change built on `base`: deletion vectors attached, each replaced
+    /// group out and its new segments in the place of its first segment, the other new
+    /// segments at the end, segments left with no row dropped.
+    fn changed_segments(
+        &self,
+        base: &Manifest,
+        deletion_refs: &[(String, Option<DeletionRef>)],
+        new_segments: &[SegmentEntry],
+    ) -> Vec<SegmentEntry> {
+        let mut out = Vec::with_capacity(base.segments.len() + new_segments.len());
+        let mut placed = vec![false; self.groups.len()];
+        for entry in &base.segments {
+            if let Some(g) = self
+                .groups
+                .iter()
+                .position(|(n, _)| n.contains(&entry.name))
+            {
+                if !placed[g] {
+                    out.extend(new_segments[self.groups[g].1.clone()].iter().cloned());
+                    placed[g] = true;
+                }
+                continue;
+            }
+            match deletion_refs.iter().find(|(n, _)| *n == entry.name) {
+                Some((_, None)) => {}
+                Some((_, Some(r))) => out.push(SegmentEntry {
+                    deletions: Some(r.clone()),
+                    ..entry.clone()
+                }),
+                None => out.push(entry.clone()),
+            }
+        }
+        out.extend(
+            new_segments[self.written_outside_groups()..]
+                .iter()
+                .cloned(),
+        );
+        out
+    }
+
+    /// Fails with [`ErrorKind::ChangeConflict`] unless every segment this change touches is in
+    /// `latest` exactly as in `started`, the version the change was computed on.
+    fn check_untouched(&self, started: &Manifest, latest: &Manifest) -> Result<()> {
+        let touched = self
+            .deletions
+            .iter()
+            .map(|(n, _)| n)
+            .chain(self.groups.iter().flat_map(|(n, _)| n));
+        for name in touched {
+            let before = started.segments.iter().find(|s| s.name == *name);
+            let now = latest.segments.iter().find(|s| s.name == *name);
+            if before.is_none() || before != now {
+                return Err(ErrorKind::ChangeConflict {
+                    table: self.dir.clone(),
+                    version: latest.version,
+                    segment: name.clone(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Drop for TableWriter {
     fn drop(&mut self) {
         self.remove_merged_runs();
         if !self.committed {
-            // Never published: the segments are garbage. Best effort; `vacuum` and the next
-            // writer remove anything left.
-            for w in &self.written {
-                let _ = std::fs::remove_file(self.dir.join(&w.name));
+            // Never published: the segments and deletion vectors are garbage. Best effort;
+            // `vacuum` and the next writer remove anything left.
+            let names = self.written.iter().map(|w| &w.name);
+            for name in names.chain(&self.written_deletions) {
+                let _ = std::fs::remove_file(self.dir.join(name));
             }
         }
     }

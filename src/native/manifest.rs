@@ -4,12 +4,18 @@
 //! - [`Manifest::encode`] / [`Manifest::decode`] are exact inverses (docs/FORMAT.md,
 //!   "Manifest"); the encoding ends with a CRC-32C of everything before it.
 //! - `decode` trusts nothing: magic, format version, checksum, grammar, and that every segment
-//!   name is a plain file name inside the table directory (no separators, no leading dot).
+//!   and deletion-vector name is a plain file name inside the table directory (no separators,
+//!   no leading dot).
+//! - A manifest is written in the oldest format version that can hold it: 2 unless some
+//!   segment has a deletion vector (version 3), so tables without deletions stay readable by
+//!   builds that predate them.
 
 use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
 use super::schema::TableSchema;
 use super::segment::SegmentIdentity;
-use super::FORMAT_VERSION;
+
+/// Newest manifest format this build reads and writes: 3 added deletion vectors.
+pub const MANIFEST_FORMAT_VERSION: u32 = 3;
 
 /// Magic bytes at the start of a manifest file.
 pub const MANIFEST_MAGIC: [u8; 8] = *b"QUIVMAN\0";
@@ -23,6 +29,29 @@ pub struct SegmentEntry {
     pub row_count: u64,
     /// Size and footer checksum, checked when the segment is opened.
     pub identity: SegmentIdentity,
+    /// The rows of the segment this version no longer shows (format version 3), if any.
+    pub deletions: Option<DeletionRef>,
+}
+
+impl SegmentEntry {
+    /// Rows this version shows: the segment's rows less its deleted ones.
+    pub fn visible_rows(&self) -> u64 {
+        self.row_count
+            .saturating_sub(self.deletions.as_ref().map_or(0, |d| d.deleted))
+    }
+}
+
+/// A segment's deletion vector, as a manifest names it (`deletion.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionRef {
+    /// File name inside the table directory.
+    pub name: String,
+    /// Rows it deletes.
+    pub deleted: u64,
+    /// Size of the file in bytes.
+    pub file_len: u64,
+    /// The CRC-32C the file ends with.
+    pub crc32c: u32,
 }
 
 /// The decoded manifest of one table version.
@@ -55,9 +84,9 @@ pub fn is_plain_file_name(name: &str) -> bool {
 }
 
 impl Manifest {
-    /// Total rows in this version.
+    /// Rows this version shows (segment rows less deleted ones).
     pub fn row_count(&self) -> u64 {
-        self.segments.iter().map(|s| s.row_count).sum()
+        self.segments.iter().map(SegmentEntry::visible_rows).sum()
     }
 
     /// The manifest's bytes, checksum included.
@@ -66,7 +95,12 @@ impl Manifest {
         for b in MANIFEST_MAGIC {
             e.u8(b);
         }
-        e.u32(FORMAT_VERSION);
+        let format = if self.segments.iter().any(|s| s.deletions.is_some()) {
+            3
+        } else {
+            2
+        };
+        e.u32(format);
         e.u32(0);
         e.u64(self.version);
         e.u64(self.parent.unwrap_or(0));
@@ -78,6 +112,18 @@ impl Manifest {
             e.u64(s.row_count);
             e.u64(s.identity.file_len);
             e.u32(s.identity.footer_crc32c);
+            if format >= 3 {
+                match &s.deletions {
+                    None => e.u8(0),
+                    Some(d) => {
+                        e.u8(1);
+                        e.str(&d.name);
+                        e.u64(d.deleted);
+                        e.u64(d.file_len);
+                        e.u32(d.crc32c);
+                    }
+                }
+            }
         }
         e.pairs(&self.properties);
         let mut bytes = e.finish();
@@ -116,11 +162,11 @@ impl Manifest {
         let mut d = Decoder::new(body);
         d.u64("magic")?;
         let format = d.u32("format version")?;
-        if !(1..=FORMAT_VERSION).contains(&format) {
+        if !(1..=MANIFEST_FORMAT_VERSION).contains(&format) {
             return fail(
                 8,
                 format!(
-                    "format version {format} is not supported (this build reads 1 to {FORMAT_VERSION})"
+                    "format version {format} is not supported (this build reads 1 to {MANIFEST_FORMAT_VERSION})"
                 ),
             );
         }
@@ -146,13 +192,41 @@ impl Manifest {
                     format!("segment name {name:?} is not a plain file name"),
                 );
             }
+            let row_count = d.u64("segment row count")?;
+            let identity = SegmentIdentity {
+                file_len: d.u64("segment file length")?,
+                footer_crc32c: d.u32("segment footer checksum")?,
+            };
+            let deletions = if format >= 3 && d.bool("deletion vector flag")? {
+                let at = d.position();
+                let name = d.str("deletion vector name")?.to_owned();
+                if !is_plain_file_name(&name) {
+                    return fail(
+                        at,
+                        format!("deletion vector name {name:?} is not a plain file name"),
+                    );
+                }
+                let deleted = d.u64("deleted row count")?;
+                if deleted > row_count {
+                    return fail(
+                        at,
+                        format!("{deleted} rows deleted of a {row_count}-row segment"),
+                    );
+                }
+                Some(DeletionRef {
+                    name,
+                    deleted,
+                    file_len: d.u64("deletion vector length")?,
+                    crc32c: d.u32("deletion vector checksum")?,
+                })
+            } else {
+                None
+            };
             segments.push(SegmentEntry {
                 name,
-                row_count: d.u64("segment row count")?,
-                identity: SegmentIdentity {
-                    file_len: d.u64("segment file length")?,
-                    footer_crc32c: d.u32("segment footer checksum")?,
-                },
+                row_count,
+                identity,
+                deletions,
             });
         }
         let properties = if format >= 2 {
@@ -199,6 +273,7 @@ mod tests {
                     file_len: 4096,
                     footer_crc32c: 0xdead_beef,
                 },
+                deletions: None,
             }],
             properties: vec![(BAG_THRESHOLD_PROPERTY.into(), "0.05".into())],
         }
@@ -234,6 +309,48 @@ mod tests {
                 "flip of bit {bit} went unnoticed"
             );
         }
+    }
+
+    fn with_deletions() -> Manifest {
+        let mut m = manifest();
+        m.segments[0].deletions = Some(DeletionRef {
+            name: "del-1.qdel".into(),
+            deleted: 4,
+            file_len: 54,
+            crc32c: 0x0bad_cafe,
+        });
+        m
+    }
+
+    #[test]
+    fn deletion_vectors_round_trip_in_format_3_and_only_then() {
+        let m = with_deletions();
+        let bytes = m.encode();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);
+        assert_eq!(Manifest::decode(&bytes).unwrap(), m);
+        assert_eq!(m.row_count(), 6);
+        let plain = manifest().encode();
+        assert_eq!(u32::from_le_bytes(plain[8..12].try_into().unwrap()), 2);
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                Manifest::decode(&b).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deletion_vector_deleting_more_rows_than_its_segment_has_is_refused() {
+        let mut m = with_deletions();
+        m.segments[0].deletions.as_mut().unwrap().deleted = 11;
+        let err = Manifest::decode(&m.encode()).unwrap_err();
+        assert!(err.detail.contains("11 rows deleted of a 10-row"), "{err}");
+        let mut m = with_deletions();
+        m.segments[0].deletions.as_mut().unwrap().name = "../x.qdel".into();
+        let err = Manifest::decode(&m.encode()).unwrap_err();
+        assert!(err.detail.contains("not a plain file name"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod buffer;
 pub mod codec;
 pub mod column_builder;
+pub mod deletion;
 pub mod footer;
 pub mod layout;
 pub mod lock;
@@ -23,7 +24,8 @@ pub mod vacuum;
 pub const SEGMENT_MAGIC: [u8; 8] = *b"QUIVSEG\0";
 /// Magic bytes at the end of every segment file.
 pub const TRAILER_MAGIC: [u8; 8] = *b"QUIVEND\0";
-/// Version of the segment and manifest formats this build writes and reads.
+/// Version of the segment format this build writes and reads (manifests have their own:
+/// [`manifest::MANIFEST_FORMAT_VERSION`]).
 pub const FORMAT_VERSION: u32 = 2;
 /// Bytes in a segment header.
 pub const HEADER_LEN: u64 = 64;

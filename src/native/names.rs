@@ -4,7 +4,8 @@
 //! # Contract
 //! - Version `v`'s manifest is `<v as 20 digits>.manifest`; nothing else parses as a version.
 //! - Segments end in `.qseg`; new names are `seg-<time>-<pid>-<n>.qseg`, unique per process and
-//!   created with `create_new`, so a collision is an error, never an overwrite.
+//!   created with `create_new`, so a collision is an error, never an overwrite. Deletion
+//!   vectors are named the same way: `del-<time>-<pid>-<n>.qdel`.
 //! - Every file being written before it is published (a segment, a manifest) is named
 //!   `.tmp-<...>` ([`temp_name`]); [`is_temp_name`] is how `vacuum` recognises a crashed
 //!   writer's leftovers, so the two can never disagree.
@@ -18,6 +19,8 @@ use crate::error::{Error, Result};
 const MANIFEST_SUFFIX: &str = ".manifest";
 /// Suffix of segment file names.
 pub const SEGMENT_SUFFIX: &str = ".qseg";
+/// Suffix of deletion-vector file names.
+pub const DELETION_SUFFIX: &str = ".qdel";
 const TEMP_PREFIX: &str = ".tmp-";
 
 /// The file name of version `v`'s manifest.
@@ -78,6 +81,11 @@ fn unique_stem() -> String {
 /// A new segment file name (see the module contract).
 pub fn new_segment_name() -> String {
     format!("seg-{}{SEGMENT_SUFFIX}", unique_stem())
+}
+
+/// A new deletion-vector file name, unique as segment names are.
+pub fn new_deletion_name() -> String {
+    format!("del-{}{DELETION_SUFFIX}", unique_stem())
 }
 
 #[cfg(test)]

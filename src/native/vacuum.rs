@@ -3,7 +3,8 @@
 //! # Contract
 //! - [`vacuum`] keeps the newest `keep` versions. It deletes older manifests first (then fsyncs
 //!   the directory), and only then the segments that no kept manifest references, so a crash
-//!   mid-vacuum leaves unreferenced files, never a manifest naming a missing file. Files that no
+//!   mid-vacuum leaves unreferenced files, never a manifest naming a missing file. Deletion
+//!   vectors are files of the versions that name them, like segments. Files that no
 //!   manifest references at all (a crashed writer's leftovers) are deleted only while no writer
 //!   holds the table's shared lock ([`FileLock`]).
 
@@ -11,8 +12,10 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::lock::{FileLock, LOCK_FILE, VERSIONS_LOCK_FILE};
+use super::manifest::Manifest;
 use super::names::{
-    is_temp_name, manifest_name, parse_manifest_name, read_dir_names, SEGMENT_SUFFIX,
+    is_temp_name, manifest_name, parse_manifest_name, read_dir_names, DELETION_SUFFIX,
+    SEGMENT_SUFFIX,
 };
 use super::table_dir::{fsync_dir, list_versions, read_manifest, read_manifest_if_present};
 use crate::error::{Error, ErrorKind, Result};
@@ -44,7 +47,15 @@ fn remove(dir: &Path, name: &str, report: &mut VacuumReport) -> Result<()> {
     }
 }
 
-/// Deletes temporary files and segments no manifest references. The caller must
+/// The segment and deletion-vector files a version uses.
+fn files_of(manifest: Manifest) -> impl Iterator<Item = String> {
+    manifest
+        .segments
+        .into_iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.deletions.map(|d| d.name)))
+}
+
+/// Deletes temporary files, segments and deletion vectors no manifest references. The caller must
 /// hold the table's exclusive lock, so no writer is between writing a segment and publishing it.
 pub(crate) fn remove_leftovers(
     dir: &Path,
@@ -56,13 +67,13 @@ pub(crate) fn remove_leftovers(
     for v in names.iter().filter_map(|n| parse_manifest_name(n)) {
         // A concurrent vacuum may have deleted it since: its segments are garbage already, or
         // named by a newer manifest.
-        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
-            referenced.insert(s.name);
+        if let Some(m) = read_manifest_if_present(dir, v)? {
+            referenced.extend(files_of(m));
         }
     }
     for name in &names {
-        let leftover =
-            is_temp_name(name) || (name.ends_with(SEGMENT_SUFFIX) && !referenced.contains(name));
+        let ours = name.ends_with(SEGMENT_SUFFIX) || name.ends_with(DELETION_SUFFIX);
+        let leftover = is_temp_name(name) || (ours && !referenced.contains(name));
         if leftover && name != LOCK_FILE && name != VERSIONS_LOCK_FILE {
             remove(dir, name, report)?;
         }
@@ -90,8 +101,8 @@ pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
     let mut referenced = HashSet::new();
     for &v in kept {
         // Another vacuum, keeping fewer versions, may have deleted it meanwhile.
-        for s in read_manifest_if_present(dir, v)?.map_or_else(Vec::new, |m| m.segments) {
-            referenced.insert(s.name);
+        if let Some(m) = read_manifest_if_present(dir, v)? {
+            referenced.extend(files_of(m));
         }
     }
     let mut report = VacuumReport::default();
@@ -99,7 +110,7 @@ pub fn vacuum(dir: &Path, keep: usize) -> Result<VacuumReport> {
     for &v in old {
         // An unreadable old manifest is removed all the same: its segments become leftovers.
         if let Ok(m) = read_manifest(dir, v) {
-            candidates.extend(m.segments.into_iter().map(|s| s.name));
+            candidates.extend(files_of(m));
         }
         remove(dir, &manifest_name(v), &mut report)?;
         report.removed_versions.push(v);

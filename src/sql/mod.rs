@@ -13,6 +13,9 @@
 //! - `aggregate/`: partial aggregates computed inside the scan ([`AggregatePushdown`],
 //!   [`QuiverAggregateExec`]); `options.rs`: the `SET quiver.*` settings ([`QuiverOptions`]).
 //! - [`QuiverSink`] (`sink.rs`): one new version per `INSERT` statement.
+//! - Row-level changes: `DELETE`, `UPDATE`, `TRUNCATE` through [`QuiverDmlExec`] (`dml.rs`),
+//!   each one new version with deletion vectors; [`QuiverQueryPlanner`] (`dml_guard.rs`)
+//!   lets a change reach a table only when its whole `WHERE` clause does.
 //! - `catalog.rs`: database directories, `STORED AS QUIVER`, `quiver_version(dir, v)`.
 //! - [`QuiverSession`] (`session.rs`): a session wiring it all, plus `CREATE TABLE AS` and
 //!   multi-statement scripts.
@@ -28,6 +31,8 @@
 
 mod aggregate;
 mod catalog;
+mod dml;
+mod dml_guard;
 mod exact_filters;
 mod options;
 mod ordering;
@@ -56,6 +61,8 @@ pub(crate) fn external(e: crate::Error) -> datafusion::common::DataFusionError {
 
 pub use aggregate::{AggregatePushdown, QuiverAggregateExec};
 pub use catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
+pub use dml::QuiverDmlExec;
+pub use dml_guard::QuiverQueryPlanner;
 pub use options::QuiverOptions;
 pub use provider::QuiverTableProvider;
 pub use scan_planning::table_statistics;

@@ -5,8 +5,8 @@
 //! # Contract
 //! - Batches hold at most `batch_size` rows, in table order; the partition stops after
 //!   `fetch` output rows.
-//! - A zone with nothing left to evaluate, or a chunk where every row passes the filter, is
-//!   emitted as zero-copy slices. Elsewhere the filter runs over chunks of `batch_size` rows
+//! - A zone with nothing left to evaluate and no deleted row, or a chunk where every row passes
+//!   the filter and none is deleted, is emitted as zero-copy slices. Elsewhere the filter runs over chunks of `batch_size` rows
 //!   (`row_filter.rs`) and the surviving rows of the projection are gathered into batches of
 //!   `batch_size` rows (Arrow's `BatchCoalescer`); columns are read for a chunk only once
 //!   some row of it survives.
@@ -26,7 +26,7 @@ use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 
 use super::pruning::{prune, Containers};
-use super::row_filter::{RowFilter, Survivors};
+use super::row_filter::{unit_survivors, RowFilter, Survivors};
 use super::scan_units::Unit;
 use super::{external, read_as_view};
 use crate::Table;
@@ -205,13 +205,12 @@ impl PartitionScan {
         }
         self.metrics.rows_scanned.add(len);
         let rows = start..start + len;
-        let survivors = match (&self.source.filter, u.pending) {
-            (Some(filter), pending) if pending != 0 => {
-                let segment = &self.source.table.segments()[u.segment];
-                filter.evaluate(segment, rows.clone(), pending)?
-            }
-            _ => Survivors::All,
-        };
+        let survivors = unit_survivors(
+            self.source.filter.as_deref(),
+            &self.source.table,
+            &u,
+            rows.clone(),
+        )?;
         match survivors {
             Survivors::None => {}
             Survivors::All => {

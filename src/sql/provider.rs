@@ -12,7 +12,10 @@
 //!   prunes with them and applies them to rows, and DataFusion plans no filter of its own.
 //!   Others are `Inexact`: they only prune, and DataFusion applies them above the scan.
 //! - `INSERT INTO` appends (or, for `INSERT OVERWRITE`, replaces) through [`QuiverSink`], one
-//!   new version per statement. A pinned (time-travel) provider is read-only.
+//!   new version per statement. `DELETE`, `UPDATE` and `TRUNCATE` change rows through
+//!   [`QuiverDmlExec`](super::QuiverDmlExec), one new version each, only in a session whose
+//!   planner checked the statement (`dml_guard.rs`). A pinned (time-travel) provider is
+//!   read-only.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,8 +28,11 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::dml::{DmlOp, QuiverDmlExec};
+use super::dml_guard::ensure_checked;
 use super::exact_filters::applies_exactly;
 use super::external;
 use super::scan_planning::table_statistics;
@@ -196,12 +202,7 @@ impl TableProvider for QuiverTableProvider {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if let Some(v) = self.pinned {
-            return Err(DataFusionError::Plan(format!(
-                "version {v} of {} is a read-only snapshot; insert into the table itself",
-                self.dir.display()
-            )));
-        }
+        self.writable("insert into")?;
         let overwrite = match insert_op {
             InsertOp::Append => false,
             InsertOp::Overwrite => true,
@@ -211,5 +212,96 @@ impl TableProvider for QuiverTableProvider {
         };
         let sink = QuiverSink::new(self.dir.clone(), Arc::clone(&self.schema), overwrite);
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.writable("delete from")?;
+        ensure_checked("DELETE", &self.dir)?;
+        let filters = self.physical(state, &filters)?;
+        Ok(Arc::new(QuiverDmlExec::new(
+            self.dir.clone(),
+            Arc::clone(&self.schema),
+            DmlOp::Delete,
+            filters,
+        )))
+    }
+
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.writable("update")?;
+        ensure_checked("UPDATE", &self.dir)?;
+        for (name, _) in &assignments {
+            if self.schema.index_of(name).is_err() {
+                return Err(DataFusionError::Plan(format!(
+                    "UPDATE of {}: no column \"{name}\"",
+                    self.dir.display()
+                )));
+            }
+        }
+        let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+        let exprs = self
+            .schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let expr = assignments
+                    .iter()
+                    .find(|(n, _)| n == field.name())
+                    .map(|(_, e)| e.clone())
+                    .unwrap_or_else(|| Expr::Column(field.name().as_str().into()));
+                state.create_physical_expr(expr, &df_schema)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let filters = self.physical(state, &filters)?;
+        Ok(Arc::new(QuiverDmlExec::new(
+            self.dir.clone(),
+            Arc::clone(&self.schema),
+            DmlOp::Update(exprs),
+            filters,
+        )))
+    }
+
+    async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        self.writable("truncate")?;
+        Ok(Arc::new(QuiverDmlExec::new(
+            self.dir.clone(),
+            Arc::clone(&self.schema),
+            DmlOp::Delete,
+            Vec::new(),
+        )))
+    }
+}
+
+impl QuiverTableProvider {
+    /// Fails for a pinned (time-travel) provider: `what` ("insert into", ...) names the change.
+    fn writable(&self, what: &str) -> Result<()> {
+        match self.pinned {
+            Some(v) => Err(DataFusionError::Plan(format!(
+                "version {v} of {} is a read-only snapshot; {what} the table itself",
+                self.dir.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `filters` as physical expressions over the table schema.
+    fn physical(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+    ) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+        let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+        filters
+            .iter()
+            .map(|e| state.create_physical_expr(e.clone(), &df_schema))
+            .collect()
     }
 }

@@ -37,8 +37,11 @@ use datafusion::physical_expr::intervals::utils::check_support;
 use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
 
+use super::scan_units::Unit;
 use super::{external, read_as_view};
+use crate::arrow_bridge::visibility::visible_mask;
 use crate::arrow_bridge::SegmentReader;
+use crate::Table;
 
 /// Below this fraction of surviving rows, later conjuncts run over a selection list of the
 /// survivors instead of the whole chunk under a mask: the crossover of Arrow's kernels, where
@@ -81,6 +84,53 @@ pub(super) enum Survivors {
     None,
     /// The rows marked `true` survive.
     Some(BooleanArray),
+}
+
+impl Survivors {
+    /// Only the survivors also set in `visible`.
+    fn restrict(self, visible: BooleanBuffer) -> Self {
+        let kept = match self {
+            Survivors::None => return Survivors::None,
+            Survivors::All => visible,
+            Survivors::Some(mask) => {
+                let mut kept = mask.values() & &visible;
+                if let Some(valid) = mask.nulls() {
+                    kept = &kept & valid.inner();
+                }
+                kept
+            }
+        };
+        match kept.count_set_bits() {
+            0 => Survivors::None,
+            _ => Survivors::Some(BooleanArray::new(kept, None)),
+        }
+    }
+}
+
+/// Which stored rows `rows` of `unit`'s segment of `table` a scan outputs: the rows the
+/// version shows (its deletion vector, `arrow_bridge/visibility.rs`) that satisfy every
+/// conjunct of `filter` still pending in `unit`.
+pub(super) fn unit_survivors(
+    filter: Option<&RowFilter>,
+    table: &Table,
+    unit: &Unit,
+    rows: Range<usize>,
+) -> Result<Survivors> {
+    let segment = &table.segments()[unit.segment];
+    let survivors = match filter {
+        Some(filter) if unit.pending != 0 => {
+            filter.evaluate(segment, rows.clone(), unit.pending)?
+        }
+        _ => Survivors::All,
+    };
+    let visible = (unit.deleted > 0)
+        .then(|| table.deleted_rows(unit.segment))
+        .flatten()
+        .and_then(|d| visible_mask(d, rows));
+    Ok(match visible {
+        Some(visible) => survivors.restrict(visible),
+        None => survivors,
+    })
 }
 
 /// The rows still alive during an evaluation, and the columns read for them so far.

@@ -72,12 +72,20 @@ pub(super) fn plan_units(
             match pending {
                 Some(pending) if keep => {
                     let rows = seg.zone_range(z);
+                    let deleted = table
+                        .deleted_rows(si)
+                        .map_or(0, |d| d.deleted_in(rows.clone()));
+                    if deleted == rows.len() {
+                        zones_pruned.add(1);
+                        continue;
+                    }
                     units.push(Unit {
                         segment: si,
                         zone: z,
                         start: rows.start,
                         end: rows.end,
                         pending,
+                        deleted,
                     });
                 }
                 _ => zones_pruned.add(1),
@@ -102,7 +110,13 @@ pub(super) fn unit_statistics(
                 .iter()
                 .map(|u| (segs[u.segment].zone_stats(c, u.zone), u.rows() as u64))
                 .collect();
-            column_statistics(&pieces, schema.field(c).data_type())
+            let stats = column_statistics(&pieces, schema.field(c).data_type());
+            // Statistics of stored rows bound the rows shown, but no longer equal them.
+            if units.iter().any(|u| u.deleted > 0) {
+                stats.to_inexact()
+            } else {
+                stats
+            }
         })
         .collect()
 }
@@ -116,7 +130,7 @@ pub(super) fn estimate(
     filter: Option<(&RowFilter, &SchemaRef, &[ColumnStatistics])>,
     fetch: Option<usize>,
 ) -> Statistics {
-    let rows: usize = units.iter().map(Unit::rows).sum();
+    let rows: usize = units.iter().map(Unit::visible_rows).sum();
     let mut stats = Statistics {
         num_rows: Precision::Exact(rows),
         total_byte_size: Precision::Absent,
@@ -126,7 +140,7 @@ pub(super) fn estimate(
         let whole: usize = units
             .iter()
             .filter(|u| u.pending == 0)
-            .map(Unit::rows)
+            .map(Unit::visible_rows)
             .sum();
         let predicate = filter.conjunction();
         let selectivity = check_support(&predicate, schema)
@@ -152,7 +166,7 @@ pub(super) fn estimate(
 }
 
 /// Statistics of a whole table version, for columns typed as in `schema`: exact row count,
-/// null counts and min/max.
+/// null counts and min/max (inexact, as bounds, once the version has deleted rows).
 pub fn table_statistics(table: &Table, schema: &SchemaRef) -> Statistics {
     let columns = (0..schema.fields().len())
         .map(|c| {
@@ -161,7 +175,12 @@ pub fn table_statistics(table: &Table, schema: &SchemaRef) -> Statistics {
                 .iter()
                 .map(|s| (s.stats(c), s.num_rows() as u64))
                 .collect();
-            column_statistics(&pieces, schema.field(c).data_type())
+            let stats = column_statistics(&pieces, schema.field(c).data_type());
+            if table.has_deletions() {
+                stats.to_inexact()
+            } else {
+                stats
+            }
         })
         .collect();
     Statistics {

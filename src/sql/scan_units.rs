@@ -4,7 +4,7 @@
 //! # Contract
 //! - A [`Unit`] is the rows of one zone that survived planning-time pruning, with the
 //!   conjuncts of the scan's exact filter its statistics left undecided (none: the zone
-//!   passes whole).
+//!   passes whole) and how many of its rows the version deleted (those never come out).
 //! - [`split`] cuts the units, in row order, into at most `n` contiguous ranges of about equal
 //!   row counts — always at least one (possibly empty) range, as DataFusion expects.
 
@@ -21,11 +21,19 @@ pub(super) struct Unit {
     pub(super) end: usize,
     /// Conjuncts of the exact filter still to evaluate on these rows.
     pub(super) pending: ConjunctSet,
+    /// Rows among `start..end` the version no longer shows (its deletion vector).
+    pub(super) deleted: usize,
 }
 
 impl Unit {
+    /// Stored rows of the unit, deleted ones included.
     pub(super) fn rows(&self) -> usize {
         self.end - self.start
+    }
+
+    /// Rows of the unit the version shows.
+    pub(super) fn visible_rows(&self) -> usize {
+        self.rows() - self.deleted
     }
 }
 
@@ -67,6 +75,7 @@ mod tests {
                 start: 0,
                 end: r,
                 pending: 0,
+                deleted: 0,
             })
             .collect()
     }

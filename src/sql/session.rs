@@ -28,6 +28,7 @@ use futures::StreamExt;
 
 use super::aggregate::AggregatePushdown;
 use super::catalog::{QuiverSchemaProvider, QuiverTableFactory, VersionFunction};
+use super::dml_guard::QuiverQueryPlanner;
 use super::external;
 use super::options::QuiverOptions;
 use super::provider::QuiverTableProvider;
@@ -58,7 +59,8 @@ impl QuiverSession {
     /// A session with `config`, the `QUIVER` table factory, `quiver_version`, the
     /// information schema (`SHOW TABLES`, `SHOW COLUMNS FROM t`, `information_schema.*`),
     /// Quiver's settings ([`QuiverOptions`], `SET quiver.*`) and aggregates inside the scan
-    /// ([`AggregatePushdown`](super::AggregatePushdown)).
+    /// ([`AggregatePushdown`](super::AggregatePushdown)), and the planner that checks `DELETE` and
+    /// `UPDATE` before a Quiver table applies them ([`QuiverQueryPlanner`]).
     pub fn new(config: SessionConfig) -> Self {
         let config = config
             .with_information_schema(true)
@@ -68,6 +70,7 @@ impl QuiverSession {
             .with_default_features()
             .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory))
             .with_physical_optimizer_rule(Arc::new(AggregatePushdown))
+            .with_query_planner(Arc::new(QuiverQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udtf("quiver_version", Arc::new(VersionFunction));

@@ -107,6 +107,25 @@ crate::options::with_setters!(ScanRequest {
     with_target_partitions => target_partitions: usize,
 });
 
+/// The row filter applying `filters` (over `schema`, the table's schema as the scan serves
+/// it) to rows of `table`, ranked by the table's statistics; `None` without filters.
+pub(super) fn row_filter_for(
+    table: &Table,
+    schema: &SchemaRef,
+    filters: &[Arc<dyn PhysicalExpr>],
+) -> Result<Option<RowFilter>> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let whole_table = table_statistics(table, schema).column_statistics;
+    let segs = table.segments();
+    let in_bag = |c| {
+        segs.iter()
+            .any(|s| matches!(s.placement(c), Placement::Bag(_)))
+    };
+    RowFilter::try_new(filters, schema, &whole_table, in_bag)
+}
+
 /// The planned parts of a scan that an aggregate scan reuses ([`QuiverSource::aggregate_parts`]).
 pub(super) struct ScanParts {
     pub(super) table: Table,
@@ -158,17 +177,7 @@ impl QuiverSource {
         let projected_schema = Arc::new(schema.project(&projection)?);
         let metrics = ExecutionPlanMetricsSet::new();
         let all_columns: Vec<usize> = (0..schema.fields().len()).collect();
-        let filter = if request.filters.is_empty() {
-            None
-        } else {
-            let whole_table = table_statistics(&table, &schema).column_statistics;
-            let segs = table.segments();
-            let in_bag = |c| {
-                segs.iter()
-                    .any(|s| matches!(s.placement(c), Placement::Bag(_)))
-            };
-            RowFilter::try_new(&request.filters, &schema, &whole_table, in_bag)?
-        };
+        let filter = row_filter_for(&table, &schema, &request.filters)?;
         let pruning = conjunction_opt(request.pruning);
         let predicate = conjunction_opt(
             filter
@@ -235,7 +244,8 @@ impl QuiverSource {
                     break;
                 }
                 let mut u = *u;
-                if u.pending == 0 {
+                // A zone with deleted rows is sure of fewer rows than it holds: never cut.
+                if u.pending == 0 && u.deleted == 0 {
                     u.end = u.end.min(u.start + (limit - sure));
                     sure += u.rows();
                 }

@@ -29,7 +29,7 @@ use datafusion::physical_plan::metrics::{
 };
 
 use super::super::external;
-use super::super::row_filter::{keep_rows, RowFilter, Survivors, SPARSE_FRACTION};
+use super::super::row_filter::{keep_rows, unit_survivors, RowFilter, Survivors, SPARSE_FRACTION};
 use super::super::scan_units::Unit;
 use super::accumulate::{mark_bytes, Accumulator, Needs};
 use super::groups::Grouper;
@@ -226,10 +226,7 @@ impl PartitionAggregate {
     ) -> Result<()> {
         let len = rows.len();
         self.metrics.rows_scanned.add(len);
-        let survivors = match (&input.filter, unit.pending) {
-            (Some(f), pending) if pending != 0 => f.evaluate(segment, rows.clone(), pending)?,
-            _ => Survivors::All,
-        };
+        let survivors = unit_survivors(input.filter.as_deref(), &input.table, &unit, rows.clone())?;
         let mask: Option<BooleanBuffer> = match survivors {
             Survivors::None => return Ok(()),
             Survivors::All => None,

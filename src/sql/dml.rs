@@ -1,0 +1,299 @@
+//! `DELETE`, `UPDATE` and `TRUNCATE` on a Quiver table: [`QuiverDmlExec`], the plan node the
+//! provider's DataFusion hooks return, which does the change when executed.
+//!
+//! # Contract
+//! - Nothing changes at planning (`EXPLAIN DELETE ...` changes nothing); executing the node
+//!   opens the newest version, selects the rows the `WHERE` filters hold for — with the scan's
+//!   own row filter and zone proofs (`row_filter.rs`), so exactly the rows a `SELECT` with the
+//!   same `WHERE` returns, NULL semantics included — and commits one new version
+//!   (`arrow_bridge/changes.rs`): deletion vectors for the selected rows, and for `UPDATE`
+//!   their new values as new rows. It outputs one row, `count` (UInt64): rows changed.
+//! - The filters are the statement's whole `WHERE` only because `dml_guard.rs` checked the
+//!   plan before the hook was called; the hooks refuse to run without that check.
+//! - A concurrent commit that changed the same segments fails the statement with a conflict
+//!   error; nothing is committed then.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt64Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+
+use super::row_filter::{unit_survivors, RowFilter, Survivors};
+use super::scan_planning::plan_units;
+use super::source::row_filter_for;
+use super::{external, read_as_view};
+use crate::arrow_bridge::commit_change;
+use crate::{Table, TableWriter, WriteOptions};
+
+/// Rows per chunk when selecting rows and gathering updated ones.
+const CHUNK_ROWS: usize = 8192;
+
+/// What a [`QuiverDmlExec`] changes.
+#[derive(Debug, Clone)]
+pub(super) enum DmlOp {
+    /// Delete the rows the filters hold for (all rows without filters).
+    Delete,
+    /// Give those rows new values: one expression per table column, over the table schema.
+    Update(Vec<Arc<dyn PhysicalExpr>>),
+}
+
+/// A row-level change of one Quiver table, done when executed (see the module contract).
+#[derive(Debug)]
+pub struct QuiverDmlExec {
+    dir: std::path::PathBuf,
+    /// The table schema as DataFusion sees it (the filters' and expressions' input).
+    schema: SchemaRef,
+    op: DmlOp,
+    /// Conjuncts of the `WHERE`, over `schema`.
+    filters: Vec<Arc<dyn PhysicalExpr>>,
+    output: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl QuiverDmlExec {
+    pub(super) fn new(
+        dir: std::path::PathBuf,
+        schema: SchemaRef,
+        op: DmlOp,
+        filters: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> Self {
+        let output = count_schema();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&output)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Self {
+            dir,
+            schema,
+            op,
+            filters,
+            output,
+            properties: Arc::new(properties),
+        }
+    }
+
+    /// Does the change on the newest version; returns the rows changed.
+    fn run(&self) -> Result<u64> {
+        let table = Table::open(&self.dir).map_err(external)?;
+        let served = crate::arrow_bridge::types::view_schema(&table.schema());
+        if served.fields() != self.schema.fields() {
+            return Err(DataFusionError::Plan(format!(
+                "the schema of table {} changed in version {} since the statement was planned; run it again",
+                self.dir.display(),
+                table.version()
+            )));
+        }
+        let selected = select_rows(&table, &self.schema, &self.filters)?;
+        let report = match &self.op {
+            DmlOp::Delete => commit_change(&table, selected, WriteOptions::default(), |_| Ok(()))
+                .map_err(external)?,
+            DmlOp::Update(exprs) => {
+                let (schema, exprs) = (&self.schema, &exprs[..]);
+                let rows = selected.clone();
+                commit_change(&table, selected, WriteOptions::default(), |writer| {
+                    write_updated(&table, schema, exprs, &rows, writer)
+                        .map_err(|e| crate::Error::invalid(e.to_string()))
+                })
+                .map_err(external)?
+            }
+        };
+        Ok(report.rows_deleted)
+    }
+}
+
+/// The one-column schema of a DML result: `count`.
+pub(super) fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+/// The one-row result of a DML statement that changed `count` rows.
+pub(super) fn count_batch(count: u64) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        count_schema(),
+        vec![Arc::new(UInt64Array::from(vec![count])) as ArrayRef],
+    )?)
+}
+
+/// The stored rows of each segment of `table` that the version shows and `filters` (over
+/// `schema`) hold for, as (segment, ascending rows); segments with none are left out.
+fn select_rows(
+    table: &Table,
+    schema: &SchemaRef,
+    filters: &[Arc<dyn PhysicalExpr>],
+) -> Result<Vec<(usize, Vec<usize>)>> {
+    let filter = row_filter_for(table, schema, filters)?;
+    let predicate = filter.as_ref().map(RowFilter::conjunction);
+    let metrics = ExecutionPlanMetricsSet::new();
+    let (units, _) = plan_units(table, schema, filter.as_ref(), predicate.as_ref(), &metrics);
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    for unit in &units {
+        let mut start = unit.start;
+        while start < unit.end {
+            let end = unit.end.min(start + CHUNK_ROWS);
+            let rows: Vec<usize> = match unit_survivors(filter.as_ref(), table, unit, start..end)? {
+                Survivors::None => Vec::new(),
+                Survivors::All => (start..end).collect(),
+                Survivors::Some(mask) => mask.values().set_indices().map(|i| start + i).collect(),
+            };
+            if !rows.is_empty() {
+                match out.last_mut() {
+                    Some((s, list)) if *s == unit.segment => list.extend(rows),
+                    _ => out.push((unit.segment, rows)),
+                }
+            }
+            start = end;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the new values of the updated `rows` (stored rows per segment): `exprs` — one per
+/// table column, over `schema` — evaluated over the old rows, cast to the table's types.
+fn write_updated(
+    table: &Table,
+    schema: &SchemaRef,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    rows: &[(usize, Vec<usize>)],
+    writer: &mut TableWriter,
+) -> Result<()> {
+    let wanted: Vec<(usize, bool)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(c, f)| (c, read_as_view(f.data_type())))
+        .collect();
+    let target = writer.schema();
+    for (segment, rows) in rows {
+        for chunk in rows.chunks(CHUNK_ROWS) {
+            let columns = table.segments()[*segment]
+                .read_rows_as(&wanted, chunk)
+                .map_err(external)?;
+            let options = RecordBatchOptions::new().with_row_count(Some(chunk.len()));
+            let old = RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?;
+            let new = exprs
+                .iter()
+                .zip(target.fields())
+                .map(|(e, field)| {
+                    let value = e.evaluate(&old)?.into_array(old.num_rows())?;
+                    if !field.is_nullable() && value.null_count() > 0 {
+                        return Err(DataFusionError::Execution(format!(
+                            "UPDATE would set non-nullable column \"{}\" to NULL",
+                            field.name()
+                        )));
+                    }
+                    Ok(cast(&value, field.data_type())?)
+                })
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let batch = RecordBatch::try_new_with_options(Arc::clone(&target), new, &options)?;
+            writer.write(&batch).map_err(external)?;
+        }
+    }
+    Ok(())
+}
+
+impl DisplayAs for QuiverDmlExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let op = match self.op {
+            DmlOp::Delete => "DELETE",
+            DmlOp::Update(_) => "UPDATE",
+        };
+        write!(f, "QuiverDmlExec: op={op}, table={}", self.dir.display())?;
+        if !self.filters.is_empty() {
+            let filters: Vec<String> = self.filters.iter().map(|e| e.to_string()).collect();
+            write!(f, ", filter=[{}]", filters.join(" AND "))?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for QuiverDmlExec {
+    fn name(&self) -> &str {
+        "QuiverDmlExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        for e in &self.filters {
+            if f(e)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "QuiverDmlExec has one partition, not {partition}"
+            )));
+        }
+        let work = Self {
+            dir: self.dir.clone(),
+            schema: Arc::clone(&self.schema),
+            op: self.op.clone(),
+            filters: self.filters.clone(),
+            output: Arc::clone(&self.output),
+            properties: Arc::clone(&self.properties),
+        };
+        let stream = futures::stream::once(async move {
+            let count = tokio::task::spawn_blocking(move || work.run())
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))??;
+            count_batch(count)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.output),
+            stream,
+        )))
+    }
+}
