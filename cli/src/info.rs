@@ -67,6 +67,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
     let table = super::open(&args.table, args.version)?;
     let versions = quiver_store::Table::versions(&args.table)?;
     let bytes: u64 = table.segments().iter().map(|s| s.file_len()).sum();
+    // Statistics describe stored rows, deleted ones included.
+    let stored_rows: u64 = table.segments().iter().map(|s| s.num_rows() as u64).sum();
+    let deleted = |s: usize| table.deleted_rows(s).map_or(0, |d| d.deleted() as u64);
     let schema = table.schema();
     let source = table.source_schema();
     let columns: Vec<ColumnInfo> = source
@@ -110,10 +113,12 @@ pub fn run(args: InfoArgs) -> Result<()> {
         let segments: Vec<serde_json::Value> = table
             .segments()
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 serde_json::json!({
                     "name": s.path().file_name().map(|n| n.to_string_lossy()),
-                    "rows": s.num_rows(),
+                    "rows": s.num_rows() as u64 - deleted(i),
+                    "deleted_rows": deleted(i),
                     "bytes": s.file_len(),
                     "zones": s.zone_count(),
                     "bag_keys": s.bag_key_count(),
@@ -131,7 +136,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
                     "null_count": c.nulls,
                     "min": c.min,
                     "max": c.max,
-                    "fill_rate": fill_rate(c.nulls, table.num_rows()),
+                    "fill_rate": fill_rate(c.nulls, stored_rows),
                     "storage": {
                         "dense_segments": c.dense,
                         "bag_segments": c.bag,
@@ -145,6 +150,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             "version": table.version(),
             "versions": versions,
             "rows": table.num_rows(),
+            "deleted_rows": stored_rows - table.num_rows(),
             "bytes": bytes,
             "segments": segments,
             "columns": cols,
@@ -164,6 +170,29 @@ pub fn run(args: InfoArgs) -> Result<()> {
         table.segments().len(),
         human_bytes(bytes)
     );
+    let with_deletions: Vec<usize> = (0..table.segments().len())
+        .filter(|&i| deleted(i) > 0)
+        .collect();
+    if !with_deletions.is_empty() {
+        println!(
+            "deleted   {} rows hidden by deletion vectors in {} of {} segments (the null counts and min/max below still count them; `quiver optimize` drops them)",
+            stored_rows - table.num_rows(),
+            with_deletions.len(),
+            table.segments().len()
+        );
+        for i in with_deletions {
+            let segment = &table.segments()[i];
+            println!(
+                "          {}: {} of {} rows deleted",
+                segment
+                    .path()
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                deleted(i),
+                segment.num_rows()
+            );
+        }
+    }
     let sorted = table
         .segments()
         .iter()
@@ -192,7 +221,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             c.data_type.clone(),
             if c.nullable { "yes" } else { "no" }.to_owned(),
             c.nulls.to_string(),
-            format!("{:.2}%", 100.0 * fill_rate(c.nulls, table.num_rows())),
+            format!("{:.2}%", 100.0 * fill_rate(c.nulls, stored_rows)),
             c.storage(),
             c.min.clone().unwrap_or_else(|| "-".into()),
             c.max.clone().unwrap_or_else(|| "-".into()),

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod changes;
 mod demo;
 mod info;
 mod progress;
@@ -57,6 +58,11 @@ pub enum Command {
         #[arg(long)]
         version: Option<u64>,
     },
+    /// Merge input files into a table by key columns (update matched rows, insert the others,
+    /// optionally delete unmatched ones) as one new version.
+    Merge(changes::MergeArgs),
+    /// Rewrite small and deletion-heavy segments into full ones as one new version.
+    Optimize(changes::OptimizeArgs),
     /// Delete the files only versions older than the newest KEEP use.
     Vacuum {
         /// The table directory.
@@ -83,14 +89,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => sql::run(args),
         Command::Serve(args) => serve::run(args, cli.quiet),
         Command::Info(args) => info::run(args),
+        Command::Merge(args) => changes::merge(args),
+        Command::Optimize(args) => changes::optimize(args),
         Command::Verify { table, version } => {
             let t = open(&table, version)?;
             t.verify()?;
             println!(
-                "ok: {} version {}: {} segments, {} rows, every checksum and structure verified",
+                "ok: {} version {}: {} segments, {} deletion vectors, {} rows, every checksum and structure verified",
                 table.display(),
                 t.version(),
                 t.segments().len(),
+                (0..t.segments().len()).filter(|&s| t.deleted_rows(s).is_some()).count(),
                 t.num_rows()
             );
             Ok(())

@@ -1,6 +1,7 @@
-//! Crash safety and disk-full, proven on the real binary: imports killed with SIGKILL at
-//! random points leave the table openable at exactly its last committed version with every
-//! committed row intact, and their leftovers are removed by the next writer or `vacuum`; an
+//! Crash safety and disk-full, proven on the real binary: imports, SQL `DELETE` / `UPDATE`
+//! and `optimize` killed with SIGKILL at random points leave the table openable at exactly its
+//! last committed version with every committed row intact (and a change either wholly there or
+//! not at all), and their leftovers are removed by the next writer or `vacuum`; an
 //! import that hits a file-size limit (RLIMIT_FSIZE) fails with a clear error and leaves the
 //! previous version intact.
 
@@ -78,6 +79,9 @@ fn leftovers(table: &Path) -> Vec<String> {
     for v in Table::versions(table).unwrap() {
         for s in &Table::open_version(table, v).unwrap().manifest().segments {
             referenced.insert(s.name.clone());
+            if let Some(d) = &s.deletions {
+                referenced.insert(d.name.clone());
+            }
         }
     }
     std::fs::read_dir(table)
@@ -239,4 +243,161 @@ fn an_import_that_hits_the_file_size_limit_fails_clearly_and_keeps_the_previous_
     assert_eq!(content(&table), before);
     // Nothing of the failed import is left: its writer removed its own files on the way out.
     assert_eq!(leftovers(&table), Vec::<String>::new());
+}
+
+/// The version and the `(o_orderkey, o_custkey)` pairs of the newest version (sorted), after
+/// a full `verify`.
+fn key_pairs(table: &Path) -> (u64, Vec<(i64, i64)>) {
+    let t = Table::open(table).unwrap_or_else(|e| panic!("the table must open: {e}"));
+    t.verify()
+        .unwrap_or_else(|e| panic!("version {} must verify: {e}", t.version()));
+    let schema = t.schema();
+    let columns = vec![
+        schema.index_of("o_orderkey").unwrap(),
+        schema.index_of("o_custkey").unwrap(),
+    ];
+    let options = quiver_store::ScanOptions::default().with_projection(columns);
+    let mut pairs = Vec::new();
+    for batch in t.scan_with(options).unwrap() {
+        let batch = batch.unwrap();
+        let keys = batch.column(0).as_primitive::<Int64Type>();
+        let customers = batch.column(1).as_primitive::<Int64Type>();
+        pairs.extend(
+            keys.values()
+                .iter()
+                .copied()
+                .zip(customers.values().iter().copied()),
+        );
+    }
+    pairs.sort_unstable();
+    (t.version(), pairs)
+}
+
+/// One row-level change the test kills: the command and the rows it leaves when it commits.
+struct Change {
+    command: Command,
+    after: Vec<(i64, i64)>,
+}
+
+/// Change number `run` of the cycle DELETE, UPDATE, optimize, on a table now holding `rows`.
+fn change(run: usize, rng: &mut impl Rng, table: &Path, rows: &[(i64, i64)]) -> Change {
+    let mut command = Command::new(binary());
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let r = rng.random_range(0..41);
+    let after = match run % 3 {
+        0 => {
+            command
+                .args(["sql", "--table"])
+                .arg(format!("t={}", table.display()))
+                .arg(format!("DELETE FROM t WHERE o_orderkey % 41 = {r}"));
+            rows.iter().copied().filter(|(k, _)| k % 41 != r).collect()
+        }
+        1 => {
+            command
+                .args(["sql", "--table"])
+                .arg(format!("t={}", table.display()))
+                .arg(format!(
+                    "UPDATE t SET o_custkey = o_custkey + 1 WHERE o_orderkey % 7 = {}",
+                    r % 7
+                ));
+            let mut after: Vec<(i64, i64)> = rows
+                .iter()
+                .map(|&(k, c)| (k, if k % 7 == r % 7 { c + 1 } else { c }))
+                .collect();
+            after.sort_unstable();
+            after
+        }
+        _ => {
+            command
+                .args([
+                    "optimize",
+                    "--target-rows",
+                    "6000",
+                    "--deleted-fraction",
+                    "0.02",
+                ])
+                .arg(table);
+            rows.to_vec()
+        }
+    };
+    Change { command, after }
+}
+
+#[test]
+fn deletes_updates_and_optimize_killed_at_random_points_commit_wholly_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = orders_parquet(dir.path());
+    let table = dir.path().join("t");
+    let status = Command::new(binary())
+        .args(["import", "-q", "--segment-rows", "1500"])
+        .arg(&input)
+        .arg(&table)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0xde1e7e);
+    let (mut version, mut rows) = key_pairs(&table);
+    // How long each kind of change takes uninterrupted, to spread the kills over it.
+    let mut full = Vec::new();
+    for run in 0..3 {
+        let mut c = change(run, &mut rng, &table, &rows);
+        let start = Instant::now();
+        let out = c.command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        full.push(start.elapsed());
+        (version, rows) = key_pairs(&table);
+        assert_eq!(rows, c.after, "uninterrupted change {run}");
+    }
+    let (mut kept, mut committed, mut left_files) = (0, 0, 0);
+    for run in 0..60 {
+        let mut c = change(run, &mut rng, &table, &rows);
+        let delay = full[run % 3].mul_f64(rng.random_range(0.0..1.1));
+        let mut child = c.command.spawn().unwrap();
+        std::thread::sleep(delay);
+        let ended_alone = child.try_wait().unwrap().is_some();
+        let _ = child.kill(); // SIGKILL
+        let out = child.wait_with_output().unwrap();
+        if ended_alone {
+            assert!(
+                out.status.success(),
+                "run {run}: the change failed on its own: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let (now, now_rows) = key_pairs(&table);
+        if now == version {
+            assert_eq!(
+                now_rows, rows,
+                "run {run}: killed before its commit, yet rows changed"
+            );
+            kept += 1;
+        } else {
+            assert_eq!(now, version + 1, "run {run}: version {now} after {version}");
+            assert_eq!(
+                now_rows, c.after,
+                "run {run}: the committed change is not whole"
+            );
+            committed += 1;
+        }
+        (version, rows) = (now, now_rows);
+        if !leftovers(&table).is_empty() {
+            left_files += 1;
+        }
+    }
+    eprintln!(
+        "60 killed changes: {kept} left the previous version, {committed} committed, \
+         {left_files} left files behind"
+    );
+    assert!(
+        kept > 0 && committed > 0,
+        "{kept} kept, {committed} committed"
+    );
+    // The next writer (or vacuum) removes what the killed ones left.
+    vacuum(&table, usize::MAX).unwrap();
+    assert_eq!(leftovers(&table), Vec::<String>::new());
+    assert_eq!(key_pairs(&table), (version, rows));
 }
