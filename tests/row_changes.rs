@@ -916,3 +916,252 @@ fn a_deleter_an_appender_an_optimizer_and_readers_at_once_lose_no_change() {
     assert_eq!(scanned_ids(&newest).len(), ids.len());
     assert!(!seen.is_empty());
 }
+
+#[test]
+fn automatic_compaction_keeps_the_segment_count_bounded_under_single_row_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = common::rng(11);
+    let options = WriteOptions::default()
+        .with_segment_rows(64)
+        .with_auto_optimize(8);
+    let mut most_segments = 0;
+    for id in 0..200 {
+        let row = batch_of(&[random_row(&mut rng, id)]);
+        // The setting is the table's: later writers do not repeat it.
+        let write = if id == 0 {
+            options.clone()
+        } else {
+            WriteOptions::default().with_segment_rows(64)
+        };
+        common::commit_piece(dir.path(), id == 0, &row, write);
+        let table = Table::open(dir.path()).unwrap();
+        most_segments = most_segments.max(table.segments().len());
+        assert_eq!(table.num_rows(), id as u64 + 1);
+    }
+    let table = Table::open(dir.path()).unwrap();
+    assert_eq!(scanned_ids(&table), (0..200).collect::<Vec<_>>());
+    // Small segments never pile up past the trigger; full ones (64 rows) stay as they are.
+    assert!(
+        most_segments <= 8 + 200 / 32,
+        "{most_segments} segments at most"
+    );
+    assert!(
+        table.segments().len() < 16,
+        "{} segments",
+        table.segments().len()
+    );
+    assert!(
+        Table::versions(dir.path()).unwrap().len() > 200,
+        "compactions are versions"
+    );
+    // Off again (0): single-row commits pile up.
+    common::commit_piece(
+        dir.path(),
+        false,
+        &batch_of(&[random_row(&mut rng, 200)]),
+        WriteOptions::default().with_auto_optimize(0),
+    );
+    let before = Table::open(dir.path()).unwrap().segments().len();
+    for id in 201..211 {
+        common::commit_piece(
+            dir.path(),
+            false,
+            &batch_of(&[random_row(&mut rng, id)]),
+            WriteOptions::default(),
+        );
+    }
+    assert_eq!(
+        Table::open(dir.path()).unwrap().segments().len(),
+        before + 10
+    );
+}
+
+/// A row of the `MERGE INTO` source `src(id, a, s)`.
+#[derive(Debug, Clone)]
+struct SourceRow {
+    id: Option<i64>,
+    a: Option<i32>,
+    s: Option<String>,
+}
+
+fn source_table(rows: &[SourceRow]) -> Arc<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("a", DataType::Int32, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.id))),
+            Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.a))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.s.clone()))),
+        ],
+    )
+    .unwrap();
+    Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+}
+
+/// `rows` as a MemTable `t` in a fresh context: the model side of a comparison.
+fn model_of(rows: &[Row]) -> SessionContext {
+    let ctx = SessionContext::new();
+    let table = MemTable::try_new(schema(), vec![vec![batch_of(rows)]]).unwrap();
+    ctx.register_table("t", Arc::new(table)).unwrap();
+    ctx
+}
+
+const MERGE: &str = "MERGE INTO t USING src ON t.id = src.id AND src.a IS NOT NULL \
+    WHEN MATCHED AND src.a > 15 THEN DELETE \
+    WHEN MATCHED THEN UPDATE SET a = src.a, s = src.s \
+    WHEN NOT MATCHED AND src.id IS NOT NULL THEN INSERT (id, a, s) VALUES (src.id, src.a, src.s) \
+    WHEN NOT MATCHED BY SOURCE AND t.a IS NULL THEN UPDATE SET s = 'orphan'";
+
+/// [`MERGE`] applied to `target` in plain Rust: the new rows and the count of rows changed.
+fn merge_model(target: &[Row], source: &[SourceRow]) -> (Vec<Row>, u64) {
+    let matches = |t: &Row, s: &SourceRow| s.id == Some(t.id) && s.a.is_some();
+    let (mut out, mut changed) = (Vec::new(), 0);
+    for t in target {
+        match source.iter().find(|s| matches(t, s)) {
+            Some(s) if s.a > Some(15) => changed += 1,
+            Some(s) => {
+                out.push(Row {
+                    a: s.a,
+                    s: s.s.clone(),
+                    ..t.clone()
+                });
+                changed += 1;
+            }
+            None if t.a.is_none() => {
+                out.push(Row {
+                    s: Some("orphan".into()),
+                    ..t.clone()
+                });
+                changed += 1;
+            }
+            None => out.push(t.clone()),
+        }
+    }
+    for s in source {
+        if let (Some(id), false) = (s.id, target.iter().any(|t| matches(t, s))) {
+            out.push(Row {
+                id,
+                a: s.a,
+                s: s.s.clone(),
+                f: None,
+                b: None,
+                sp: None,
+            });
+            changed += 1;
+        }
+    }
+    (out, changed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_merge_into_matches_a_model_of_its_clauses_on_random_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = common::rng(21);
+    let mut rows: Vec<Row> = (0..300).map(|id| random_row(&mut rng, id)).collect();
+    let options = WriteOptions::default().with_segment_rows(70);
+    let mut w = TableWriter::create_with(dir.path(), schema(), options).unwrap();
+    w.write(&batch_of(&rows)).unwrap();
+    w.commit().unwrap();
+    let session = QuiverSession::default();
+    session.register_table("t", dir.path()).unwrap();
+    let order = "SELECT * FROM t ORDER BY id, a, s, f, b, sp";
+    for round in 0..6 {
+        // Unique non-NULL source ids: some existing, some new, some NULL.
+        let mut ids: Vec<i64> = (0..400).filter(|_| rng.random_bool(0.15)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut source: Vec<SourceRow> = ids
+            .into_iter()
+            .map(|id| SourceRow {
+                id: Some(id + 1000 * round),
+                a: rng.random_bool(0.8).then(|| rng.random_range(0..20)),
+                s: rng.random_bool(0.8).then(|| format!("m{round}")),
+            })
+            .collect();
+        source.push(SourceRow {
+            id: None,
+            a: Some(1),
+            s: None,
+        });
+        // Existing ids are 0..300 at first; later rounds merge with offset ids too.
+        for s in source.iter_mut().filter(|_| rng.random_bool(0.5)) {
+            s.id = s.id.map(|id| id % 1000);
+        }
+        source.sort_by_key(|s| s.id);
+        source.dedup_by_key(|s| s.id);
+        let _ = session.context().deregister_table("src");
+        session
+            .context()
+            .register_table("src", source_table(&source))
+            .unwrap();
+        let got = changed_rows(session.context(), MERGE).await;
+        let (expected, changed) = merge_model(&rows, &source);
+        assert_eq!(got, changed, "round {round}: rows changed");
+        rows = expected;
+        assert_eq!(
+            rows_text(session.context(), order).await,
+            rows_text(&model_of(&rows), order).await,
+            "round {round}"
+        );
+        Table::open(dir.path()).unwrap().verify().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sql_merge_into_refuses_ambiguous_matches_and_conditions_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = hundred_rows(dir.path());
+    let twice = [
+        SourceRow {
+            id: Some(1),
+            a: Some(1),
+            s: None,
+        },
+        SourceRow {
+            id: Some(1),
+            a: Some(2),
+            s: None,
+        },
+    ];
+    session
+        .context()
+        .register_table("src", source_table(&twice))
+        .unwrap();
+    for (sql, message) in [
+        (
+            "MERGE INTO t USING src ON t.id = src.id WHEN MATCHED THEN DELETE",
+            "more than one source row",
+        ),
+        (
+            "MERGE INTO t USING src ON t.a < src.a WHEN MATCHED THEN DELETE",
+            "needs an equality",
+        ),
+    ] {
+        let outcome = match session.sql(sql).await {
+            Ok(df) => df.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let error = outcome.expect_err(sql).to_string();
+        assert!(error.contains(message), "{sql}: {error}");
+        assert_eq!(Table::latest_version(dir.path()).unwrap(), 1, "{sql}");
+    }
+    // A target alias works as the table's name.
+    let n = changed_rows(
+        session.context(),
+        "MERGE INTO t AS tg USING (SELECT 5 AS k) AS s ON tg.id = s.k WHEN MATCHED THEN UPDATE SET s = 'five'",
+    )
+    .await;
+    assert_eq!(n, 1);
+    assert_eq!(
+        count(
+            &session,
+            "SELECT count(*) FROM t WHERE s = 'five' AND id = 5"
+        )
+        .await,
+        1
+    );
+}

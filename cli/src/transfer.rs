@@ -98,6 +98,10 @@ pub struct ImportArgs {
     /// the table: later appends keep each write in this order.
     #[arg(long, value_delimiter = ',')]
     pub sort_by: Option<Vec<String>>,
+    /// Compact automatically once the table holds N small segments (after a commit, inside
+    /// the committing writer; 0 turns it off). Remembered by the table.
+    #[arg(long, value_name = "N")]
+    pub auto_optimize: Option<usize>,
 }
 
 fn parse_schema(spec: &str) -> Result<arrow::datatypes::SchemaRef> {
@@ -155,6 +159,7 @@ pub fn import(args: ImportArgs, quiet: bool) -> Result<()> {
     }
     options.write.merge_schema = args.merge_schema;
     options.write.sort_by = args.sort_by.clone();
+    options.write.auto_optimize = args.auto_optimize;
     if let Some(d) = args.delimiter {
         options.csv.delimiter =
             Some(u8::try_from(d).map_err(|_| Error::invalid("the delimiter must be one byte"))?);

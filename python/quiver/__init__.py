@@ -11,6 +11,8 @@ own buffers to any Arrow consumer through the Arrow PyCapsule interface, without
     pl.from_arrow(t.to_arrow())             # Polars
     duckdb.sql("SELECT sum(id) FROM t")     # DuckDB finds `t` by name
     quiver.sql("SELECT count(*) FROM trips", db=".")
+    quiver.merge("trips", pa.table({"id": [3, 4]}), keys=["id"])   # upsert by key
+    quiver.optimize("trips")                                         # compact small segments
 
     with quiver.connect(db=".") as conn:       # one SQL session for many statements
         conn.execute("CREATE VIEW long AS SELECT * FROM trips WHERE id > 1")
@@ -30,8 +32,10 @@ from ._quiver import (
     __version__,
     connect,
     open,
+    optimize,
     sql,
 )
+from ._quiver import merge as _merge
 from ._quiver import write as _write
 
 __all__ = [
@@ -41,7 +45,9 @@ __all__ = [
     "Scan",
     "Table",
     "connect",
+    "merge",
     "open",
+    "optimize",
     "sql",
     "write",
     "__version__",
@@ -57,6 +63,24 @@ def write(path, data, mode="create"):
     ``"overwrite"`` (new rows and schema; created if missing). On any error nothing is
     committed.
     """
+    return _write(_os.fspath(path), _as_stream(data), mode)
+
+
+def merge(path, data, keys, delete_unmatched=False):
+    """Merge ``data`` into the table at ``path`` by the key columns ``keys``, as one commit.
+
+    Rows of ``data`` whose key a table row has replace it; the others are inserted; with
+    ``delete_unmatched``, table rows whose key ``data`` lacks are deleted. A key holding a
+    NULL matches nothing; a key twice in ``data`` is an error. ``data`` is anything ``write``
+    takes. Returns ``{"version", "updated", "inserted", "deleted"}``.
+    """
+    if isinstance(keys, str):
+        keys = [keys]
+    return _merge(_os.fspath(path), _as_stream(data), list(keys), delete_unmatched)
+
+
+def _as_stream(data):
+    """``data`` as an object with ``__arrow_c_stream__`` (pandas converted through pyarrow)."""
     if not hasattr(data, "__arrow_c_stream__"):
         try:
             import pandas as pd
@@ -71,4 +95,4 @@ def write(path, data, mode="create"):
                 f"cannot write {type(data).__name__}: expected an object with "
                 "__arrow_c_stream__ (pyarrow, Polars, DuckDB) or a pandas DataFrame"
             )
-    return _write(_os.fspath(path), data, mode)
+    return data

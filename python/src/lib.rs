@@ -95,6 +95,64 @@ fn write(py: Python<'_>, path: PathBuf, data: PyRecordBatchReader, mode: &str) -
     .map_err(to_py)
 }
 
+/// Merges every batch of `data` into the table at `path` by the key columns `keys`, as one
+/// commit: rows whose key a table row has replace it, the others are inserted, and with
+/// `delete_unmatched` table rows whose key `data` lacks are deleted. Returns `{"version",
+/// "updated", "inserted", "deleted"}`.
+#[pyfunction]
+#[pyo3(signature = (path, data, keys, delete_unmatched=false))]
+fn merge(
+    py: Python<'_>,
+    path: PathBuf,
+    data: PyRecordBatchReader,
+    keys: Vec<String>,
+    delete_unmatched: bool,
+) -> PyResult<HashMap<&'static str, u64>> {
+    let reader = data.into_reader()?;
+    let report = py
+        .detach(move || {
+            let batches = reader
+                .map(|b| b.map_err(quiver::Error::from))
+                .collect::<quiver::Result<Vec<_>>>()?;
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let options = quiver::MergeOptions::default().with_delete_unmatched(delete_unmatched);
+            quiver::merge(&path, &batches, &keys, options)
+        })
+        .map_err(to_py)?;
+    Ok(HashMap::from([
+        ("version", report.version),
+        ("updated", report.updated),
+        ("inserted", report.inserted),
+        ("deleted", report.deleted),
+    ]))
+}
+
+/// Compacts the table at `path`: small and deletion-heavy segments rewritten into segments of
+/// `target_rows` rows as one commit (older versions keep their files until vacuumed). Returns
+/// `{"version", "segments_removed", "segments_written", "rows_written", "deleted_rows_dropped"}`.
+#[pyfunction]
+#[pyo3(signature = (path, target_rows=None))]
+fn optimize(
+    py: Python<'_>,
+    path: PathBuf,
+    target_rows: Option<usize>,
+) -> PyResult<HashMap<&'static str, u64>> {
+    let mut options = quiver::OptimizeOptions::default();
+    if let Some(rows) = target_rows {
+        options = options.with_target_rows(rows);
+    }
+    let report = py
+        .detach(move || quiver::optimize(&path, options))
+        .map_err(to_py)?;
+    Ok(HashMap::from([
+        ("version", report.version),
+        ("segments_removed", report.segments_removed as u64),
+        ("segments_written", report.segments_written as u64),
+        ("rows_written", report.rows_written),
+        ("deleted_rows_dropped", report.deleted_rows_dropped),
+    ]))
+}
+
 /// Runs `query` (one or more `;`-separated statements) in a new session and returns the
 /// result of the last one that produces rows. `db`: a database directory whose table
 /// directories are tables (and where `CREATE TABLE ... AS` writes); `tables`: extra
@@ -117,6 +175,8 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;
     m.add_function(wrap_pyfunction!(sql, m)?)?;
+    m.add_function(wrap_pyfunction!(merge, m)?)?;
+    m.add_function(wrap_pyfunction!(optimize, m)?)?;
     m.add_function(wrap_pyfunction!(connection::connect, m)?)?;
     m.add_class::<Table>()?;
     m.add_class::<Scan>()?;

@@ -18,6 +18,8 @@
 //!   than half [`OptimizeOptions::target_rows`]) or deletion-heavy (more than
 //!   [`OptimizeOptions::deleted_fraction`] of their rows deleted) into full segments, in the
 //!   run's place, keeping row order; a lone small segment without deletions is left alone.
+//!   With [`OptimizeOptions::max_rows`], it stops before the segment that would take it past
+//!   that many rows read.
 //!   Older versions keep their files until `vacuum`.
 
 use std::collections::HashMap;
@@ -232,6 +234,9 @@ pub struct OptimizeOptions {
     pub target_rows: usize,
     /// Segments with more than this fraction of their rows deleted are rewritten.
     pub deleted_fraction: f64,
+    /// Most rows one call rewrites (whole segments, from the first run on); `None`: no bound.
+    /// Bounds the time a compaction takes (automatic compaction uses `2 x target_rows`).
+    pub max_rows: Option<u64>,
 }
 
 impl Default for OptimizeOptions {
@@ -239,6 +244,7 @@ impl Default for OptimizeOptions {
         Self {
             target_rows: WriteOptions::default().segment_rows,
             deleted_fraction: 0.1,
+            max_rows: None,
         }
     }
 }
@@ -248,6 +254,8 @@ crate::options::with_setters!(OptimizeOptions {
     with_target_rows => target_rows: usize,
     /// Sets [`Self::deleted_fraction`].
     with_deleted_fraction => deleted_fraction: f64,
+    /// Sets [`Self::max_rows`].
+    with_max_rows => max_rows: u64 as Some,
 });
 
 /// What [`optimize`] did.
@@ -312,7 +320,29 @@ fn runs_to_rewrite(table: &Table, options: &OptimizeOptions) -> Vec<Vec<usize>> 
     }
     runs.push(current);
     runs.retain(|r| r.len() >= 2 || r.iter().any(|&s| deleted(s) > 0));
-    runs
+    // Within the bound: whole segments, stored rows counted (they are all read).
+    let mut budget = options.max_rows.unwrap_or(u64::MAX);
+    let mut bounded = Vec::new();
+    for run in runs {
+        let mut kept = Vec::new();
+        let mut cut = false;
+        for s in run {
+            let rows = table.segments()[s].num_rows() as u64;
+            if rows > budget {
+                cut = true;
+                break;
+            }
+            budget -= rows;
+            kept.push(s);
+        }
+        if kept.len() >= 2 || kept.iter().any(|&s| deleted(s) > 0) {
+            bounded.push(kept);
+        }
+        if cut {
+            break;
+        }
+    }
+    bounded
 }
 
 fn optimize_version(table: &Table, options: &OptimizeOptions) -> Result<OptimizeReport> {
@@ -324,7 +354,7 @@ fn optimize_version(table: &Table, options: &OptimizeOptions) -> Result<Optimize
         });
     }
     let write = WriteOptions::default().with_segment_rows(options.target_rows);
-    let mut writer = TableWriter::change(table, write)?;
+    let mut writer = TableWriter::change(table, write)?.without_auto_optimize();
     let starts = table.segment_starts();
     let mut report = OptimizeReport::default();
     for run in &runs {

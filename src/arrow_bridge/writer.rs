@@ -23,6 +23,12 @@
 //!   commit. Losing the race rebases only if the winner left every segment this change touches
 //!   as it found it; otherwise the commit fails with [`ErrorKind::ChangeConflict`] naming the
 //!   segment, and nothing is published — never a lost write.
+//! - Automatic compaction ([`WriteOptions::auto_optimize`], a table setting): once a commit
+//!   has published, if the new version holds at least that many small segments (fewer than
+//!   half of [`WriteOptions::segment_rows`] visible rows), the committing writer runs one
+//!   bounded [`optimize`](crate::optimize) (at most `2 x segment_rows` rows rewritten, memory
+//!   as for any write) before `commit` returns. Its failure (a conflict, a full disk) does not
+//!   fail the commit, which is already published: the small segments wait for the next one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,7 +49,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::native::deletion::DeletedRows;
 use crate::native::footer::SegmentFooter;
 use crate::native::lock::FileLock;
-use crate::native::manifest::{DeletionRef, Manifest, SegmentEntry, BAG_THRESHOLD_PROPERTY};
+use crate::native::manifest::{
+    DeletionRef, Manifest, SegmentEntry, AUTO_OPTIMIZE_PROPERTY, BAG_THRESHOLD_PROPERTY,
+};
 use crate::native::schema::{ColumnDef, TableSchema};
 use crate::native::segment::SegmentFile;
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
@@ -79,6 +87,11 @@ pub struct WriteOptions {
     /// disk space). `None`: the table's sort key, if it has one. A key given here becomes the
     /// table's sort key for later writes.
     pub sort_by: Option<Vec<String>>,
+    /// Automatic compaction: after a commit, when the table has at least this many small
+    /// segments, the committing writer compacts them (module contract). `0` turns it off.
+    /// `None`: the table's setting (off for a new table). A value given here becomes the
+    /// table's setting for later writes.
+    pub auto_optimize: Option<usize>,
 }
 
 /// Default overflow-bag fill-rate threshold: 5%, as in the engine the layout comes from.
@@ -98,6 +111,7 @@ impl Default for WriteOptions {
             bag_threshold: None,
             merge_schema: false,
             sort_by: None,
+            auto_optimize: None,
         }
     }
 }
@@ -122,6 +136,9 @@ crate::options::with_setters!(WriteOptions {
     with_merge_schema => merge_schema: bool,
     /// Sets [`Self::sort_by`]: the columns rows are written in the order of.
     with_sort_by => sort_by: Vec<String> as Some,
+    /// Sets [`Self::auto_optimize`]: compact once the table has this many small segments
+    /// (0: never).
+    with_auto_optimize => auto_optimize: usize as Some,
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +182,8 @@ pub struct TableWriter {
     open_group: Option<(Vec<String>, usize)>,
     /// Deletion-vector files written for the commit; removed unless it publishes.
     written_deletions: Vec<String>,
+    /// Whether `commit` may compact afterwards (not for compaction's own writer).
+    may_auto_optimize: bool,
     committed: bool,
     _lock: FileLock,
 }
@@ -373,6 +392,7 @@ impl TableWriter {
             groups: Vec::new(),
             open_group: None,
             written_deletions: Vec::new(),
+            may_auto_optimize: true,
             committed: false,
             _lock: lock,
         })
@@ -761,6 +781,10 @@ impl TableWriter {
                 properties.retain(|(k, _)| k != BAG_THRESHOLD_PROPERTY);
                 properties.push((BAG_THRESHOLD_PROPERTY.into(), t.to_string()));
             }
+            if let Some(n) = self.options.auto_optimize {
+                properties.retain(|(k, _)| k != AUTO_OPTIMIZE_PROPERTY);
+                properties.push((AUTO_OPTIMIZE_PROPERTY.into(), n.to_string()));
+            }
             if self.options.sort_by.is_some() || self.mode == Mode::Overwrite {
                 sort_key_pairs::strip(&mut properties);
                 properties.extend(self.sort_key.iter().flat_map(SortKey::to_pairs));
@@ -777,6 +801,7 @@ impl TableWriter {
             match table_dir::publish(&self.dir, &manifest) {
                 Ok(()) => {
                     self.committed = true;
+                    self.auto_optimize(&manifest);
                     return Ok(manifest.version);
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::CommitConflict { .. }) => {
@@ -891,6 +916,36 @@ impl TableWriter {
 
     /// Fails with [`ErrorKind::ChangeConflict`] unless every segment this change touches is in
     /// `latest` exactly as in `started`, the version the change was computed on.
+    /// Runs the automatic compaction of the module contract after `published` went out.
+    fn auto_optimize(&self, published: &Manifest) {
+        let trigger = published
+            .properties
+            .iter()
+            .find(|(k, _)| k == AUTO_OPTIMIZE_PROPERTY)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let target = self.options.segment_rows;
+        let small = published
+            .segments
+            .iter()
+            .filter(|s| s.visible_rows() < (target / 2) as u64)
+            .count();
+        if !self.may_auto_optimize || trigger == 0 || small < trigger {
+            return;
+        }
+        let options = super::changes::OptimizeOptions::default()
+            .with_target_rows(target)
+            .with_max_rows(2 * target as u64);
+        // Published already: a failed compaction leaves the small segments for the next commit.
+        let _ = super::changes::optimize(&self.dir, options);
+    }
+
+    /// Keeps this writer's commit from compacting afterwards (compaction's own writer).
+    pub(crate) fn without_auto_optimize(mut self) -> Self {
+        self.may_auto_optimize = false;
+        self
+    }
+
     fn check_untouched(&self, started: &Manifest, latest: &Manifest) -> Result<()> {
         let touched = self
             .deletions

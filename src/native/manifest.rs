@@ -75,6 +75,10 @@ pub struct Manifest {
 /// The table property holding the overflow-bag fill-rate threshold (a decimal fraction).
 pub const BAG_THRESHOLD_PROPERTY: &str = "quiver.bag_threshold";
 
+/// The table property holding the automatic-compaction trigger: the number of small segments
+/// at which a committing writer compacts them (a decimal integer; `0` disables it).
+pub const AUTO_OPTIMIZE_PROPERTY: &str = "quiver.auto_optimize_after";
+
 /// Checks that a segment name from a manifest names a file directly inside the table directory.
 pub fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty()

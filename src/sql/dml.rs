@@ -33,6 +33,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 
+use super::merge_into::MergePlan;
 use super::row_filter::{unit_survivors, RowFilter, Survivors};
 use super::scan_planning::plan_units;
 use super::source::row_filter_for;
@@ -50,6 +51,8 @@ pub(super) enum DmlOp {
     Delete,
     /// Give those rows new values: one expression per table column, over the table schema.
     Update(Vec<Arc<dyn PhysicalExpr>>),
+    /// `MERGE INTO` from the rows of the node's child (`merge_into.rs`).
+    Merge(Arc<MergePlan>),
 }
 
 /// A row-level change of one Quiver table, done when executed (see the module contract).
@@ -61,6 +64,8 @@ pub struct QuiverDmlExec {
     op: DmlOp,
     /// Conjuncts of the `WHERE`, over `schema`.
     filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// The source rows of a `MERGE INTO`.
+    source: Option<Arc<dyn ExecutionPlan>>,
     output: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -84,13 +89,27 @@ impl QuiverDmlExec {
             schema,
             op,
             filters,
+            source: None,
             output,
             properties: Arc::new(properties),
         }
     }
 
-    /// Does the change on the newest version; returns the rows changed.
-    fn run(&self) -> Result<u64> {
+    /// A `MERGE INTO` of the rows of `source`.
+    pub(super) fn merge(
+        dir: std::path::PathBuf,
+        schema: SchemaRef,
+        plan: MergePlan,
+        source: Arc<dyn ExecutionPlan>,
+    ) -> Self {
+        let mut exec = Self::new(dir, schema, DmlOp::Merge(Arc::new(plan)), Vec::new());
+        exec.source = Some(source);
+        exec
+    }
+
+    /// Does the change on the newest version (a merge from `source`); returns the rows
+    /// changed.
+    fn run(&self, source: &[RecordBatch]) -> Result<u64> {
         let table = Table::open(&self.dir).map_err(external)?;
         let served = crate::arrow_bridge::types::view_schema(&table.schema());
         if served.fields() != self.schema.fields() {
@@ -100,8 +119,12 @@ impl QuiverDmlExec {
                 table.version()
             )));
         }
+        if let DmlOp::Merge(plan) = &self.op {
+            return plan.apply(&self.dir, source);
+        }
         let selected = select_rows(&table, &self.schema, &self.filters)?;
         let report = match &self.op {
+            DmlOp::Merge(_) => unreachable!("handled above"),
             DmlOp::Delete => commit_change(&table, selected, WriteOptions::default(), |_| Ok(()))
                 .map_err(external)?,
             DmlOp::Update(exprs) => {
@@ -191,25 +214,40 @@ fn write_updated(
                 .map_err(external)?;
             let options = RecordBatchOptions::new().with_row_count(Some(chunk.len()));
             let old = RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)?;
-            let new = exprs
-                .iter()
-                .zip(target.fields())
-                .map(|(e, field)| {
-                    let value = e.evaluate(&old)?.into_array(old.num_rows())?;
-                    if !field.is_nullable() && value.null_count() > 0 {
-                        return Err(DataFusionError::Execution(format!(
-                            "UPDATE would set non-nullable column \"{}\" to NULL",
-                            field.name()
-                        )));
-                    }
-                    Ok(cast(&value, field.data_type())?)
-                })
-                .collect::<Result<Vec<ArrayRef>>>()?;
-            let batch = RecordBatch::try_new_with_options(Arc::clone(&target), new, &options)?;
+            let batch = new_rows(exprs, &old, &target)?;
             writer.write(&batch).map_err(external)?;
         }
     }
     Ok(())
+}
+
+/// The rows `exprs` (one per column of `output`) give over `input`, cast to `output`'s
+/// types; a NULL for a non-nullable column is an error naming it.
+pub(super) fn new_rows(
+    exprs: &[Arc<dyn PhysicalExpr>],
+    input: &RecordBatch,
+    output: &SchemaRef,
+) -> Result<RecordBatch> {
+    let columns = exprs
+        .iter()
+        .zip(output.fields())
+        .map(|(e, field)| {
+            let value = e.evaluate(input)?.into_array(input.num_rows())?;
+            if !field.is_nullable() && value.null_count() > 0 {
+                return Err(DataFusionError::Execution(format!(
+                    "the change would set non-nullable column \"{}\" to NULL",
+                    field.name()
+                )));
+            }
+            Ok(cast(&value, field.data_type())?)
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(input.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(output),
+        columns,
+        &options,
+    )?)
 }
 
 impl DisplayAs for QuiverDmlExec {
@@ -217,6 +255,7 @@ impl DisplayAs for QuiverDmlExec {
         let op = match self.op {
             DmlOp::Delete => "DELETE",
             DmlOp::Update(_) => "UPDATE",
+            DmlOp::Merge(_) => "MERGE",
         };
         write!(f, "QuiverDmlExec: op={op}, table={}", self.dir.display())?;
         if !self.filters.is_empty() {
@@ -224,6 +263,37 @@ impl DisplayAs for QuiverDmlExec {
             write!(f, ", filter=[{}]", filters.join(" AND "))?;
         }
         Ok(())
+    }
+}
+
+impl QuiverDmlExec {
+    /// A copy of this node (its plan parts are shared).
+    fn same(&self) -> Self {
+        Self {
+            dir: self.dir.clone(),
+            schema: Arc::clone(&self.schema),
+            op: self.op.clone(),
+            filters: self.filters.clone(),
+            source: self.source.clone(),
+            output: Arc::clone(&self.output),
+            properties: Arc::clone(&self.properties),
+        }
+    }
+}
+
+impl QuiverDmlExec {
+    /// This node over new children: its source, for a merge; none otherwise.
+    fn with_source(&self, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != self.source.iter().count() {
+            return Err(DataFusionError::Internal(format!(
+                "QuiverDmlExec takes {} children, not {}",
+                self.source.iter().count(),
+                children.len()
+            )));
+        }
+        let mut exec = self.same();
+        exec.source = children.into_iter().next();
+        Ok(Arc::new(exec))
     }
 }
 
@@ -237,7 +307,7 @@ impl ExecutionPlan for QuiverDmlExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        self.source.iter().collect()
     }
 
     fn apply_expressions(
@@ -254,39 +324,36 @@ impl ExecutionPlan for QuiverDmlExec {
 
     fn replace_children(
         self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        self.with_source(children)
     }
 
     fn with_new_children(
         self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        self.with_source(children)
     }
 
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
                 "QuiverDmlExec has one partition, not {partition}"
             )));
         }
-        let work = Self {
-            dir: self.dir.clone(),
-            schema: Arc::clone(&self.schema),
-            op: self.op.clone(),
-            filters: self.filters.clone(),
-            output: Arc::clone(&self.output),
-            properties: Arc::clone(&self.properties),
-        };
+        let work = self.same();
         let stream = futures::stream::once(async move {
-            let count = tokio::task::spawn_blocking(move || work.run())
+            let source = match &work.source {
+                Some(plan) => datafusion::physical_plan::collect(Arc::clone(plan), context).await?,
+                None => Vec::new(),
+            };
+            let count = tokio::task::spawn_blocking(move || work.run(&source))
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))??;
             count_batch(count)

@@ -34,6 +34,7 @@ mod catalog;
 mod dml;
 mod dml_guard;
 mod exact_filters;
+mod merge_into;
 mod options;
 mod ordering;
 mod partition_scan;

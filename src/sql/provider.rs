@@ -14,19 +14,21 @@
 //! - `INSERT INTO` appends (or, for `INSERT OVERWRITE`, replaces) through [`QuiverSink`], one
 //!   new version per statement. `DELETE`, `UPDATE` and `TRUNCATE` change rows through
 //!   [`QuiverDmlExec`](super::QuiverDmlExec), one new version each, only in a session whose
-//!   planner checked the statement (`dml_guard.rs`). A pinned (time-travel) provider is
-//!   read-only.
+//!   planner checked the statement (`dml_guard.rs`); `MERGE INTO` too (`merge_into.rs`).
+//!   A pinned (time-travel) provider is read-only.
 
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::{not_impl_err, DFSchema, DataFusionError, Result, Statistics};
+use datafusion::common::{
+    not_impl_err, DFSchema, DFSchemaRef, DataFusionError, Result, Statistics,
+};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::dml::{InsertOp, MergeIntoClause};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -35,6 +37,7 @@ use super::dml::{DmlOp, QuiverDmlExec};
 use super::dml_guard::ensure_checked;
 use super::exact_filters::applies_exactly;
 use super::external;
+use super::merge_into::MergePlan;
 use super::scan_planning::table_statistics;
 use super::sink::QuiverSink;
 use super::source::{QuiverSource, ScanRequest};
@@ -266,6 +269,31 @@ impl TableProvider for QuiverTableProvider {
             Arc::clone(&self.schema),
             DmlOp::Update(exprs),
             filters,
+        )))
+    }
+
+    async fn merge_into(
+        &self,
+        state: &dyn Session,
+        source: Arc<dyn ExecutionPlan>,
+        merge_schema: DFSchemaRef,
+        on: Expr,
+        clauses: Vec<MergeIntoClause>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.writable("merge into")?;
+        let plan = MergePlan::try_new(
+            state,
+            self.dir.display().to_string(),
+            self.schema.fields().len(),
+            merge_schema,
+            on,
+            clauses,
+        )?;
+        Ok(Arc::new(QuiverDmlExec::merge(
+            self.dir.clone(),
+            Arc::clone(&self.schema),
+            plan,
+            source,
         )))
     }
 
