@@ -1165,3 +1165,48 @@ async fn sql_merge_into_refuses_ambiguous_matches_and_conditions_without_a_key()
         1
     );
 }
+
+#[test]
+fn export_and_the_c_stream_see_a_table_minus_its_deleted_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = common::rng(31);
+    let rows: Vec<Row> = (0..500).map(|id| random_row(&mut rng, id)).collect();
+    common::commit_piece(
+        dir.path(),
+        true,
+        &batch_of(&rows),
+        WriteOptions::default().with_segment_rows(128),
+    );
+    let table = Table::open(dir.path()).unwrap();
+    let gone: Vec<u64> = (0..500).step_by(3).collect();
+    table.delete_rows(&gone).unwrap();
+    let table = Table::open(dir.path()).unwrap();
+    let want: Vec<i64> = (0..500).filter(|i| i % 3 != 0).collect();
+    // Parquet export, read back through an import.
+    let file = dir.path().join("out.parquet");
+    let exported = quiver_store::io::export_table(
+        &table,
+        None,
+        &file,
+        &quiver_store::io::ExportOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(exported, want.len() as u64);
+    let back = dir.path().join("back");
+    quiver_store::io::import(
+        &[file],
+        &back,
+        &quiver_store::io::ImportOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(scanned_ids(&Table::open(&back).unwrap()), want);
+    // The Arrow C stream of a scan.
+    let stream = quiver_store::ffi::export_scan(table.scan().unwrap());
+    let reader = arrow::ffi_stream::ArrowArrayStreamReader::try_new(stream).unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let mut got = ids_of(&batches);
+    got.sort_unstable();
+    assert_eq!(got, want);
+}

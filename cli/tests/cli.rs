@@ -488,3 +488,89 @@ fn import_sort_by_clusters_the_table_and_explain_shows_the_scan_filtering() {
     ]);
     assert!(bad.contains("\"nope\""), "{bad}");
 }
+
+#[test]
+fn delete_update_merge_optimize_and_info_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    let mut text = String::from("id,name\n");
+    for i in 0..100 {
+        text.push_str(&format!("{i},n{i}\n"));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let table = dir.path().join("t");
+    // One segment of 100 rows.
+    ok(&[
+        "import",
+        "-q",
+        "--schema",
+        "id:int64,name:utf8",
+        s(&csv),
+        s(&table),
+    ]);
+    let arg = format!("t={}", s(&table));
+    let sql = |q: &str| ok(&["sql", "--table", &arg, "--format", "csv", q]);
+    assert!(sql("DELETE FROM t WHERE id % 10 = 0").contains("10"));
+    assert!(sql("UPDATE t SET name = 'upd' WHERE id = 5").contains("1"));
+    let err = fails(&[
+        "sql",
+        "--table",
+        &arg,
+        "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE id < 3)",
+    ]);
+    assert!(err.contains("nothing was changed"), "{err}");
+
+    let info = ok(&["info", s(&table)]);
+    assert!(info.contains("rows      90 in 2 segments"), "{info}");
+    assert!(
+        info.contains("deleted   11 rows hidden by deletion vectors in 1 of 2 segments"),
+        "{info}"
+    );
+    assert!(info.contains(": 11 of 100 rows deleted"), "{info}");
+    let doc = json(&ok(&["info", "--json", s(&table)]));
+    assert_eq!(doc["deleted_rows"], 11);
+    assert_eq!(doc["segments"][0]["deleted_rows"], 11);
+    assert_eq!(doc["segments"][0]["rows"], 89);
+    assert!(ok(&["verify", s(&table)]).contains("1 deletion vectors"));
+
+    // merge: ids 95..105 (95..99 replace rows, 100..104 are new).
+    let upserts = dir.path().join("upserts.csv");
+    let mut text = String::from("id,name\n");
+    for i in 95..105 {
+        text.push_str(&format!("{i},m{i}\n"));
+    }
+    std::fs::write(&upserts, &text).unwrap();
+    let out = ok(&["merge", s(&upserts), s(&table), "--key", "id"]);
+    assert!(
+        out.contains("5 rows updated, 5 inserted, 0 deleted"),
+        "{out}"
+    );
+    assert!(
+        sql("SELECT count(*), count(*) FILTER (WHERE name LIKE 'm%') FROM t").contains("95,10")
+    );
+    let err = fails(&["merge", s(&upserts), s(&table), "--key", "nope"]);
+    assert!(err.contains("\"nope\""), "{err}");
+
+    let out = ok(&["optimize", s(&table)]);
+    assert!(out.contains("segments rewritten into 1"), "{out}");
+    assert!(ok(&["optimize", s(&table)]).contains("nothing to compact"));
+    let info = json(&ok(&["info", "--json", s(&table)]));
+    assert_eq!(
+        (info["rows"].as_u64(), info["deleted_rows"].as_u64()),
+        (Some(95), Some(0))
+    );
+    assert_eq!(info["segments"].as_array().unwrap().len(), 1);
+    // Time travel to before the compaction, until vacuum.
+    let old = format!("t={}@1", s(&table));
+    let out = ok(&[
+        "sql",
+        "--table",
+        &old,
+        "--format",
+        "csv",
+        "SELECT count(*) FROM t",
+    ]);
+    assert!(out.contains("100"), "{out}");
+    ok(&["vacuum", s(&table)]);
+    ok(&["verify", s(&table)]);
+}
