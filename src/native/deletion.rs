@@ -15,13 +15,13 @@
 //! - In memory, [`DeletedRows`] answers membership, counts over a range and the `k`-th visible
 //!   row in O(1) to O(log n): what scans and `take` need to see a segment minus its deletions.
 
-use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
 
 use super::manifest::DeletionRef;
 use super::names::{new_deletion_name, temp_name};
 use super::segment::SegmentIdentity;
+use super::table_dir::write_new_durable;
 use crate::error::{Error, Result};
 
 /// Magic bytes at the start of a deletion-vector file.
@@ -345,18 +345,7 @@ impl DeletedRows {
         let name = new_deletion_name();
         let tmp = dir.join(temp_name(&name));
         let bytes = self.encode(segment);
-        let written = (|| -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io(&tmp, "write deletion vector", e));
-        }
+        write_new_durable(&tmp, &bytes, "write deletion vector")?;
         let path = dir.join(&name);
         if let Err(e) = std::fs::rename(&tmp, &path) {
             let _ = std::fs::remove_file(&tmp);

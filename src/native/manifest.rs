@@ -79,6 +79,20 @@ pub const BAG_THRESHOLD_PROPERTY: &str = "quiver.bag_threshold";
 /// at which a committing writer compacts them (a decimal integer; `0` disables it).
 pub const AUTO_OPTIMIZE_PROPERTY: &str = "quiver.auto_optimize_after";
 
+/// Reads a file name (`what`, for errors) that must name a file directly inside the table
+/// directory.
+fn plain_name(d: &mut Decoder, what: &'static str) -> DecodeResult<String> {
+    let at = d.position();
+    let name = d.str(what)?.to_owned();
+    if !is_plain_file_name(&name) {
+        return Err(DecodeError {
+            offset: at,
+            detail: format!("{what} {name:?} is not a plain file name"),
+        });
+    }
+    Ok(name)
+}
+
 /// Checks that a segment name from a manifest names a file directly inside the table directory.
 pub fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty()
@@ -188,14 +202,7 @@ impl Manifest {
         let n = d.count("segment count", 24)?;
         let mut segments = Vec::with_capacity(n);
         for _ in 0..n {
-            let at = d.position();
-            let name = d.str("segment name")?.to_owned();
-            if !is_plain_file_name(&name) {
-                return fail(
-                    at,
-                    format!("segment name {name:?} is not a plain file name"),
-                );
-            }
+            let name = plain_name(&mut d, "segment name")?;
             let row_count = d.u64("segment row count")?;
             let identity = SegmentIdentity {
                 file_len: d.u64("segment file length")?,
@@ -203,13 +210,7 @@ impl Manifest {
             };
             let deletions = if format >= 3 && d.bool("deletion vector flag")? {
                 let at = d.position();
-                let name = d.str("deletion vector name")?.to_owned();
-                if !is_plain_file_name(&name) {
-                    return fail(
-                        at,
-                        format!("deletion vector name {name:?} is not a plain file name"),
-                    );
-                }
+                let name = plain_name(&mut d, "deletion vector name")?;
                 let deleted = d.u64("deleted row count")?;
                 if deleted > row_count {
                     return fail(

@@ -127,25 +127,31 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, "fsync directory", e))
 }
 
+/// Writes `bytes` to the new file `tmp` (it must not exist) and fsyncs it; on failure removes
+/// what was written. `what` names the write in the error.
+pub(crate) fn write_new_durable(tmp: &Path, bytes: &[u8], what: &'static str) -> Result<()> {
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        Error::io(tmp, what, e)
+    })
+}
+
 /// Publishes `manifest` as version `manifest.version`, atomically and without replacing an
 /// existing version (see the module contract).
 pub fn publish(dir: &Path, manifest: &Manifest) -> Result<()> {
     let final_path = dir.join(manifest_name(manifest.version));
     let tmp_path = dir.join(temp_manifest_name());
     let bytes = manifest.encode();
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
-        f.write_all(&bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp_path);
-        return Err(Error::io(&tmp_path, "write manifest", e));
-    }
+    write_new_durable(&tmp_path, &bytes, "write manifest")?;
     let conflict = || {
         Err(ErrorKind::CommitConflict {
             table: dir.to_path_buf(),
