@@ -358,6 +358,34 @@ fn vacuum_skips_leftovers_while_a_writer_is_live() {
 }
 
 #[test]
+fn opening_a_writer_removes_true_leftovers_but_keeps_files_only_older_versions_use() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 0..3);
+    append(dir.path(), 3..6);
+    // After optimize, versions 1 and 2 name segments the newest version does not.
+    quiver_store::optimize(dir.path(), Default::default()).unwrap();
+    let before = table_files(dir.path());
+    let planted = [
+        "seg-1-1-999.qseg",
+        "del-1-1-999.qdel",
+        ".tmp-seg-1-1-998.qseg",
+    ];
+    for name in planted {
+        std::fs::write(dir.path().join(name), b"crashed writer").unwrap();
+    }
+    let writer = TableWriter::append(dir.path()).unwrap();
+    drop(writer);
+    for name in planted {
+        assert!(!dir.path().join(name).exists(), "{name} is a leftover");
+    }
+    assert_eq!(table_files(dir.path()), before);
+    for (version, rows) in [(1, 0..3), (2, 0..6), (3, 0..6)] {
+        let table = Table::open_version(dir.path(), version).unwrap();
+        assert_eq!(all_values(&table), rows.collect::<Vec<_>>(), "v{version}");
+    }
+}
+
+#[test]
 fn opening_a_directory_without_a_table_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let err = Table::open(dir.path()).unwrap_err();
@@ -371,4 +399,46 @@ fn opening_a_directory_without_a_table_says_so() {
         matches!(err.kind(), ErrorKind::TableNotFound { .. }),
         "{err}"
     );
+}
+
+#[test]
+fn refresh_reuses_the_segments_a_newer_version_keeps_and_reads_what_open_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    create(dir.path(), 0..10);
+    append(dir.path(), 10..20);
+    let first = Table::open(dir.path()).unwrap();
+    let unchanged = first.refresh().unwrap();
+    assert_eq!(unchanged.version(), first.version());
+
+    append(dir.path(), 20..25);
+    let appended = first.refresh().unwrap();
+    assert_eq!((appended.version(), appended.num_rows()), (3, 25));
+    assert_eq!(appended.segments().len(), 3);
+    for i in 0..2 {
+        assert!(Arc::ptr_eq(&first.segments()[i], &appended.segments()[i]));
+    }
+    assert_eq!(all_values(&appended), (0..25).collect::<Vec<_>>());
+
+    // A delete keeps the segment but attaches a deletion vector: the reader is reused, the
+    // vector is read; the older snapshot still sees every row.
+    appended.delete_rows(&[3, 12]).unwrap();
+    let deleted = appended.refresh().unwrap();
+    assert!(Arc::ptr_eq(&appended.segments()[0], &deleted.segments()[0]));
+    assert!(deleted.deleted_rows(0).is_some() && deleted.deleted_rows(1).is_some());
+    let expected: Vec<i64> = (0..25).filter(|v| *v != 3 && *v != 12).collect();
+    assert_eq!(all_values(&deleted), expected);
+    assert_eq!(all_values(&Table::open(dir.path()).unwrap()), expected);
+    assert_eq!(all_values(&appended), (0..25).collect::<Vec<_>>());
+
+    // An overwrite with another schema shares nothing and reads the new rows.
+    let other = Arc::new(Schema::new(vec![Field::new("y", DataType::Int64, true)]));
+    let mut w = TableWriter::overwrite(dir.path(), other.clone()).unwrap();
+    let ys = RecordBatch::try_new(other, vec![Arc::new(Int64Array::from(vec![Some(7), None]))]);
+    w.write(&ys.unwrap()).unwrap();
+    w.commit().unwrap();
+    let overwritten = deleted.refresh().unwrap();
+    assert_eq!(overwritten.schema().field(0).name(), "y");
+    let b = overwritten.scan().unwrap().next().unwrap().unwrap();
+    assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 7);
+    assert!(b.column(0).is_null(1));
 }

@@ -2,9 +2,10 @@
 //!
 //! # Contract
 //! - Opening reads one manifest and maps and checks every segment it names, in O(metadata):
-//!   no column data is read. The segments stay mapped for as long as the `Table` (or any array
-//!   it handed out) lives, so a reader keeps its version — snapshot isolation — whatever later
-//!   commits or vacuums do to the directory.
+//!   no column data is read. [`Table::refresh`] opens a newer version reusing the segments it
+//!   keeps, so it maps and checks only the new ones. The segments stay mapped for as long as
+//!   the `Table` (or any array it handed out) lives, so a reader keeps its version — snapshot
+//!   isolation — whatever later commits or vacuums do to the directory.
 //! - [`Table::scan`] yields batches that are zero-copy slices of the segments' dense columns
 //!   (overflow-bag keys are decoded for the batch's rows); a batch never spans two segments. [`Table::take`] gathers rows by position (any order, repeats allowed)
 //!   into one newly allocated batch.
@@ -15,6 +16,7 @@
 //!   this version shows, in table order, not the rows stored. A segment's own statistics and
 //!   row count ([`SegmentReader`]) stay those of every stored row.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use super::types::{read_schema, source_schema};
 use super::visibility::drop_deleted;
 use crate::error::{Error, ErrorKind, Result};
 use crate::native::deletion::DeletedRows;
-use crate::native::manifest::Manifest;
+use crate::native::manifest::{Manifest, SegmentEntry};
 use crate::native::segment::SegmentFile;
 use crate::native::table_dir;
 
@@ -100,13 +102,34 @@ impl ScanOptions {
 impl Table {
     /// Opens the newest version of the table in `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let dir = path.as_ref();
+        Self::open_latest(path.as_ref(), None)
+    }
+
+    /// Opens version `version` of the table in `path`.
+    pub fn open_version(path: impl AsRef<Path>, version: u64) -> Result<Self> {
+        Self::open_reusing(path.as_ref(), version, None)
+    }
+
+    /// The newest version of this table's directory: `self` again if no newer version was
+    /// published, else that version opened reusing this one's open segments and deletion
+    /// vectors wherever the new version keeps them unchanged (same file, identity and schema)
+    /// — they are not mapped or checked again, and their caches (string views, distinct
+    /// values) carry over. Opening costs O(segments the new version adds), which is what keeps
+    /// a long session of small commits from paying for every segment on every statement.
+    pub fn refresh(&self) -> Result<Self> {
+        if table_dir::latest_version(&self.inner.dir)? == self.version() {
+            return Ok(self.clone());
+        }
+        Self::open_latest(&self.inner.dir, Some(self))
+    }
+
+    fn open_latest(dir: &Path, previous: Option<&Table>) -> Result<Self> {
         // A concurrent vacuum may delete the segments of the version we just listed as newest
         // (only once a newer one exists): retry with the newer version.
         let mut attempts = 0;
         loop {
             let version = table_dir::latest_version(dir)?;
-            match Self::open_version(dir, version) {
+            match Self::open_reusing(dir, version, previous) {
                 Err(e)
                     if attempts < 100
                         && is_vanished(&e)
@@ -119,13 +142,22 @@ impl Table {
         }
     }
 
-    /// Opens version `version` of the table in `path`.
-    pub fn open_version(path: impl AsRef<Path>, version: u64) -> Result<Self> {
-        let dir = path.as_ref().to_path_buf();
+    /// Opens `version`, taking from `previous` every segment reader and deletion vector the
+    /// new manifest names unchanged (readers only when the table schema is the same, since a
+    /// reader places its columns by that schema).
+    fn open_reusing(path: &Path, version: u64, previous: Option<&Table>) -> Result<Self> {
+        let dir = path.to_path_buf();
         if !dir.is_dir() {
             return Err(ErrorKind::TableNotFound { path: dir }.into());
         }
         let manifest = table_dir::read_manifest(&dir, version)?;
+        let reusable: HashMap<&str, usize> = previous
+            .filter(|p| p.inner.dir == dir && p.inner.manifest.schema == manifest.schema)
+            .map(|p| {
+                let entries = p.inner.manifest.segments.iter().enumerate();
+                entries.map(|(i, e)| (e.name.as_str(), i)).collect()
+            })
+            .unwrap_or_default();
         let schema = read_schema(&manifest.schema);
         let mut segments = Vec::with_capacity(manifest.segments.len());
         let mut deletions = Vec::with_capacity(manifest.segments.len());
@@ -133,32 +165,33 @@ impl Table {
         let mut row = 0u64;
         for entry in &manifest.segments {
             let path = dir.join(&entry.name);
-            let file = SegmentFile::open(&path, Some(entry.identity))?;
-            if file.row_count() != entry.row_count {
-                return Err(Error::corrupt(
-                    &path,
-                    "footer",
-                    format!(
-                        "segment has {} rows, the manifest of version {version} records {}",
-                        file.row_count(),
-                        entry.row_count
-                    ),
-                ));
-            }
-            let deleted = match &entry.deletions {
-                Some(d) => Some(Arc::new(DeletedRows::read(
-                    &dir,
-                    d,
-                    entry.row_count,
-                    entry.identity,
-                )?)),
-                None => None,
+            let kept = previous
+                .zip(reusable.get(entry.name.as_str()))
+                .filter(|(p, &i)| {
+                    let old = &p.inner.manifest.segments[i];
+                    old.identity == entry.identity && old.row_count == entry.row_count
+                });
+            let (segment, deleted) = match kept {
+                Some((p, &i)) => {
+                    let old = &p.inner.manifest.segments[i];
+                    let deleted = match &entry.deletions {
+                        Some(d) if old.deletions.as_ref() == Some(d) => {
+                            p.inner.deletions[i].clone()
+                        }
+                        _ => Self::open_deletions(&dir, entry)?,
+                    };
+                    (Arc::clone(&p.inner.segments[i]), deleted)
+                }
+                None => (
+                    Arc::new(Self::open_segment(&path, entry, &manifest)?),
+                    Self::open_deletions(&dir, entry)?,
+                ),
             };
             starts.push(row);
             row = row.checked_add(entry.visible_rows()).ok_or_else(|| {
                 Error::corrupt(&path, "manifest", "total row count overflows u64")
             })?;
-            segments.push(Arc::new(SegmentReader::new(file, &manifest.schema)?));
+            segments.push(segment);
             deletions.push(deleted);
         }
         starts.push(row);
@@ -172,6 +205,37 @@ impl Table {
                 starts,
             }),
         })
+    }
+
+    /// Maps and checks one segment of `manifest`.
+    fn open_segment(
+        path: &Path,
+        entry: &SegmentEntry,
+        manifest: &Manifest,
+    ) -> Result<SegmentReader> {
+        let file = SegmentFile::open(path, Some(entry.identity))?;
+        if file.row_count() != entry.row_count {
+            return Err(Error::corrupt(
+                path,
+                "footer",
+                format!(
+                    "segment has {} rows, the manifest of version {} records {}",
+                    file.row_count(),
+                    manifest.version,
+                    entry.row_count
+                ),
+            ));
+        }
+        SegmentReader::new(file, &manifest.schema)
+    }
+
+    /// Reads and checks the deletion vector `entry` names, if any.
+    fn open_deletions(dir: &Path, entry: &SegmentEntry) -> Result<Option<Arc<DeletedRows>>> {
+        entry
+            .deletions
+            .as_ref()
+            .map(|d| DeletedRows::read(dir, d, entry.row_count, entry.identity).map(Arc::new))
+            .transpose()
     }
 
     /// The published versions of the table in `path`, ascending.

@@ -57,23 +57,42 @@ fn files_of(manifest: Manifest) -> impl Iterator<Item = String> {
 
 /// Deletes temporary files, segments and deletion vectors no manifest references. The caller must
 /// hold the table's exclusive lock, so no writer is between writing a segment and publishing it.
+///
+/// Every writer runs this when it opens, so it must not cost O(versions × segments): manifests
+/// are read newest first and only until every segment and deletion-vector file in the directory
+/// is accounted for — one manifest when the newest version names them all (the common case),
+/// every manifest only when some file is a true leftover.
 pub(crate) fn remove_leftovers(
     dir: &Path,
     _exclusive: &FileLock,
     report: &mut VacuumReport,
 ) -> Result<()> {
     let names = read_dir_names(dir)?;
-    let mut referenced = HashSet::new();
-    for v in names.iter().filter_map(|n| parse_manifest_name(n)) {
+    let mut unaccounted: HashSet<&str> = names
+        .iter()
+        .filter(|n| n.ends_with(SEGMENT_SUFFIX) || n.ends_with(DELETION_SUFFIX))
+        .filter(|n| !is_temp_name(n))
+        .map(String::as_str)
+        .collect();
+    let mut versions: Vec<u64> = names
+        .iter()
+        .filter_map(|n| parse_manifest_name(n))
+        .collect();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    for v in versions {
+        if unaccounted.is_empty() {
+            break;
+        }
         // A concurrent vacuum may have deleted it since: its segments are garbage already, or
         // named by a newer manifest.
         if let Some(m) = read_manifest_if_present(dir, v)? {
-            referenced.extend(files_of(m));
+            for file in files_of(m) {
+                unaccounted.remove(file.as_str());
+            }
         }
     }
     for name in &names {
-        let ours = name.ends_with(SEGMENT_SUFFIX) || name.ends_with(DELETION_SUFFIX);
-        let leftover = is_temp_name(name) || (ours && !referenced.contains(name));
+        let leftover = is_temp_name(name) || unaccounted.contains(name.as_str());
         if leftover && name != LOCK_FILE && name != VERSIONS_LOCK_FILE {
             remove(dir, name, report)?;
         }

@@ -58,7 +58,9 @@ pub(super) enum DmlOp {
 /// A row-level change of one Quiver table, done when executed (see the module contract).
 #[derive(Debug)]
 pub struct QuiverDmlExec {
-    dir: std::path::PathBuf,
+    /// The version the statement was planned on; the change applies to the newest version,
+    /// opened from this one ([`Table::refresh`]).
+    base: Table,
     /// The table schema as DataFusion sees it (the filters' and expressions' input).
     schema: SchemaRef,
     op: DmlOp,
@@ -72,7 +74,7 @@ pub struct QuiverDmlExec {
 
 impl QuiverDmlExec {
     pub(super) fn new(
-        dir: std::path::PathBuf,
+        base: Table,
         schema: SchemaRef,
         op: DmlOp,
         filters: Vec<Arc<dyn PhysicalExpr>>,
@@ -85,7 +87,7 @@ impl QuiverDmlExec {
             Boundedness::Bounded,
         );
         Self {
-            dir,
+            base,
             schema,
             op,
             filters,
@@ -97,12 +99,12 @@ impl QuiverDmlExec {
 
     /// A `MERGE INTO` of the rows of `source`.
     pub(super) fn merge(
-        dir: std::path::PathBuf,
+        base: Table,
         schema: SchemaRef,
         plan: MergePlan,
         source: Arc<dyn ExecutionPlan>,
     ) -> Self {
-        let mut exec = Self::new(dir, schema, DmlOp::Merge(Arc::new(plan)), Vec::new());
+        let mut exec = Self::new(base, schema, DmlOp::Merge(Arc::new(plan)), Vec::new());
         exec.source = Some(source);
         exec
     }
@@ -110,17 +112,17 @@ impl QuiverDmlExec {
     /// Does the change on the newest version (a merge from `source`); returns the rows
     /// changed.
     fn run(&self, source: &[RecordBatch]) -> Result<u64> {
-        let table = Table::open(&self.dir).map_err(external)?;
+        let table = self.base.refresh().map_err(external)?;
         let served = crate::arrow_bridge::types::view_schema(&table.schema());
         if served.fields() != self.schema.fields() {
             return Err(DataFusionError::Plan(format!(
                 "the schema of table {} changed in version {} since the statement was planned; run it again",
-                self.dir.display(),
+                table.path().display(),
                 table.version()
             )));
         }
         if let DmlOp::Merge(plan) = &self.op {
-            return plan.apply(&self.dir, source);
+            return plan.apply(&table, source);
         }
         let selected = select_rows(&table, &self.schema, &self.filters)?;
         let report = match &self.op {
@@ -257,7 +259,11 @@ impl DisplayAs for QuiverDmlExec {
             DmlOp::Update(_) => "UPDATE",
             DmlOp::Merge(_) => "MERGE",
         };
-        write!(f, "QuiverDmlExec: op={op}, table={}", self.dir.display())?;
+        write!(
+            f,
+            "QuiverDmlExec: op={op}, table={}",
+            self.base.path().display()
+        )?;
         if !self.filters.is_empty() {
             let filters: Vec<String> = self.filters.iter().map(|e| e.to_string()).collect();
             write!(f, ", filter=[{}]", filters.join(" AND "))?;
@@ -270,7 +276,7 @@ impl QuiverDmlExec {
     /// A copy of this node (its plan parts are shared).
     fn same(&self) -> Self {
         Self {
-            dir: self.dir.clone(),
+            base: self.base.clone(),
             schema: Arc::clone(&self.schema),
             op: self.op.clone(),
             filters: self.filters.clone(),

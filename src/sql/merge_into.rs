@@ -211,10 +211,9 @@ impl MergePlan {
         self.clauses.iter().any(|c| pick(&c.kind))
     }
 
-    /// Applies the merge of `source` (batches of the source columns) to the newest version
-    /// of the table in `dir`; returns the rows inserted, updated and deleted.
-    pub(super) fn apply(&self, dir: &std::path::Path, source: &[RecordBatch]) -> Result<u64> {
-        let table = Table::open(dir).map_err(external)?;
+    /// Applies the merge of `source` (batches of the source columns) to `table` (the newest
+    /// version); returns the rows inserted, updated and deleted.
+    pub(super) fn apply(&self, table: &Table, source: &[RecordBatch]) -> Result<u64> {
         let source_schema = Arc::new(arrow::datatypes::Schema::new(
             self.merge_schema.fields()[self.targets..].to_vec(),
         ));
@@ -288,7 +287,7 @@ impl MergePlan {
                 let mut matched_target: Vec<usize> = Vec::new();
                 if !targets.is_empty() {
                     let pairs =
-                        self.pairs(&table, s, &served, &targets, Some((&source, &sources)))?;
+                        self.pairs(table, s, &served, &targets, Some((&source, &sources)))?;
                     let on = self.truth(&self.on, &pairs)?;
                     let keep: Vec<usize> = (0..targets.len()).filter(|&i| on.value(i)).collect();
                     let pairs = take_rows(&pairs, &keep)?;
@@ -318,7 +317,7 @@ impl MergePlan {
                         .filter(|r| matched_target.binary_search(r).is_err())
                         .collect();
                     if !unmatched.is_empty() {
-                        let rows = self.pairs(&table, s, &served, &unmatched, None)?;
+                        let rows = self.pairs(table, s, &served, &unmatched, None)?;
                         let hit = self.apply_clauses(
                             |k| *k == MergeIntoClauseKind::NotMatchedBySource,
                             &rows,
@@ -356,7 +355,7 @@ impl MergePlan {
             )?;
             changed += hit.len() as u64;
         }
-        commit_change(&table, deleted, WriteOptions::default(), |writer| {
+        commit_change(table, deleted, WriteOptions::default(), |writer| {
             let target = writer.schema();
             for batch in &written {
                 let columns = batch

@@ -114,7 +114,7 @@ impl QuiverTableProvider {
         if self.pinned.is_none() {
             let latest = Table::latest_version(&self.dir).map_err(external)?;
             if latest != cached.version() {
-                let table = Table::open(&self.dir).map_err(external)?;
+                let table = cached.refresh().map_err(external)?;
                 let schema = if self.string_view {
                     view_schema(&table.schema())
                 } else {
@@ -226,7 +226,7 @@ impl TableProvider for QuiverTableProvider {
         ensure_checked("DELETE", &self.dir)?;
         let filters = self.physical(state, &filters)?;
         Ok(Arc::new(QuiverDmlExec::new(
-            self.dir.clone(),
+            self.snapshot()?,
             Arc::clone(&self.schema),
             DmlOp::Delete,
             filters,
@@ -265,7 +265,7 @@ impl TableProvider for QuiverTableProvider {
             .collect::<Result<Vec<_>>>()?;
         let filters = self.physical(state, &filters)?;
         Ok(Arc::new(QuiverDmlExec::new(
-            self.dir.clone(),
+            self.snapshot()?,
             Arc::clone(&self.schema),
             DmlOp::Update(exprs),
             filters,
@@ -290,7 +290,7 @@ impl TableProvider for QuiverTableProvider {
             clauses,
         )?;
         Ok(Arc::new(QuiverDmlExec::merge(
-            self.dir.clone(),
+            self.snapshot()?,
             Arc::clone(&self.schema),
             plan,
             source,
@@ -300,7 +300,7 @@ impl TableProvider for QuiverTableProvider {
     async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
         self.writable("truncate")?;
         Ok(Arc::new(QuiverDmlExec::new(
-            self.dir.clone(),
+            self.snapshot()?,
             Arc::clone(&self.schema),
             DmlOp::Delete,
             Vec::new(),
