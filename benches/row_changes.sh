@@ -7,7 +7,7 @@
 #     (deletion vectors), and after `quiver optimize` — in one kept session and as a fresh
 #     process each.
 # Usage: cargo build --release -p quiver-store-cli && benches/row_changes.sh [WORK_DIR]
-# (INSERTS=N for part 1's count, ONLY_TPCH=1 for part 2 alone.)
+# (INSERTS=N for part 1's count, ONLY_TPCH=1 for part 2 alone, ONLY_INSERTS=1 for part 1 alone.)
 # Prints a Markdown table per part. Not part of CI (SF1 generation takes minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +87,7 @@ measure_small "$inserts_n INSERTs with --auto-optimize 64"
 echo
 echo "optimize: ${optimize} ms; the $inserts_n INSERTs with --auto-optimize 64: ${auto} ms"
 fi
+[ -n "${ONLY_INSERTS:-}" ] && exit 0
 
 echo
 echo "## lineitem SF1: DELETE of 1%, Q1 and Q6 with the deletion vector and after optimize"

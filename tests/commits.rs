@@ -358,7 +358,7 @@ fn vacuum_skips_leftovers_while_a_writer_is_live() {
 }
 
 #[test]
-fn opening_a_writer_removes_true_leftovers_but_keeps_files_only_older_versions_use() {
+fn after_a_crash_a_writers_open_removes_true_leftovers_but_keeps_files_only_older_versions_use() {
     let dir = tempfile::tempdir().unwrap();
     create(dir.path(), 0..3);
     append(dir.path(), 3..6);
@@ -373,11 +373,19 @@ fn opening_a_writer_removes_true_leftovers_but_keeps_files_only_older_versions_u
     for name in planted {
         std::fs::write(dir.path().join(name), b"crashed writer").unwrap();
     }
-    let writer = TableWriter::append(dir.path()).unwrap();
-    drop(writer);
+    // Without a crashed writer's mark, a writer's open does not scan for leftovers...
+    drop(TableWriter::append(dir.path()).unwrap());
+    for name in planted {
+        assert!(dir.path().join(name).exists(), "{name} is left to vacuum");
+    }
+    // ...with one, it does, and removes the mark.
+    let marks = dir.path().join(".quiver-writers");
+    std::fs::write(marks.join("999-0-0"), b"").unwrap();
+    drop(TableWriter::append(dir.path()).unwrap());
     for name in planted {
         assert!(!dir.path().join(name).exists(), "{name} is a leftover");
     }
+    assert_eq!(std::fs::read_dir(&marks).unwrap().count(), 0);
     assert_eq!(table_files(dir.path()), before);
     for (version, rows) in [(1, 0..3), (2, 0..6), (3, 0..6)] {
         let table = Table::open_version(dir.path(), version).unwrap();

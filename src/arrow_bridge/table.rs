@@ -117,10 +117,14 @@ impl Table {
     /// values) carry over. Opening costs O(segments the new version adds), which is what keeps
     /// a long session of small commits from paying for every segment on every statement.
     pub fn refresh(&self) -> Result<Self> {
-        if table_dir::latest_version(&self.inner.dir)? == self.version() {
+        let newest = table_dir::newest_version_from(&self.inner.dir, self.version())?;
+        if newest == self.version() {
             return Ok(self.clone());
         }
-        Self::open_latest(&self.inner.dir, Some(self))
+        match Self::open_reusing(&self.inner.dir, newest, Some(self)) {
+            Err(e) if is_vanished(&e) => Self::open_latest(&self.inner.dir, Some(self)),
+            other => other,
+        }
     }
 
     fn open_latest(dir: &Path, previous: Option<&Table>) -> Result<Self> {

@@ -57,6 +57,7 @@ use crate::native::schema::{ColumnDef, TableSchema};
 use crate::native::segment::SegmentFile;
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
 use crate::native::sort_key_pairs;
+use crate::native::writer_marks::WriterMark;
 use crate::native::{names, table_dir, vacuum};
 
 /// Tuning for a [`TableWriter`].
@@ -186,6 +187,8 @@ pub struct TableWriter {
     /// Whether `commit` may compact afterwards (not for compaction's own writer).
     may_auto_optimize: bool,
     committed: bool,
+    /// Present from before the first file is written until all are published or removed.
+    mark: WriterMark,
     _lock: FileLock,
 }
 
@@ -291,7 +294,11 @@ impl TableWriter {
         // Clean up after crashed writers if no other writer is live, then join as a writer.
         let lock = match FileLock::try_exclusive(&dir)? {
             Some(exclusive) => {
-                vacuum::remove_leftovers(&dir, &exclusive, &mut Default::default())?;
+                vacuum::remove_crashed_writers_leftovers(
+                    &dir,
+                    &exclusive,
+                    &mut Default::default(),
+                )?;
                 // Not atomic (nor is `flock`'s conversion): a vacuum slipping in between finds
                 // nothing of this writer's to delete yet.
                 drop(exclusive);
@@ -299,6 +306,7 @@ impl TableWriter {
             }
             None => FileLock::shared(&dir)?,
         };
+        let mark = WriterMark::create(&dir)?;
         Ok(Self {
             started_schema: matches!(mode, Mode::Append | Mode::Change)
                 .then(|| table_schema.clone()),
@@ -320,6 +328,7 @@ impl TableWriter {
             written_deletions: Vec::new(),
             may_auto_optimize: true,
             committed: false,
+            mark,
             _lock: lock,
         })
     }
@@ -626,7 +635,10 @@ impl TableWriter {
     /// Deletes the segments merged away (best effort: vacuum removes what is left).
     fn remove_merged_runs(&mut self) {
         for w in self.merged_runs.drain(..) {
-            let _ = std::fs::remove_file(self.dir.join(&w.name));
+            match std::fs::remove_file(self.dir.join(&w.name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => self.mark.keep(),
+                _ => {}
+            }
         }
     }
 
@@ -782,7 +794,10 @@ impl Drop for TableWriter {
             // `vacuum` and the next writer remove anything left.
             let names = self.written.iter().map(|w| &w.name);
             for name in names.chain(&self.written_deletions) {
-                let _ = std::fs::remove_file(self.dir.join(name));
+                match std::fs::remove_file(self.dir.join(name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => self.mark.keep(),
+                    _ => {}
+                }
             }
         }
     }

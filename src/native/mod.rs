@@ -19,6 +19,7 @@ pub mod segment_writer;
 pub mod sort_key_pairs;
 pub mod table_dir;
 pub mod vacuum;
+pub mod writer_marks;
 
 /// Magic bytes at the start of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"QUIVSEG\0";

@@ -9,6 +9,11 @@
 //!   The check that the version is newer than every existing one and the link happen under the
 //!   versions lock (`lock.rs`), which `vacuum` also holds while it deletes manifests: a version
 //!   name vacuum freed is never published again, and a publish only succeeds as the newest.
+//! - So the published versions always form one contiguous range: a publish adds the newest
+//!   plus one and vacuum deletes only the oldest. [`newest_version_from`] relies on it to find
+//!   the newest version from a known one by probing names, without listing the directory (a
+//!   table of many small commits holds many files), and [`publish`] to check "newer than every
+//!   existing version" as "the parent still exists".
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -56,6 +61,21 @@ pub fn latest_version(dir: &Path) -> Result<u64> {
         return Err(not_found());
     }
     list_versions(dir)?.last().copied().ok_or_else(not_found)
+}
+
+/// The newest version of the table in `dir`, given that version `known` was published: the
+/// names after `known` are probed one by one, O(versions published since) — no listing unless
+/// `known` itself was vacuumed meanwhile (see the module contract).
+pub fn newest_version_from(dir: &Path, known: u64) -> Result<u64> {
+    let exists = |v: u64| dir.join(manifest_name(v)).is_file();
+    let mut newest = known;
+    while newest < u64::MAX && exists(newest + 1) {
+        newest += 1;
+    }
+    if newest > known || exists(known) {
+        return Ok(newest);
+    }
+    latest_version(dir)
 }
 
 /// Reads the newest version's manifest. A concurrent `vacuum` may delete the manifest listed
@@ -163,9 +183,15 @@ pub fn publish(dir: &Path, manifest: &Manifest) -> Result<()> {
         // Under the versions lock no vacuum deletes a manifest between this check and the link:
         // a name vacuum freed (an old version, so newer ones exist) is never reused.
         let _versions = FileLock::versions(dir)?;
-        if list_versions(dir)?
-            .last()
-            .is_some_and(|&v| v >= manifest.version)
+        // The parent still existing (then no version above it but ours can, as versions are
+        // contiguous and the link fails if ours exists) spares a listing.
+        let parent_exists = manifest
+            .parent
+            .is_some_and(|p| p + 1 == manifest.version && dir.join(manifest_name(p)).is_file());
+        if !parent_exists
+            && list_versions(dir)?
+                .last()
+                .is_some_and(|&v| v >= manifest.version)
         {
             let _ = std::fs::remove_file(&tmp_path);
             return conflict();
@@ -236,15 +262,40 @@ mod tests {
         for v in 1..=4 {
             publish(dir.path(), &manifest(v)).unwrap();
         }
-        // What vacuum does to an old version: its name is free again.
-        std::fs::remove_file(dir.path().join(manifest_name(2))).unwrap();
-        let err = publish(dir.path(), &manifest(2)).unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::CommitConflict { version: 2, .. }),
-            "{err}"
-        );
-        assert_eq!(list_versions(dir.path()).unwrap(), vec![1, 3, 4]);
+        // What vacuum does to the two oldest versions: their names are free again.
+        for v in 1..=2 {
+            std::fs::remove_file(dir.path().join(manifest_name(v))).unwrap();
+        }
+        for v in 1..=2 {
+            let err = publish(dir.path(), &manifest(v)).unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::CommitConflict { version, .. } if *version == v),
+                "{err}"
+            );
+        }
+        assert_eq!(list_versions(dir.path()).unwrap(), vec![3, 4]);
         publish(dir.path(), &manifest(5)).unwrap();
+    }
+
+    #[test]
+    fn the_newest_version_is_found_from_a_known_one_even_after_it_was_vacuumed() {
+        let dir = tempfile::tempdir().unwrap();
+        for v in 1..=5 {
+            publish(dir.path(), &manifest(v)).unwrap();
+        }
+        assert_eq!(newest_version_from(dir.path(), 5).unwrap(), 5);
+        assert_eq!(newest_version_from(dir.path(), 2).unwrap(), 5);
+        for v in 1..=3 {
+            std::fs::remove_file(dir.path().join(manifest_name(v))).unwrap();
+        }
+        assert_eq!(newest_version_from(dir.path(), 1).unwrap(), 5);
+        for v in 4..=5 {
+            std::fs::remove_file(dir.path().join(manifest_name(v))).unwrap();
+        }
+        assert!(matches!(
+            newest_version_from(dir.path(), 5).unwrap_err().kind(),
+            ErrorKind::TableNotFound { .. }
+        ));
     }
 
     #[test]

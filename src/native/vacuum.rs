@@ -6,7 +6,8 @@
 //!   mid-vacuum leaves unreferenced files, never a manifest naming a missing file. Deletion
 //!   vectors are files of the versions that name them, like segments. Files that no
 //!   manifest references at all (a crashed writer's leftovers) are deleted only while no writer
-//!   holds the table's shared lock ([`FileLock`]).
+//!   holds the table's shared lock ([`FileLock`]); a writer's open looks for them only when a
+//!   crashed writer left its mark (`writer_marks.rs`), `vacuum` always.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,6 +19,7 @@ use super::names::{
     SEGMENT_SUFFIX,
 };
 use super::table_dir::{fsync_dir, list_versions, read_manifest, read_manifest_if_present};
+use super::writer_marks::crashed_writers;
 use crate::error::{Error, ErrorKind, Result};
 
 /// What [`vacuum`] did.
@@ -55,13 +57,27 @@ fn files_of(manifest: Manifest) -> impl Iterator<Item = String> {
         .flat_map(|s| std::iter::once(s.name).chain(s.deletions.map(|d| d.name)))
 }
 
-/// Deletes temporary files, segments and deletion vectors no manifest references. The caller must
-/// hold the table's exclusive lock, so no writer is between writing a segment and publishing it.
+/// What a writer's open runs: [`remove_leftovers`] only if a crashed writer left its mark
+/// (`writer_marks.rs`) — else no file can be a leftover, and the open costs no directory scan.
+/// The caller must hold the table's exclusive lock.
+pub(crate) fn remove_crashed_writers_leftovers(
+    dir: &Path,
+    exclusive: &FileLock,
+    report: &mut VacuumReport,
+) -> Result<()> {
+    if crashed_writers(dir)?.is_empty() {
+        return Ok(());
+    }
+    remove_leftovers(dir, exclusive, report)
+}
+
+/// Deletes temporary files, segments and deletion vectors no manifest references, then the
+/// marks of crashed writers. The caller must hold the table's exclusive lock, so no writer is
+/// between writing a segment and publishing it (and every mark is a crashed writer's).
 ///
-/// Every writer runs this when it opens, so it must not cost O(versions × segments): manifests
-/// are read newest first and only until every segment and deletion-vector file in the directory
-/// is accounted for — one manifest when the newest version names them all (the common case),
-/// every manifest only when some file is a true leftover.
+/// Manifests are read newest first and only until every segment and deletion-vector file in
+/// the directory is accounted for — one manifest when the newest version names them all,
+/// every manifest only when some file is a true leftover or only old versions name it.
 pub(crate) fn remove_leftovers(
     dir: &Path,
     _exclusive: &FileLock,
@@ -95,6 +111,13 @@ pub(crate) fn remove_leftovers(
         let leftover = is_temp_name(name) || unaccounted.contains(name.as_str());
         if leftover && name != LOCK_FILE && name != VERSIONS_LOCK_FILE {
             remove(dir, name, report)?;
+        }
+    }
+    for mark in crashed_writers(dir)? {
+        if let Err(e) = std::fs::remove_file(&mark) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::io(&mark, "remove", e));
+            }
         }
     }
     Ok(())

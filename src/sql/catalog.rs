@@ -3,7 +3,9 @@
 //!
 //! # Contract
 //! - [`QuiverSchemaProvider`]: every subdirectory of the database directory that holds a
-//!   published table is a table named after the subdirectory. Tables registered by statements
+//!   published table is a table named after the subdirectory. Its provider is kept for the
+//!   session and renewed on each lookup ([`QuiverTableProvider::renewed`]), so a statement
+//!   maps only the segments committed since the last one. Tables registered by statements
 //!   (views, `CREATE EXTERNAL TABLE`) live in memory for the session, beside them; a Quiver table
 //!   directory is never deleted by `DROP TABLE` (remove the directory instead).
 //! - [`QuiverTableFactory`]: `CREATE EXTERNAL TABLE t [(columns)] STORED AS QUIVER LOCATION
@@ -14,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::SchemaProvider;
@@ -25,7 +27,7 @@ use datafusion::logical_expr::{CreateExternalTable, Expr};
 
 use super::external;
 use super::provider::QuiverTableProvider;
-use crate::Table;
+use crate::{ErrorKind, Table};
 
 /// The tables of a database directory (see the module contract).
 #[derive(Debug)]
@@ -33,6 +35,8 @@ pub struct QuiverSchemaProvider {
     dir: PathBuf,
     /// Tables registered during the session (views, external tables), by name.
     registered: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
+    /// Providers of the directory's tables looked up so far, by name.
+    opened: Mutex<HashMap<String, Arc<QuiverTableProvider>>>,
 }
 
 impl QuiverSchemaProvider {
@@ -41,6 +45,7 @@ impl QuiverSchemaProvider {
         Self {
             dir: dir.into(),
             registered: RwLock::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,11 +91,22 @@ impl SchemaProvider for QuiverSchemaProvider {
             return Ok(Some(t));
         }
         let dir = self.dir.join(name);
-        if !dir.is_dir() || !Table::exists(&dir) {
-            return Ok(None);
-        }
-        let provider = QuiverTableProvider::try_new(&dir).map_err(external)?;
-        Ok(Some(Arc::new(provider)))
+        let mut opened = self
+            .opened
+            .lock()
+            .map_err(|_| DataFusionError::Internal("table cache lock poisoned".into()))?;
+        let provider = match opened.get(name).map(|kept| kept.renewed()) {
+            Some(Ok(renewed)) => renewed,
+            Some(Err(e)) if matches!(e.kind(), ErrorKind::TableNotFound { .. }) => {
+                opened.remove(name);
+                return Ok(None);
+            }
+            Some(Err(e)) => return Err(external(e)),
+            None if !dir.is_dir() || !Table::exists(&dir) => return Ok(None),
+            None => Arc::new(QuiverTableProvider::try_new(&dir).map_err(external)?),
+        };
+        opened.insert(name.to_string(), Arc::clone(&provider));
+        Ok(Some(provider))
     }
 
     fn register_table(

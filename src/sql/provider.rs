@@ -100,6 +100,36 @@ impl QuiverTableProvider {
         self
     }
 
+    /// This provider again if its table still has the schema it serves, else a provider of
+    /// the same directory and options for the newest version; in both cases the newest
+    /// snapshot is opened reusing the segments this one has open ([`Table::refresh`]).
+    /// A provider pinned to a version is returned as it is.
+    pub fn renewed(self: &Arc<Self>) -> crate::Result<Arc<Self>> {
+        if self.pinned.is_some() {
+            return Ok(Arc::clone(self));
+        }
+        let mut cached = self
+            .snapshot
+            .lock()
+            .map_err(|_| crate::Error::invalid("snapshot lock poisoned"))?;
+        let table = cached.refresh()?;
+        if self.schema_of(&table) != self.schema {
+            let fresh = Self::from_table(table, None).with_string_view(self.string_view);
+            return Ok(Arc::new(fresh));
+        }
+        *cached = table;
+        Ok(Arc::clone(self))
+    }
+
+    /// The schema DataFusion sees for `table` under this provider's options.
+    fn schema_of(&self, table: &Table) -> SchemaRef {
+        if self.string_view {
+            view_schema(&table.schema())
+        } else {
+            table.schema()
+        }
+    }
+
     /// The table directory.
     pub fn path(&self) -> &std::path::Path {
         &self.dir
@@ -112,15 +142,9 @@ impl QuiverTableProvider {
             .lock()
             .map_err(|_| DataFusionError::Internal("snapshot lock poisoned".into()))?;
         if self.pinned.is_none() {
-            let latest = Table::latest_version(&self.dir).map_err(external)?;
-            if latest != cached.version() {
-                let table = cached.refresh().map_err(external)?;
-                let schema = if self.string_view {
-                    view_schema(&table.schema())
-                } else {
-                    table.schema()
-                };
-                if schema != self.schema {
+            let table = cached.refresh().map_err(external)?;
+            if table.version() != cached.version() {
+                if self.schema_of(&table) != self.schema {
                     return Err(DataFusionError::Plan(format!(
                         "the schema of table {} changed in version {}; register it again",
                         self.dir.display(),
