@@ -51,7 +51,7 @@ async fn start() -> Server {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        serve(listener, service, async {
+        serve(listener, service, Default::default(), async {
             let _ = rx.await;
         })
         .await

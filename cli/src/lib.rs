@@ -15,6 +15,7 @@ mod progress;
 mod serve;
 mod sql;
 mod transfer;
+mod users;
 
 use std::path::PathBuf;
 
@@ -48,6 +49,9 @@ pub enum Command {
     Sql(sql::SqlArgs),
     /// Serve the tables over Arrow Flight SQL (JDBC, ADBC and Flight SQL clients).
     Serve(serve::ServeArgs),
+    /// Edit the users file of `quiver serve --users`: add users, issue tokens.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Show a table's schema, versions, segments, size, null counts and min/max.
     Info(info::InfoArgs),
     /// Check every checksum and structure of a table version; exit 1 naming what is broken.
@@ -88,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => transfer::export(args, cli.quiet),
         Command::Sql(args) => sql::run(args),
         Command::Serve(args) => serve::run(args, cli.quiet),
+        Command::Users(command) => users::run(command),
         Command::Info(args) => info::run(args),
         Command::Merge(args) => changes::merge(args),
         Command::Optimize(args) => changes::optimize(args),

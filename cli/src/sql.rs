@@ -11,7 +11,7 @@ use futures::StreamExt;
 
 use super::progress::Progress;
 use quiver_store::io::{self, ExportOptions};
-use quiver_store::sql::{QueryResult, QuiverSession};
+use quiver_store::sql::{QueryResult, QuiverSession, SessionLimits};
 use quiver_store::{Error, Result};
 
 /// How results are printed.
@@ -40,6 +40,57 @@ pub struct SessionArgs {
     /// Read every `--table` at this version (unless it names its own with @VERSION).
     #[arg(long)]
     pub version: Option<u64>,
+    /// Memory the queries may hold at once, e.g. 512MiB or 4GiB (default: unbounded). Sorts,
+    /// aggregates and joins spill to --spill-dir beyond it; a query that cannot stay within
+    /// it fails with an error and the process lives on.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory_limit: Option<usize>,
+    /// Where queries spill to (default: the system temp directory).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Threads (partitions) per query and in the runtime (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl SessionArgs {
+    /// The session limits these arguments state.
+    pub fn limits(&self) -> SessionLimits {
+        SessionLimits {
+            memory_limit: self.memory_limit,
+            spill_dir: self.spill_dir.clone(),
+            threads: self.threads,
+        }
+    }
+}
+
+/// Parses a byte size: a number with an optional unit, B, KiB, MiB, GiB or TiB (K, M, G, T
+/// and KB, MB, GB, TB mean the same powers of 1024).
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 512MiB or 4GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB, GiB or TiB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(1usize << shift)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is zero or too large"))
 }
 
 /// Arguments of `quiver sql`.
@@ -80,8 +131,12 @@ pub(super) fn external(e: datafusion::error::DataFusionError) -> Error {
     }
 }
 
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+pub(super) fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
+    }
+    builder
         .enable_all()
         .build()
         .map_err(|e| Error::io(Path::new("."), "start the query runtime", e))
@@ -89,9 +144,10 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The session `args` describe.
 pub(super) fn session(args: &SessionArgs) -> Result<QuiverSession> {
+    let limits = args.limits();
     let session = match &args.db {
-        Some(db) => QuiverSession::open_db(db, Default::default())?,
-        None => QuiverSession::default(),
+        Some(db) => QuiverSession::open_db_with_limits(db, Default::default(), &limits)?,
+        None => QuiverSession::with_limits(Default::default(), &limits)?,
     };
     for spec in &args.tables {
         let (name, rest) = spec
@@ -162,7 +218,7 @@ pub fn print(result: &QueryResult, format: OutputFormat) -> Result<()> {
 
 /// Runs `quiver sql`.
 pub fn run(args: SqlArgs) -> Result<()> {
-    let rt = runtime()?;
+    let rt = runtime(args.session.threads)?;
     let session = session(&args.session)?;
     let sql = match (&args.query, &args.file) {
         (Some(q), _) => q.clone(),
@@ -279,7 +335,7 @@ pub fn export_query(
     options: &ExportOptions,
     quiet: bool,
 ) -> Result<u64> {
-    let rt = runtime()?;
+    let rt = runtime(None)?;
     let session = QuiverSession::default();
     match version {
         Some(v) => session.register_table_version("t", dir, v),

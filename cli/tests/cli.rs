@@ -574,3 +574,87 @@ fn delete_update_merge_optimize_and_info_through_the_binary() {
     ok(&["vacuum", s(&table)]);
     ok(&["verify", s(&table)]);
 }
+
+#[test]
+fn sql_memory_limit_fails_a_query_that_cannot_fit_with_one_line_and_bad_sizes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lineitem = tpch_parquet(tmp.path(), "lineitem");
+    let table = tmp.path().join("db").join("lineitem");
+    ok(&["import", "-q", s(&lineitem), s(&table)]);
+    let db = tmp.path().join("db");
+    let join = "SELECT count(*) FROM lineitem a JOIN lineitem b \
+                ON a.l_comment = b.l_comment AND a.l_orderkey <> b.l_orderkey";
+    let err = fails(&[
+        "sql",
+        "--db",
+        s(&db),
+        "--memory-limit",
+        "1MiB",
+        "--threads",
+        "2",
+        join,
+    ]);
+    assert!(err.contains("Resources exhausted"), "{err}");
+    let count = ok(&[
+        "sql",
+        "--db",
+        s(&db),
+        "--memory-limit",
+        "64MiB",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM lineitem",
+    ]);
+    assert!(count.contains("60175"), "{count}");
+    let out = quiver()
+        .args(["sql", "--db", s(&db), "--memory-limit", "lots", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a size"));
+}
+
+#[test]
+fn users_add_and_token_edit_the_file_and_serve_refuses_exposure_without_protection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users = tmp.path().join("users");
+    ok(&[
+        "users",
+        "add",
+        s(&users),
+        "ann",
+        "--password",
+        "pw",
+        "--role",
+        "write",
+    ]);
+    let token = ok(&["users", "token", s(&users), "ann", "--expires-in", "60"]);
+    assert!(token.trim().starts_with("quiver-token."), "{token}");
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(
+        text.contains("user ann write $argon2id$") && !text.contains(" pw"),
+        "{text}"
+    );
+    let err = fails(&["users", "token", s(&users), "nobody"]);
+    assert!(err.contains("there is no user nobody"), "{err}");
+    let err = fails(&["users", "add", s(&users), "bad name", "--password", "x"]);
+    assert!(err.contains("user name"), "{err}");
+    let db = tmp.path().join("db");
+    let err = fails(&[
+        "serve",
+        "--db",
+        s(&db),
+        "--listen",
+        "0.0.0.0:0",
+        "--users",
+        s(&users),
+    ]);
+    assert!(
+        err.contains("--insecure") && err.contains("0.0.0.0:0"),
+        "{err}"
+    );
+    std::fs::write(tmp.path().join("empty"), "# nobody\n").unwrap();
+    let empty = tmp.path().join("empty");
+    let err = fails(&["serve", "--db", s(&db), "--users", s(&empty)]);
+    assert!(err.contains("lists no user"), "{err}");
+}

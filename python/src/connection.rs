@@ -25,7 +25,7 @@ use arrow::datatypes::DataType;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use quiver::sql::{QueryResult, QuiverSession};
+use quiver::sql::{QueryResult, QuiverSession, SessionLimits};
 
 use crate::stream::Batches;
 use crate::table::Table;
@@ -86,11 +86,16 @@ pub(crate) struct Session {
 impl Session {
     /// A session over the database directory `db` (created if missing; none: only `tables`)
     /// with `tables` registered. Call without the GIL.
-    pub(crate) fn open(db: Option<&Path>, tables: Vec<(String, Source)>) -> PyResult<Self> {
+    pub(crate) fn open(
+        db: Option<&Path>,
+        tables: Vec<(String, Source)>,
+        limits: &SessionLimits,
+    ) -> PyResult<Self> {
         let session = match db {
-            Some(db) => QuiverSession::open_db(db, Default::default()).map_err(to_py)?,
-            None => QuiverSession::default(),
-        };
+            Some(db) => QuiverSession::open_db_with_limits(db, Default::default(), limits),
+            None => QuiverSession::with_limits(Default::default(), limits),
+        }
+        .map_err(to_py)?;
         let session = Self {
             session,
             db: db.map(Path::to_path_buf),
@@ -320,16 +325,27 @@ impl Connection {
 
 /// Opens a connection: `db`, a database directory whose table directories are tables (and
 /// where `CREATE TABLE ... AS` writes; created if missing); `tables`, extra `{name: table}`
-/// where a table is a `quiver.Table` (pinned at its version) or a table directory.
+/// where a table is a `quiver.Table` (pinned at its version) or a table directory;
+/// `memory_limit`, bytes the session's queries may hold at once (sorts, aggregates and joins
+/// spill to `spill_dir`, default the system temp directory, beyond it; a query that still does
+/// not fit raises); `threads`, partitions per query (default: the number of cores).
 #[pyfunction]
-#[pyo3(signature = (db=None, tables=None))]
+#[pyo3(signature = (db=None, tables=None, *, memory_limit=None, spill_dir=None, threads=None))]
 pub fn connect<'py>(
     py: Python<'py>,
     db: Option<PathBuf>,
     tables: Option<HashMap<String, Bound<'py, PyAny>>>,
+    memory_limit: Option<usize>,
+    spill_dir: Option<PathBuf>,
+    threads: Option<usize>,
 ) -> PyResult<Connection> {
     let tables = table_sources(tables)?;
-    let session = py.detach(|| Session::open(db.as_deref(), tables))?;
+    let limits = SessionLimits {
+        memory_limit,
+        spill_dir,
+        threads,
+    };
+    let session = py.detach(|| Session::open(db.as_deref(), tables, &limits))?;
     Ok(Connection {
         session: RwLock::new(Some(Arc::new(session))),
     })

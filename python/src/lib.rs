@@ -166,7 +166,7 @@ fn sql<'py>(
     tables: Option<HashMap<String, Bound<'py, PyAny>>>,
 ) -> PyResult<Batches> {
     let tables = table_sources(tables)?;
-    py.detach(|| Session::open(db.as_deref(), tables)?.sql(query))
+    py.detach(|| Session::open(db.as_deref(), tables, &Default::default())?.sql(query))
 }
 
 /// The `quiver._quiver` module.

@@ -252,3 +252,28 @@ def test_aggregates_run_inside_the_scan_and_the_setting_turns_that_off(tpch_db):
         plan = str(pa.table(conn.sql("EXPLAIN " + query)).to_pydict())
         assert "QuiverAggregateExec" not in plan
         assert pa.table(conn.sql(query)).equals(inside)
+
+
+def test_a_memory_limit_bounds_queries_and_fails_what_cannot_fit_leaving_the_connection_usable(
+    tpch_db, tmp_path
+):
+    sort = (
+        "SELECT l_orderkey, l_linenumber, l_comment FROM lineitem "
+        "ORDER BY l_comment, l_orderkey, l_linenumber"
+    )
+    want = quiver.sql(sort, db=tpch_db).to_arrow()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    # DataFusion reserves 10 MiB per sort for merging spills, and counts a zero-copy batch at
+    # the size of the buffers it shares with the mapping (here the whole comment blob).
+    with quiver.connect(db=tpch_db, memory_limit=64 << 20, spill_dir=spill, threads=1) as conn:
+        assert conn.sql(sort).to_arrow().equals(want), "within the limit, the same rows"
+    with quiver.connect(db=tpch_db, memory_limit=1 << 20, threads=2) as conn:
+        # A hash join's build side cannot spill: over the limit, the query fails alone.
+        join = (
+            "SELECT count(*) FROM lineitem a JOIN lineitem b ON a.l_comment = b.l_comment "
+            "AND a.l_orderkey <> b.l_orderkey"
+        )
+        with pytest.raises(quiver.QuiverError, match="(?i)resources exhausted"):
+            conn.sql(join).to_arrow()
+        assert column(conn.sql("SELECT count(*) AS n FROM region"), "n") == [5]

@@ -24,15 +24,24 @@
 //!   stream and with it the query's tasks and segment mappings.
 //!   [`QuiverFlightSqlService::active_queries`] counts the streams alive.
 //! - Every client shares one session: tables of the database directory, views created over
-//!   Flight SQL, and settings are server-wide. There is no authentication; bind to loopback
-//!   unless the network is trusted.
+//!   Flight SQL, and settings are server-wide.
+//! - **Access.** With [`ServeOptions::auth`], every call but the handshake needs a bearer token
+//!   (`guard.rs`, `auth.rs`, `users.rs`); a user of role `read` — and everyone on a
+//!   [`QuiverFlightSqlService::with_read_only`] server — may not run a statement that changes
+//!   anything (DML, DDL, `COPY`, `SET`, also under `EXPLAIN ANALYZE`): `PermissionDenied`,
+//!   and nothing runs. Without authentication every caller may write.
+//! - **Limits** (`limits.rs`): queries at once, time per query, bytes per `DoPut`.
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
+mod guard;
+pub mod limits;
 mod metadata;
 mod prepared;
 mod service;
 mod tracking;
+pub mod users;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,14 +63,20 @@ use tonic::Status;
 
 use crate::sql::QuiverSession;
 
+use auth::{Authenticator, Caller};
+pub use guard::Guarded;
+use limits::QueryLimits;
 pub use prepared::PreparedStatements;
 use tracking::QueryTracker;
+use users::Role;
 
 /// The Flight SQL service (see the module contract).
 pub struct QuiverFlightSqlService {
     session: Arc<QuiverSession>,
     prepared: PreparedStatements,
     queries: QueryTracker,
+    limits: QueryLimits,
+    read_only: bool,
 }
 
 impl QuiverFlightSqlService {
@@ -71,7 +86,21 @@ impl QuiverFlightSqlService {
             session: Arc::new(session),
             prepared: PreparedStatements::default(),
             queries: QueryTracker::new(false),
+            limits: QueryLimits::default(),
+            read_only: false,
         }
+    }
+
+    /// Refuses every statement that changes anything, whoever asks.
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// The limits on queries at once, time per query and bytes per `DoPut`.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Logs each query on stderr: its SQL when it starts, and how it ended — done (rows,
@@ -86,17 +115,45 @@ impl QuiverFlightSqlService {
         self.queries.active()
     }
 
-    /// Plans one statement without running it; an error is an `InvalidArgument` status.
-    async fn plan(&self, sql: &str, params: Option<ParamValues>) -> Result<LogicalPlan, Status> {
+    /// Plans one statement for `caller` without running it; a planning error is an
+    /// `InvalidArgument` status, a change the caller may not make `PermissionDenied`.
+    async fn plan(
+        &self,
+        sql: &str,
+        params: Option<ParamValues>,
+        caller: Option<&Caller>,
+    ) -> Result<LogicalPlan, Status> {
         let plan = self.session.plan(sql).await.map_err(invalid_argument)?;
+        self.check_access(&plan, caller)?;
         match params {
             Some(params) => plan.with_param_values(params).map_err(invalid_argument),
             None => Ok(plan),
         }
     }
 
-    /// Runs `plan` and streams its batches as Flight data, counted in [`Self::active_queries`].
+    /// Refuses a plan that changes anything on a read-only server or for a `read` user.
+    fn check_access(&self, plan: &LogicalPlan, caller: Option<&Caller>) -> Result<(), Status> {
+        if !changes_anything(plan) {
+            return Ok(());
+        }
+        if self.read_only {
+            return Err(Status::permission_denied(
+                "the server runs with --read-only: statements that change tables, views or settings are refused",
+            ));
+        }
+        match caller {
+            Some(c) if c.role == Role::Read => Err(Status::permission_denied(format!(
+                "user {} has role read: statements that change tables, views or settings are refused",
+                c.user
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `plan` and streams its batches as Flight data, counted in [`Self::active_queries`]
+    /// and bounded by the server's limits.
     async fn stream(&self, plan: LogicalPlan, sql: &str) -> Result<FlightDataStream, Status> {
+        let permit = self.limits.admit()?;
         let frame = self
             .session
             .execute_plan(plan)
@@ -107,45 +164,108 @@ impl QuiverFlightSqlService {
         let batches = self
             .queries
             .track(batches, sql)
-            .map(|batch| batch.map_err(|e| FlightError::Tonic(Box::new(status(e)))));
+            .map(|batch| batch.map_err(status));
+        let batches = self
+            .limits
+            .bounded(batches, permit)
+            .map(|batch| batch.map_err(|s| FlightError::Tonic(Box::new(s))));
         Ok(encode(schema, batches))
     }
 
     /// Runs `plan` to completion; the number of rows it wrote (`INSERT`'s count), else 0.
     async fn run_update(&self, plan: LogicalPlan) -> Result<i64, Status> {
+        let _permit = self.limits.admit()?;
         let frame = self
             .session
             .execute_plan(plan)
             .await
             .map_err(invalid_argument)?;
-        let batches = frame.collect().await.map_err(status)?;
+        let batches = match self.limits.timeout() {
+            Some(t) => tokio::time::timeout(t, frame.collect())
+                .await
+                .map_err(|_| limits::timed_out(t))?,
+            None => frame.collect().await,
+        }
+        .map_err(status)?;
         Ok(written_rows(&batches))
     }
+}
+
+/// Whether running `plan` may change a table, a view, a file or a setting.
+fn changes_anything(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    plan.exists(|p| {
+        Ok(matches!(
+            p,
+            LogicalPlan::Dml(_)
+                | LogicalPlan::Ddl(_)
+                | LogicalPlan::Copy(_)
+                | LogicalPlan::Statement(_)
+        ))
+    })
+    .unwrap_or(true)
 }
 
 /// The Flight data of one result.
 pub type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send>>;
 
+/// How [`serve`] exposes the service: who may call, over what.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Checks every call's credentials; `None` admits everyone.
+    pub auth: Option<Arc<Authenticator>>,
+    /// Serves TLS (rustls) instead of plaintext.
+    pub tls: Option<TlsPem>,
+}
+
+/// A TLS identity, PEM-encoded.
+pub struct TlsPem {
+    /// The certificate chain, leaf first.
+    pub cert: Vec<u8>,
+    /// The certificate's private key.
+    pub key: Vec<u8>,
+    /// If set, clients must present a certificate signed by this CA.
+    pub client_ca: Option<Vec<u8>>,
+}
+
 /// Serves `service` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: QuiverFlightSqlService,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> crate::Result<()> {
     let address = listener.local_addr().ok();
-    tonic::transport::Server::builder()
-        .add_service(FlightServiceServer::new(service))
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
+    let address = address.map_or_else(|| "?".to_owned(), |a| a.to_string());
+    let failed = |e: tonic::transport::Error| {
+        crate::Error::invalid(format!("the Flight SQL server on {address} stopped: {e}"))
+    };
+    // A DoPut message may be as large as the DoPut cap (tonic's default is 4 MiB).
+    let max_message = service.limits.max_put_bytes().max(4 << 20);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(pem) = options.tls {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(pem.cert, pem.key));
+        if let Some(ca) = pem.client_ca {
+            tls = tls.client_ca_root(Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(tls).map_err(|e| {
+            crate::Error::invalid(format!("cannot use the TLS certificate and key: {e}"))
+        })?;
+    }
+    let router = match options.auth {
+        Some(auth) => builder.add_service(
+            FlightServiceServer::new(Guarded::new(service, auth))
+                .max_decoding_message_size(max_message),
+        ),
+        None => builder
+            .add_service(FlightServiceServer::new(service).max_decoding_message_size(max_message)),
+    };
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    router
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
-        .map_err(|e| {
-            crate::Error::invalid(format!(
-                "the Flight SQL server on {} stopped: {e}",
-                address.map_or_else(|| "?".to_owned(), |a| a.to_string())
-            ))
-        })
+        .map_err(failed)
 }
 
 /// A `FlightInfo` with `schema` and one endpoint whose ticket is `ticket` (none without).

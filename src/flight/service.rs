@@ -22,9 +22,10 @@ use arrow_flight::{
     SchemaAsIpc, Ticket,
 };
 use datafusion::logical_expr::LogicalPlan;
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::Caller;
 use super::prepared::parameter_schema;
 use super::{flight_info, metadata, one_batch, QuiverFlightSqlService};
 use crate::sql::is_ddl;
@@ -80,14 +81,39 @@ fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
     Ok(bytes)
 }
 
-/// The one-row parameter batch sent with a `DoPut`.
+/// Who made `request` (put there by the authentication layer), if anyone was checked.
+fn caller<T>(request: &Request<T>) -> Option<&Caller> {
+    request.extensions().get::<Caller>()
+}
+
+/// The one-row parameter batch sent with a `DoPut` of at most `max_bytes`.
 async fn parameter_batch(
     request: Request<PeekableFlightDataStream>,
+    max_bytes: usize,
 ) -> Result<arrow::record_batch::RecordBatch, Status> {
-    let data = request.into_inner().map_err(FlightError::from);
-    let batches: Vec<_> = FlightRecordBatchStream::new_from_flight_data(data)
-        .try_collect()
-        .await
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&sent);
+    // Stops reading at the first message past the limit.
+    let data = request.into_inner().take_while(move |message| {
+        let len = message
+            .as_ref()
+            .map_or(0, |m| m.data_header.len() + m.data_body.len());
+        let total = counted
+            .fetch_add(len, Ordering::Relaxed)
+            .saturating_add(len);
+        futures::future::ready(total <= max_bytes)
+    });
+    let batches: Result<Vec<_>, _> =
+        FlightRecordBatchStream::new_from_flight_data(data.map_err(FlightError::from))
+            .try_collect()
+            .await;
+    if sent.load(Ordering::Relaxed) > max_bytes {
+        return Err(Status::resource_exhausted(format!(
+            "the DoPut sent more than the server's limit of {max_bytes} bytes (--max-put-bytes)"
+        )));
+    }
+    let batches = batches
         .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))?;
     let schema = batches
         .first()
@@ -123,7 +149,7 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let plan = self.plan(&query.query, None).await?;
+        let plan = self.plan(&query.query, None, caller(&request)).await?;
         let ticket = TicketStatementQuery {
             statement_handle: query.query.into_bytes().into(),
         };
@@ -136,28 +162,28 @@ impl FlightSqlService for QuiverFlightSqlService {
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let sql = sql_of_ticket(&ticket)?;
-        let plan = self.plan(sql, None).await?;
+        let plan = self.plan(sql, None, caller(&request)).await?;
         Ok(Response::new(self.stream(plan, sql).await?))
     }
 
     async fn do_put_statement_update(
         &self,
         command: CommandStatementUpdate,
-        _request: Request<PeekableFlightDataStream>,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let plan = self.plan(&command.query, None).await?;
+        let plan = self.plan(&command.query, None, caller(&request)).await?;
         self.run_update(plan).await
     }
 
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let plan = self.plan(&query.query, None).await?;
+        let plan = self.plan(&query.query, None, caller(&request)).await?;
         let dataset_schema = schema_bytes(&result_schema(&plan))?;
         let parameter_schema = schema_bytes(&parameter_schema(&plan)?)?;
         Ok(ActionCreatePreparedStatementResult {
@@ -172,7 +198,7 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let batch = parameter_batch(request).await?;
+        let batch = parameter_batch(request, self.limits.max_put_bytes()).await?;
         self.prepared
             .bind(&query.prepared_statement_handle, &batch)?;
         Ok(DoPutPreparedStatementResult {
@@ -186,7 +212,9 @@ impl FlightSqlService for QuiverFlightSqlService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
-        let plan = self.plan(&prepared.sql, prepared.param_values()).await?;
+        let plan = self
+            .plan(&prepared.sql, prepared.param_values(), caller(&request))
+            .await?;
         let info = self
             .flight_info_or_run_ddl(plan, query.as_any(), request.into_inner())
             .await?;
@@ -196,10 +224,12 @@ impl FlightSqlService for QuiverFlightSqlService {
     async fn do_get_prepared_statement(
         &self,
         query: CommandPreparedStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let prepared = self.prepared.get(&query.prepared_statement_handle)?;
-        let plan = self.plan(&prepared.sql, prepared.param_values()).await?;
+        let plan = self
+            .plan(&prepared.sql, prepared.param_values(), caller(&request))
+            .await?;
         Ok(Response::new(self.stream(plan, &prepared.sql).await?))
     }
 

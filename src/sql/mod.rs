@@ -67,6 +67,6 @@ pub use dml_guard::QuiverQueryPlanner;
 pub use options::QuiverOptions;
 pub use provider::QuiverTableProvider;
 pub use scan_planning::table_statistics;
-pub use session::{is_ddl, QueryResult, QuiverSession};
+pub use session::{is_ddl, QueryResult, QuiverSession, SessionLimits};
 pub use sink::QuiverSink;
 pub use source::{QuiverSource, ScanRequest};

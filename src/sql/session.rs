@@ -20,6 +20,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::DFParser;
@@ -33,6 +34,49 @@ use super::external;
 use super::options::QuiverOptions;
 use super::provider::QuiverTableProvider;
 use crate::Table;
+
+/// What a session's queries may use. The default is no bound: all memory, one partition
+/// per core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Bytes of memory the session's queries may hold at once, shared fairly between the
+    /// operators that can spill (sorts, hash aggregates, sort-merge joins), which then spill to
+    /// `spill_dir`; an operator that cannot stay within it fails its query with DataFusion's
+    /// "Resources exhausted" error, naming the operator — the process lives on.
+    pub memory_limit: Option<usize>,
+    /// Where spill files go (unnamed temporary files); default: the system temp directory.
+    pub spill_dir: Option<PathBuf>,
+    /// Partitions, so threads, per query; default: the number of cores.
+    pub threads: Option<usize>,
+}
+
+impl SessionLimits {
+    /// `config` with the thread count, and the runtime (memory pool, spill directory).
+    fn apply(&self, config: SessionConfig) -> crate::Result<(SessionConfig, Arc<RuntimeEnv>)> {
+        use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+        use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+        let config = match self.threads {
+            Some(0) => return Err(crate::Error::invalid("a session needs at least one thread")),
+            Some(n) => config.with_target_partitions(n),
+            None => config,
+        };
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = self.memory_limit {
+            let top = std::num::NonZeroUsize::new(5).expect("5 is not zero");
+            let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), top);
+            runtime = runtime.with_memory_pool(Arc::new(pool));
+        }
+        if let Some(dir) = &self.spill_dir {
+            let mode = DiskManagerMode::Directories(vec![dir.clone()]);
+            runtime =
+                runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+        }
+        let runtime = runtime.build_arc().map_err(|e| {
+            crate::Error::invalid(format!("cannot set up the session's limits: {e}"))
+        })?;
+        Ok((config, runtime))
+    }
+}
 
 /// A SQL session over Quiver tables (see the module contract).
 pub struct QuiverSession {
@@ -62,11 +106,25 @@ impl QuiverSession {
     /// ([`AggregatePushdown`](super::AggregatePushdown)), and the planner that checks `DELETE` and
     /// `UPDATE` before a Quiver table applies them ([`QuiverQueryPlanner`]).
     pub fn new(config: SessionConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// Like [`QuiverSession::new`], within `limits` (memory, spill directory, threads).
+    pub fn with_limits(config: SessionConfig, limits: &SessionLimits) -> crate::Result<Self> {
+        let (config, runtime) = limits.apply(config)?;
+        Ok(Self::build(config, Some(runtime)))
+    }
+
+    fn build(config: SessionConfig, runtime: Option<Arc<RuntimeEnv>>) -> Self {
         let config = config
             .with_information_schema(true)
             .with_option_extension(QuiverOptions::default());
-        let state = SessionStateBuilder::new()
-            .with_config(config)
+        let builder = SessionStateBuilder::new().with_config(config);
+        let builder = match runtime {
+            Some(runtime) => builder.with_runtime_env(runtime),
+            None => builder,
+        };
+        let state = builder
             .with_default_features()
             .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory))
             .with_physical_optimizer_rule(Arc::new(AggregatePushdown))
@@ -79,9 +137,18 @@ impl QuiverSession {
 
     /// A session whose default schema is the database directory `dir` (created if missing).
     pub fn open_db(dir: impl AsRef<Path>, config: SessionConfig) -> crate::Result<Self> {
+        Self::open_db_with_limits(dir, config, &SessionLimits::default())
+    }
+
+    /// Like [`QuiverSession::open_db`], within `limits`.
+    pub fn open_db_with_limits(
+        dir: impl AsRef<Path>,
+        config: SessionConfig,
+        limits: &SessionLimits,
+    ) -> crate::Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, "create directory", e))?;
-        let mut session = Self::new(config);
+        let mut session = Self::with_limits(config, limits)?;
         let options = session.ctx.state().config_options().catalog.clone();
         let catalog = session
             .ctx
