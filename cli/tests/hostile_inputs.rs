@@ -279,3 +279,81 @@ fn an_ipc_block_or_message_longer_than_the_file_is_refused_before_any_allocation
     std::fs::write(&file, &stream).unwrap();
     assert!(!import_capped(&file, &dir.path().join("t2"), "ipc"));
 }
+
+/// Peak resident set size, in MiB, of the children this process waited for.
+fn children_peak_rss_mib() -> f64 {
+    // SAFETY: getrusage writes one `rusage` into the zeroed value we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+#[test]
+fn rows_of_100000_keys_are_refused_and_wide_inputs_import_within_the_memory_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    // One line with 100,000 keys: more columns than a table may have.
+    let wide_row = dir.path().join("wide_row.ndjson");
+    let keys: Vec<String> = (0..100_000).map(|i| format!("\"k{i}\":{i}")).collect();
+    std::fs::write(&wide_row, format!("{{{}}}\n", keys.join(","))).unwrap();
+    assert!(!import_capped(&wide_row, &dir.path().join("t1"), "ndjson"));
+    let err = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["import", "-q"])
+        .arg(&wide_row)
+        .arg(dir.path().join("t1"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&err.stderr);
+    assert!(err.contains("100000 columns, more than the 65536"), "{err}");
+
+    // 60,000 keys in one line (under the limit), and 10,000 columns x 500 rows of CSV and
+    // NDJSON: each imports inside 2 GiB of address space.
+    let keys: Vec<String> = (0..60_000).map(|i| format!("\"k{i}\":{i}")).collect();
+    let under = dir.path().join("under.ndjson");
+    std::fs::write(&under, format!("{{{}}}\n", keys.join(","))).unwrap();
+    assert!(import_capped(&under, &dir.path().join("t2"), "ndjson"));
+    assert_eq!(
+        quiver_store::Table::open(dir.path().join("t2"))
+            .unwrap()
+            .schema()
+            .fields()
+            .len(),
+        60_000
+    );
+
+    let columns = 10_000;
+    let rows = 500;
+    let header: Vec<String> = (0..columns).map(|c| format!("c{c}")).collect();
+    let mut csv = header.join(",");
+    csv.push('\n');
+    let mut ndjson = String::new();
+    for r in 0..rows {
+        let values: Vec<String> = (0..columns)
+            .map(|c| ((r * 7 + c) % 1000).to_string())
+            .collect();
+        csv.push_str(&values.join(","));
+        csv.push('\n');
+        let pairs: Vec<String> = (0..columns)
+            .map(|c| format!("\"c{c}\":{}", (r * 7 + c) % 1000))
+            .collect();
+        ndjson.push_str(&format!("{{{}}}\n", pairs.join(",")));
+    }
+    let (wide_csv, wide_json) = (dir.path().join("wide.csv"), dir.path().join("wide.ndjson"));
+    std::fs::write(&wide_csv, csv).unwrap();
+    std::fs::write(&wide_json, ndjson).unwrap();
+    assert!(import_capped(&wide_csv, &dir.path().join("t3"), "csv"));
+    assert!(import_capped(&wide_json, &dir.path().join("t4"), "ndjson"));
+    for t in ["t3", "t4"] {
+        let table = quiver_store::Table::open(dir.path().join(t)).unwrap();
+        assert_eq!(
+            (table.num_rows(), table.schema().fields().len()),
+            (rows as u64, columns)
+        );
+    }
+    eprintln!(
+        "peak RSS of the imports: {:.0} MiB",
+        children_peak_rss_mib()
+    );
+}

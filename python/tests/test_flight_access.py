@@ -147,7 +147,30 @@ def certificates(tmp_path_factory):
     (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     openssl("x509", "-req", "-in", d / "server.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
             "-CAcreateserial", "-days", "2", "-extfile", d / "san.ext", "-out", d / "server.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=quiver test client",
+            "-keyout", d / "client.key", "-out", d / "client.csr")
+    openssl("x509", "-req", "-in", d / "client.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", d / "client.pem")
     return d
+
+
+def test_client_certificates_are_required_with_tls_client_ca(quiver_bin, db, users, certificates):
+    c = certificates
+    server = Server(quiver_bin, db, "--users", users["path"], "--tls-cert", c / "server.pem",
+                    "--tls-key", c / "server.key", "--tls-client-ca", c / "ca.pem")
+    try:
+        trust = {TLS_ROOTS: (c / "ca.pem").read_text()}
+        mtls = {
+            "adbc.flight.sql.client_option.mtls_cert_chain": (c / "client.pem").read_text(),
+            "adbc.flight.sql.client_option.mtls_private_key": (c / "client.key").read_text(),
+        }
+        with login(server.uri, "ann", "ann-pw", **trust, **mtls) as conn:
+            assert count_nations(conn) == 25
+        with pytest.raises(flight_sql.Error):
+            with login(server.uri, "ann", "ann-pw", **trust) as conn:  # no client certificate
+                count_nations(conn)
+    finally:
+        server.stop()
 
 
 def test_tls_is_verified_against_the_ca_and_plaintext_is_refused(quiver_bin, db, users, certificates):

@@ -254,6 +254,13 @@ fn column_def_at(field: &Field, path: &str, depth: usize) -> Result<ColumnDef> {
 
 /// The table schema for an Arrow schema.
 pub fn table_schema(schema: &Schema) -> Result<TableSchema> {
+    let count = schema.fields().len();
+    if count > crate::native::schema::MAX_COLUMNS {
+        return Err(crate::Error::invalid(format!(
+            "the schema has {}",
+            crate::native::schema::too_many_columns(count)
+        )));
+    }
     Ok(TableSchema {
         columns: schema
             .fields()

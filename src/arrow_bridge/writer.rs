@@ -53,7 +53,7 @@ use crate::native::lock::FileLock;
 use crate::native::manifest::{
     Manifest, SegmentEntry, AUTO_OPTIMIZE_PROPERTY, BAG_THRESHOLD_PROPERTY,
 };
-use crate::native::schema::{ColumnDef, TableSchema};
+use crate::native::schema::{too_many_columns, ColumnDef, TableSchema, MAX_COLUMNS};
 use crate::native::segment::SegmentFile;
 use crate::native::segment_writer::{SegmentWriter, WrittenSegment};
 use crate::native::sort_key_pairs;
@@ -405,6 +405,16 @@ impl TableWriter {
                 .collect();
             match matches[..] {
                 [] => {
+                    let count = self.table_schema.columns.len() + 1;
+                    if count > MAX_COLUMNS {
+                        return Err(Error::schema_mismatch(
+                            &self.dir,
+                            format!(
+                                "merging the batch's columns gives {}",
+                                too_many_columns(count)
+                            ),
+                        ));
+                    }
                     self.table_schema.columns.push(ColumnDef {
                         nullable: true,
                         ..def

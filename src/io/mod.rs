@@ -245,11 +245,15 @@ pub fn open_source(path: &Path, options: &ImportOptions) -> Result<(SchemaRef, B
         }
     };
     let columns = options.columns.as_deref();
+    // The decoders' share of the memory the build path may use.
+    let budget = options.write.memory_budget / 4;
     match format {
         Format::Parquet => parquet::open(path, columns, options.batch_size, options.threads),
         Format::Ipc => readers::open_ipc(path, columns),
-        Format::Csv => readers::open_csv(path, columns, &options.csv, options.batch_size),
-        Format::Ndjson => readers::open_ndjson(path, columns, &options.csv, options.batch_size),
+        Format::Csv => readers::open_csv(path, columns, &options.csv, options.batch_size, budget),
+        Format::Ndjson => {
+            readers::open_ndjson(path, columns, &options.csv, options.batch_size, budget)
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::{guard_panics, input_error, projection, Batches, CsvOptions};
 use crate::error::{Error, Result};
+use crate::native::schema::{too_many_columns, MAX_COLUMNS};
 
 fn open_file(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::io(path, "open", e))
@@ -197,12 +198,35 @@ pub(super) fn open_ipc(path: &Path, columns: Option<&[String]>) -> Result<(Schem
     project(path, schema, columns, panics_as_errors(path, batches))
 }
 
+/// Refuses a text input with more columns than a table may have, naming the file and the count.
+fn check_columns(path: &Path, schema: &SchemaRef) -> Result<()> {
+    let count = schema.fields().len();
+    if count > MAX_COLUMNS {
+        return Err(input_error(
+            path,
+            format!("it has {}", too_many_columns(count)),
+        ));
+    }
+    Ok(())
+}
+
+/// Rows per decoded batch of a text format with `columns` columns: `batch_size`, fewer when
+/// the decoder's per-(row, column) state (arrow-csv's and arrow-json's tapes reserve about
+/// 16 bytes for each) would exceed `budget` bytes — so a 100,000-key row decodes in batches of
+/// a few rows instead of asking for 100 GB up front.
+fn rows_within(budget: usize, columns: usize, batch_size: usize) -> usize {
+    const BYTES_PER_CELL: usize = 16;
+    let per_row = BYTES_PER_CELL.saturating_mul(columns.max(1));
+    (budget / per_row).clamp(1, batch_size.max(1))
+}
+
 /// A CSV file.
 pub(super) fn open_csv(
     path: &Path,
     columns: Option<&[String]>,
     options: &CsvOptions,
     batch_size: usize,
+    budget: usize,
 ) -> Result<(SchemaRef, Batches)> {
     let tsv = path
         .extension()
@@ -220,6 +244,8 @@ pub(super) fn open_csv(
             Arc::new(schema)
         }
     };
+    check_columns(path, &schema)?;
+    let batch_size = rows_within(budget, schema.fields().len(), batch_size);
     let reader = arrow::csv::ReaderBuilder::new(Arc::clone(&schema))
         .with_format(format)
         .with_batch_size(batch_size)
@@ -234,6 +260,7 @@ pub(super) fn open_ndjson(
     columns: Option<&[String]>,
     options: &CsvOptions,
     batch_size: usize,
+    budget: usize,
 ) -> Result<(SchemaRef, Batches)> {
     let schema: SchemaRef = match &options.schema {
         Some(s) => Arc::clone(s),
@@ -247,6 +274,8 @@ pub(super) fn open_ndjson(
     if schema.fields().is_empty() {
         return Err(input_error(path, "holds no JSON objects with keys"));
     }
+    check_columns(path, &schema)?;
+    let batch_size = rows_within(budget, schema.fields().len(), batch_size);
     let reader = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
         .with_batch_size(batch_size)
         .with_coerce_primitive(true)

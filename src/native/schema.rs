@@ -436,6 +436,15 @@ pub struct ColumnDef {
 /// Deepest nesting of child columns a schema may have.
 pub const MAX_NESTING: usize = 64;
 
+/// The most top-level columns a table may have. Writers refuse more (naming the input or the
+/// table and the count), so the build path's per-column state stays bounded.
+pub const MAX_COLUMNS: usize = 65_536;
+
+/// What is wrong with a schema of `count` top-level columns, beyond [`MAX_COLUMNS`].
+pub fn too_many_columns(count: usize) -> String {
+    format!("{count} columns, more than the {MAX_COLUMNS} a Quiver table may have")
+}
+
 /// The columns of a table and the table-level key/value metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableSchema {
