@@ -149,8 +149,9 @@ def certificates(tmp_path_factory):
             "-CAcreateserial", "-days", "2", "-extfile", d / "san.ext", "-out", d / "server.pem")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=quiver test client",
             "-keyout", d / "client.key", "-out", d / "client.csr")
+    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")  # v3: webpki needs it
     openssl("x509", "-req", "-in", d / "client.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
-            "-CAcreateserial", "-days", "2", "-out", d / "client.pem")
+            "-CAcreateserial", "-days", "2", "-extfile", d / "client.ext", "-out", d / "client.pem")
     return d
 
 
