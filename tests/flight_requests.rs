@@ -103,13 +103,10 @@ async fn random_and_mutated_requests_get_answers_or_errors_never_panics() {
     for _ in 0..1500 {
         let bytes = input(&mut rng, &seeds);
         let answers = [
-            match service
+            service
                 .get_flight_info(Request::new(FlightDescriptor::new_cmd(bytes.clone())))
                 .await
-            {
-                Ok(_) => true,
-                Err(_) => false,
-            },
+                .is_ok(),
             match service
                 .do_get(Request::new(Ticket::new(bytes.clone())))
                 .await
@@ -120,13 +117,10 @@ async fn random_and_mutated_requests_get_answers_or_errors_never_panics() {
                 }
                 Err(_) => false,
             },
-            match service
+            service
                 .get_schema(Request::new(FlightDescriptor::new_cmd(bytes.clone())))
                 .await
-            {
-                Ok(_) => true,
-                Err(_) => false,
-            },
+                .is_ok(),
         ];
         let kinds = [
             "CreatePreparedStatement",

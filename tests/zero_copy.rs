@@ -96,3 +96,30 @@ fn string_offsets_region_is_the_seed_layout_and_arrow_offsets_start_8_bytes_befo
     assert_eq!(strings.value(3), "héllo");
     assert!(strings.is_null(1));
 }
+
+#[test]
+fn each_scanned_buffer_owns_only_its_region_so_memory_accounting_charges_the_column_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = write_table(dir.path());
+    let file_len = std::fs::metadata(dir.path().join(&table.manifest().segments[0].name))
+        .unwrap()
+        .len() as usize;
+    let batch = table.scan().unwrap().next().unwrap().unwrap();
+    for column in batch.columns() {
+        for buffer in column.to_data().buffers() {
+            // A region is at most its rows' bytes plus padding to 64 (plus 8 for offsets).
+            assert!(
+                buffer.capacity() <= 128,
+                "a {} buffer reports capacity {} (the file is {file_len} bytes)",
+                column.data_type(),
+                buffer.capacity()
+            );
+        }
+        // What DataFusion charges a batch for: the column's own bytes.
+        assert!(
+            column.get_array_memory_size() < file_len,
+            "{}",
+            column.data_type()
+        );
+    }
+}

@@ -28,16 +28,19 @@ use crate::native::footer::{ColumnMeta, Region};
 use crate::native::schema::{ColumnType, Layout};
 use crate::native::segment::{u64_at, SegmentFile};
 
-/// Builds arrays of `file`'s columns over `buffer`, the whole mapping as one Arrow buffer.
+/// Builds arrays of `file`'s columns over its mapping.
 pub(crate) struct ColumnArrays<'a> {
     pub(crate) file: &'a SegmentFile,
-    pub(crate) buffer: &'a Buffer,
 }
 
 impl ColumnArrays<'_> {
+    /// Region `r` of the mapping as its own Arrow buffer (zero-copy, sharing the mapping). Its
+    /// own, not a slice of one whole-file buffer: a buffer's capacity is what DataFusion's
+    /// memory accounting charges each batch holding it, so a slice of the whole file would
+    /// charge every batch the size of the segment.
     fn slice(&self, r: Region) -> Buffer {
-        self.buffer
-            .slice_with_length(r.offset as usize, r.len as usize)
+        let start = r.offset as usize;
+        Buffer::from(self.file.bytes().slice(start..start + r.len as usize))
     }
 
     /// The offsets region of `meta` as an Arrow offsets buffer of `rows + 1` entries, starting

@@ -18,7 +18,6 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{new_null_array, ArrayRef};
-use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::bag_decode::{self as bag, Rows};
@@ -52,8 +51,6 @@ struct OwnedStats {
 #[derive(Debug)]
 pub struct SegmentReader {
     file: SegmentFile,
-    /// The whole mapping as one Arrow buffer; column buffers are slices of it.
-    buffer: Buffer,
     /// The table's read schema.
     schema: SchemaRef,
     /// Per table column: where it is, and whether it is stored as another (narrower) type.
@@ -111,13 +108,11 @@ impl SegmentReader {
                 }
             })
             .collect();
-        let buffer = Buffer::from(file.bytes().clone());
         let cells = || placements.iter().map(|_| OnceLock::new()).collect();
         let (columns, view_columns) = (cells(), cells());
         let distinct = placements.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             file,
-            buffer,
             schema: read_schema(table),
             placements,
             owned_stats,
@@ -220,8 +215,9 @@ impl SegmentReader {
 
     /// The address range of the mapping, for callers that prove buffers point into it.
     pub fn mapping_range(&self) -> std::ops::Range<usize> {
-        let start = self.buffer.as_ptr() as usize;
-        start..start + self.buffer.len()
+        let bytes = self.file.bytes();
+        let start = bytes.as_ptr() as usize;
+        start..start + bytes.len()
     }
 
     fn check_index(&self, index: usize) -> Result<()> {
@@ -297,10 +293,7 @@ impl SegmentReader {
                 if let Some(array) = cell.get() {
                     return Ok(Arc::clone(array));
                 }
-                let arrays = ColumnArrays {
-                    file: &self.file,
-                    buffer: &self.buffer,
-                };
+                let arrays = ColumnArrays { file: &self.file };
                 let array = arrays.build(&self.file.footer().columns[i])?;
                 let array = self.conform(index, array)?;
                 Ok(Arc::clone(cell.get_or_init(|| array)))
@@ -410,10 +403,7 @@ impl SegmentReader {
                     self.columns[c].get(),
                     self.placements[c].1,
                 ) {
-                    let arrays = ColumnArrays {
-                        file: &self.file,
-                        buffer: &self.buffer,
-                    };
+                    let arrays = ColumnArrays { file: &self.file };
                     if let Some(a) = arrays.gather_variable(&self.file.footer().columns[i], rows)? {
                         return Ok(if view { to_view(&a) } else { a });
                     }
