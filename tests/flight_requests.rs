@@ -1,8 +1,8 @@
 //! Hostile Flight SQL requests, in process: random bytes and mutations of valid encodings as
 //! `GetFlightInfo` commands, `DoGet` tickets, `DoAction` bodies and prepared-statement handles,
 //! and random `authorization` headers. Each call answers `Ok` or an error status — never a
-//! panic. (A bounded, seeded run for CI; there is no coverage-guided `cargo fuzz` target for
-//! these requests yet.)
+//! panic. (A bounded, seeded run for CI; `fuzz/fuzz_targets/flight_requests.rs` is the
+//! coverage-guided version.)
 #![cfg(feature = "flight")]
 
 use std::time::Duration;
