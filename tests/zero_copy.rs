@@ -123,3 +123,86 @@ fn each_scanned_buffer_owns_only_its_region_so_memory_accounting_charges_the_col
         );
     }
 }
+
+/// What DataFusion's memory pool charges a batch: every distinct allocation its arrays
+/// reference, at its capacity, once (as `get_record_batch_memory_size` counts).
+fn charged_bytes(columns: &[arrow::array::ArrayRef]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for column in columns {
+        let data = column.to_data();
+        let nulls = data.nulls().map(|n| n.buffer().clone());
+        for buffer in data.buffers().iter().chain(nulls.iter()) {
+            if seen.insert(buffer.data_ptr()) {
+                total += buffer.capacity();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn a_zone_read_from_a_segment_is_charged_its_own_rows_not_the_whole_column() {
+    use arrow::array::Decimal128Array;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("i", DataType::Int64, true),
+        Field::new("d", DataType::Decimal128(15, 2), false),
+        Field::new("b", DataType::Boolean, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let rows = 40_000;
+    let text = |i: usize| format!("{i:08} a value long enough not to be inlined in its view");
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from_iter(
+                (0..rows as i64).map(|i| (i % 5 != 0).then_some(i)),
+            )),
+            Arc::new(
+                Decimal128Array::from_iter_values(0..rows as i128)
+                    .with_precision_and_scale(15, 2)
+                    .unwrap(),
+            ),
+            Arc::new(BooleanArray::from_iter(
+                (0..rows).map(|i| (i % 3 != 0).then_some(i % 2 == 0)),
+            )),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 7 != 0).then(|| text(i))),
+            )),
+        ],
+    )
+    .unwrap();
+    let options = quiver_store::WriteOptions::default().with_zone_rows(4_000);
+    let mut w = TableWriter::create_with(dir.path(), Arc::clone(&schema), options).unwrap();
+    w.write(&batch).unwrap();
+    w.commit().unwrap();
+    let table = Table::open(dir.path()).unwrap();
+    let segment = &table.segments()[0];
+    let columns = [(0, false), (1, false), (2, false), (3, true)];
+    let whole = segment.read_range(&columns, 0..rows).unwrap();
+    let whole_charge = charged_bytes(&whole);
+    for zone in [0, 3, 9] {
+        let range = segment.zone_range(zone);
+        let arrays = segment.read_range(&columns, range.clone()).unwrap();
+        // The rows' own bytes: 8 + 16 per row of values, 16-byte views and the strings, the
+        // booleans' and three validity bitmaps; plus a little for partial bytes.
+        let string_bytes: usize = range.clone().filter(|i| i % 7 != 0).map(|i| text(i).len()).sum();
+        let own = range.len() * (8 + 16 + 16) + string_bytes + range.len() * 4 / 8 + 64;
+        let charge = charged_bytes(&arrays);
+        assert!(charge <= own, "zone {zone}: charged {charge}, its rows hold {own}");
+        assert!(charge * 5 < whole_charge, "zone {zone}: {charge} of {whole_charge}");
+        // Same values, still zero-copy: the strings' bytes are the mapping's.
+        for (array, full) in arrays.iter().zip(&whole) {
+            assert_eq!(array.as_ref(), full.slice(range.start, range.len()).as_ref());
+            array.to_data().validate_full().unwrap();
+        }
+        let views = arrays[3].as_string_view();
+        let mapped = segment.mapping_range();
+        let blocks = views.data_buffers().iter().filter(|b| !b.is_empty());
+        assert_eq!(blocks.clone().count(), 1, "zone {zone} uses its own block only");
+        for buffer in blocks {
+            assert!(mapped.contains(&(buffer.as_ptr() as usize)), "a block off the mapping");
+        }
+    }
+}

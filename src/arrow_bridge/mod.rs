@@ -10,7 +10,8 @@
 //! # Files
 //! - read: `segment_reader.rs` (a segment through its table's schema, with caches) over
 //!   `placement.rs` (where each table column is in a segment), `column_arrays.rs` (the
-//!   zero-copy arrays and their unsafe constructors), `views.rs` (`Utf8View` forms) and
+//!   zero-copy arrays and their unsafe constructors), `views.rs` (`Utf8View` forms), `owned_slices.rs` (slices whose buffers own only
+//!   their rows' bytes, for memory accounting) and
 //!   `distinct.rs` (distinct-value tables of low-cardinality columns), `distinct_cache.rs` (those
 //!   tables shared by every open of a segment file in the process);
 //!   `bag_decode.rs` for overflow keys; `visibility.rs` (a segment minus its deletion vector).
@@ -29,6 +30,7 @@ mod changes;
 mod column_arrays;
 mod distinct;
 mod distinct_cache;
+mod owned_slices;
 mod placement;
 mod segment_build;
 mod segment_reader;

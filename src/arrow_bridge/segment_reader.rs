@@ -26,7 +26,8 @@ use super::distinct::DistinctValues;
 use super::distinct_cache::{shared, SegmentKey};
 use super::placement::{map_columns, Placement};
 use super::types::{read_schema, view_type};
-use super::views::to_view;
+use super::owned_slices::owned_slice;
+use super::views::{to_view, to_view_in_blocks, BlockViews};
 use crate::error::{Error, Result};
 use crate::native::footer::{zone_count, zone_range, ColumnStats, SegmentFooter};
 use crate::native::schema::TableSchema;
@@ -57,8 +58,9 @@ pub struct SegmentReader {
     placements: Vec<(Placement, bool)>,
     owned_stats: Vec<Option<OwnedStats>>,
     columns: Vec<OnceLock<ArrayRef>>,
-    /// View forms (`Utf8View` / `BinaryView`) of string and binary columns, built on demand.
-    view_columns: Vec<OnceLock<ArrayRef>>,
+    /// View forms (`Utf8View` / `BinaryView`) of string and binary columns, one data block
+    /// per zone, built on demand.
+    view_columns: Vec<OnceLock<BlockViews>>,
     /// Distinct-value tables of low-cardinality string and binary columns, built on demand
     /// (`None` inside: the column has too many distinct values).
     distinct: Vec<OnceLock<Option<Arc<DistinctValues>>>>,
@@ -108,8 +110,8 @@ impl SegmentReader {
                 }
             })
             .collect();
-        let cells = || placements.iter().map(|_| OnceLock::new()).collect();
-        let (columns, view_columns) = (cells(), cells());
+        let columns = placements.iter().map(|_| OnceLock::new()).collect();
+        let view_columns = placements.iter().map(|_| OnceLock::new()).collect();
         let distinct = placements.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             file,
@@ -312,22 +314,37 @@ impl SegmentReader {
     /// stay in the mapping; the views (16 bytes per row) are built on first use and cached for
     /// the life of the segment. Other columns are returned as by [`Self::column`].
     pub fn column_view(&self, index: usize) -> Result<ArrayRef> {
+        self.check_index(index)?;
+        Ok(match self.dense_views(index)? {
+            Some(views) => Arc::clone(&views.array),
+            None => self.view_of_other(index)?,
+        })
+    }
+
+    /// The cached view form of dense string or binary column `index` (one data block per
+    /// zone); `None` for other columns.
+    fn dense_views(&self, index: usize) -> Result<Option<&BlockViews>> {
+        if !matches!(self.placements[index].0, Placement::Dense(_)) {
+            return Ok(None);
+        }
+        if let Some(v) = self.view_columns[index].get() {
+            return Ok(Some(v));
+        }
         let array = self.column(index)?;
         if !matches!(
             array.data_type(),
             DataType::LargeUtf8 | DataType::LargeBinary
         ) {
-            return Ok(array);
+            return Ok(None);
         }
-        if !matches!(self.placements[index].0, Placement::Dense(_)) {
-            return Ok(to_view(&array));
-        }
-        let cell = &self.view_columns[index];
-        if let Some(v) = cell.get() {
-            return Ok(Arc::clone(v));
-        }
-        let v = to_view(&array);
-        Ok(Arc::clone(cell.get_or_init(|| v)))
+        let zone_rows = self.file.footer().zone_rows.clamp(1, usize::MAX as u64) as usize;
+        let v = to_view_in_blocks(&array, zone_rows);
+        Ok(Some(self.view_columns[index].get_or_init(|| v)))
+    }
+
+    /// [`Self::column_view`] of a column without a cached view form.
+    fn view_of_other(&self, index: usize) -> Result<ArrayRef> {
+        Ok(to_view(&self.column(index)?))
     }
 
     /// The distinct-value table of dense string or binary column `index` (`distinct.rs`),
@@ -364,8 +381,10 @@ impl SegmentReader {
     }
 
     /// Rows `range` of table columns `columns`, each `(index, as view)`: slices of dense
-    /// columns (zero-copy), overflow keys decoded for just these rows in one pass over their
-    /// blobs, nulls for absent columns.
+    /// columns (zero-copy; the buffers of fixed-width, boolean and view arrays own only these
+    /// rows' bytes, `owned_slices.rs`, so memory accounting charges the rows, not the
+    /// column), overflow keys decoded for just these rows in one pass over their blobs, nulls
+    /// for absent columns.
     pub fn read_range(
         &self,
         columns: &[(usize, bool)],
@@ -374,7 +393,14 @@ impl SegmentReader {
         let len = range.len();
         self.read_with(
             columns,
-            |c, view| Ok(self.column_as(c, view)?.slice(range.start, len)),
+            |c, view| {
+                if view {
+                    if let Some(views) = self.dense_views(c)? {
+                        return Ok(views.rows(range.clone()));
+                    }
+                }
+                Ok(owned_slice(&self.column_as(c, view)?, range.start, len))
+            },
             |cols, keys| self.decode_bag(cols, keys, Rows::Range(range.start, range.end)),
             len,
         )
