@@ -411,7 +411,10 @@ async fn a_sort_on_a_string_column_larger_than_the_memory_limit_spills_and_answe
     let got: Vec<(i64, String)> = batches
         .iter()
         .flat_map(|b| {
-            let rn = b.column(0).as_primitive::<arrow::datatypes::UInt64Type>().clone();
+            let rn = b
+                .column(0)
+                .as_primitive::<arrow::datatypes::UInt64Type>()
+                .clone();
             let s = arrow::compute::cast(b.column(1), &DataType::Utf8).unwrap();
             let s = s.as_string::<i32>().clone();
             (0..b.num_rows()).map(move |i| (rn.value(i) as i64, s.value(i).to_string()))

@@ -187,22 +187,42 @@ fn a_zone_read_from_a_segment_is_charged_its_own_rows_not_the_whole_column() {
         let arrays = segment.read_range(&columns, range.clone()).unwrap();
         // The rows' own bytes: 8 + 16 per row of values, 16-byte views and the strings, the
         // booleans' and three validity bitmaps; plus a little for partial bytes.
-        let string_bytes: usize = range.clone().filter(|i| i % 7 != 0).map(|i| text(i).len()).sum();
+        let string_bytes: usize = range
+            .clone()
+            .filter(|i| i % 7 != 0)
+            .map(|i| text(i).len())
+            .sum();
         let own = range.len() * (8 + 16 + 16) + string_bytes + range.len() * 4 / 8 + 64;
         let charge = charged_bytes(&arrays);
-        assert!(charge <= own, "zone {zone}: charged {charge}, its rows hold {own}");
-        assert!(charge * 5 < whole_charge, "zone {zone}: {charge} of {whole_charge}");
+        assert!(
+            charge <= own,
+            "zone {zone}: charged {charge}, its rows hold {own}"
+        );
+        assert!(
+            charge * 5 < whole_charge,
+            "zone {zone}: {charge} of {whole_charge}"
+        );
         // Same values, still zero-copy: the strings' bytes are the mapping's.
         for (array, full) in arrays.iter().zip(&whole) {
-            assert_eq!(array.as_ref(), full.slice(range.start, range.len()).as_ref());
+            assert_eq!(
+                array.as_ref(),
+                full.slice(range.start, range.len()).as_ref()
+            );
             array.to_data().validate_full().unwrap();
         }
         let views = arrays[3].as_string_view();
         let mapped = segment.mapping_range();
         let blocks = views.data_buffers().iter().filter(|b| !b.is_empty());
-        assert_eq!(blocks.clone().count(), 1, "zone {zone} uses its own block only");
+        assert_eq!(
+            blocks.clone().count(),
+            1,
+            "zone {zone} uses its own block only"
+        );
         for buffer in blocks {
-            assert!(mapped.contains(&(buffer.as_ptr() as usize)), "a block off the mapping");
+            assert!(
+                mapped.contains(&(buffer.as_ptr() as usize)),
+                "a block off the mapping"
+            );
         }
     }
 }

@@ -106,7 +106,10 @@ mod tests {
                 owned.to_data().validate_full().unwrap();
                 let data = owned.to_data();
                 let bytes = data.buffers()[0].capacity();
-                assert!(bytes <= (len * 16).max(len.div_ceil(8) + 1), "{bytes} for {len}");
+                assert!(
+                    bytes <= (len * 16).max(len.div_ceil(8) + 1),
+                    "{bytes} for {len}"
+                );
                 if let Some(n) = owned.nulls() {
                     assert!(n.buffer().capacity() <= len.div_ceil(8) + 1);
                 }

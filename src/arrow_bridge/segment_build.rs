@@ -8,7 +8,11 @@
 //!   under the threshold, and becomes a dense builder (the rows so far converted once).
 //! - When the segment is written, a column still sparse whose fill rate (present / rows) is
 //!   under the threshold goes to the bag; any other column is written dense. So a column is in
-//!   the bag exactly when its fill rate in that segment is below the threshold.
+//!   the bag exactly when its fill rate in that segment is below the threshold — unless the
+//!   writer ran short of memory first: [`SegmentBuild::densify_filled`] then makes every
+//!   sparse column whose fill rate *so far* is above the threshold dense (its values held more
+//!   compactly, and spillable), and such a column is written dense even if the rest of the
+//!   segment would have brought it under the threshold. Either storage holds the same values.
 //! - Statistics (segment and zones) are gathered alike for both, from every row.
 
 use std::sync::Arc;
@@ -234,6 +238,34 @@ impl SegmentBuild {
             .map(|c| match &c.data {
                 Data::Dense(b) => b.buffered_bytes(),
                 Data::Sparse(s) => s.heap_bytes,
+            })
+            .sum()
+    }
+
+    /// Makes every sparse column whose fill rate so far is above the threshold a dense builder
+    /// (see the module contract): the writer's first step when the build is over its memory
+    /// budget, since sparse values are held as Arrow pieces (about 5 bytes a value more than
+    /// dense) and cannot spill.
+    pub fn densify_filled(&mut self) -> Result<()> {
+        let limit = self.threshold * self.rows as f64;
+        for c in &mut self.columns {
+            if let Data::Sparse(s) = &c.data {
+                if s.present as f64 > limit {
+                    let dense = s.to_dense(&c.def, self.rows)?;
+                    c.data = Data::Dense(Box::new(dense_builder(&c.def, dense.as_ref())?));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scratch files [`Self::spill`] would hold: one per dense buffer.
+    pub fn scratch_files(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| match &c.data {
+                Data::Dense(b) => b.buffer_count(),
+                Data::Sparse(_) => 0,
             })
             .sum()
     }

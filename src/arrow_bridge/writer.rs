@@ -68,7 +68,9 @@ pub struct WriteOptions {
     pub segment_rows: usize,
     /// A segment is cut once its buffered bytes reach this.
     pub segment_bytes: usize,
-    /// Heap bytes the column builders may hold before spilling to scratch files.
+    /// Heap bytes the column builders may hold: past it they spill to scratch files (or, for
+    /// builds too wide to spill or sparse values, which cannot, the segment is cut). Importers
+    /// (`io::import`) decode inputs in batches of at most a quarter of it. Default 128 MiB.
     pub memory_budget: usize,
     /// Rows per statistics zone.
     pub zone_rows: usize,
@@ -98,6 +100,11 @@ pub struct WriteOptions {
 
 /// Default overflow-bag fill-rate threshold: 5%, as in the engine the layout comes from.
 pub const DEFAULT_BAG_THRESHOLD: f64 = 0.05;
+
+/// Most scratch files a segment build spills to (one per dense buffer: up to three per
+/// column). Wider builds are cut into segments at the memory budget instead, so a wide import
+/// never runs into the process's open-file limit (often 1,024) or the kernel's mapping limit.
+const MAX_SCRATCH_FILES: usize = 1_000;
 
 /// Default rows per statistics zone.
 pub const DEFAULT_ZONE_ROWS: usize = 65_536;
@@ -599,13 +606,35 @@ impl TableWriter {
             build.end_rows(take);
             offset += take;
             if build.heap_bytes() > self.options.memory_budget {
-                build.spill(&self.dir)?;
+                self.relieve_memory()?;
             }
+            let Some(build) = &self.current else {
+                continue;
+            };
             if build.rows() >= self.options.segment_rows
                 || build.buffered_bytes() >= self.options.segment_bytes
             {
                 self.finish_segment()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Brings the segment being built back within [`WriteOptions::memory_budget`]: sparse
+    /// columns filled above the bag threshold become dense (`SegmentBuild::densify_filled`),
+    /// dense buffers spill to scratch files when they need at most [`MAX_SCRATCH_FILES`] of
+    /// them, and if the build is still over the budget (very wide rows, or truly sparse values,
+    /// which cannot spill) the segment is cut here.
+    fn relieve_memory(&mut self) -> Result<()> {
+        let Some(build) = self.current.as_mut() else {
+            return Ok(());
+        };
+        build.densify_filled()?;
+        if build.scratch_files() <= MAX_SCRATCH_FILES {
+            build.spill(&self.dir)?;
+        }
+        if build.heap_bytes() > self.options.memory_budget {
+            self.finish_segment()?;
         }
         Ok(())
     }

@@ -195,6 +195,17 @@ impl ColumnBuilder {
                 .sum::<usize>()
     }
 
+    /// Buffers this builder holds (each needs its own scratch file when spilled).
+    pub fn buffer_count(&self) -> usize {
+        let values = match &self.values {
+            Values::Null | Values::Children => 0,
+            Values::Bits(_) | Values::Fixed { .. } | Values::List { .. } => 1,
+            Values::Variable { .. } => 2,
+        };
+        let nulls = if self.nulls.arrays.is_some() { 2 } else { 0 };
+        values + nulls + self.children.iter().map(Self::buffer_count).sum::<usize>()
+    }
+
     /// Moves every buffer into scratch files in `dir`.
     pub fn spill(&mut self, dir: &Path) -> Result<()> {
         match &mut self.values {
