@@ -30,12 +30,20 @@ use crate::native::schema::ColumnDef;
 use crate::native::segment_writer::SegmentWriter;
 use crate::overflow::{key_hash, KeyDictionary};
 
+/// Pieces of a sparse column are concatenated in runs of this many, so that a value held
+/// costs about its own bytes, not an Arrow array's overhead (a few hundred bytes) per piece,
+/// and pieces stop holding on to whole decoded batches.
+const PIECES_PER_RUN: usize = 64;
+
 /// The present values of a sparse column so far.
 #[derive(Debug, Default)]
 struct Sparse {
     rows: Vec<u32>,
+    /// Runs of concatenated pieces (`values[..runs]`), then pieces as appended.
     values: Vec<ArrayRef>,
+    runs: usize,
     present: usize,
+    /// Heap bytes of `values` (Arrow's accounting) and `rows`.
     heap_bytes: usize,
 }
 
@@ -70,6 +78,25 @@ pub struct WrittenSegmentColumns {
 }
 
 impl Sparse {
+    /// Appends present `values` at segment rows `rows`, concatenating the latest pieces into a
+    /// run once there are [`PIECES_PER_RUN`] of them.
+    fn push(&mut self, values: ArrayRef, rows: Vec<u32>) -> Result<()> {
+        self.present += rows.len();
+        self.heap_bytes += values.get_array_memory_size() + rows.len() * 4;
+        self.rows.extend(rows);
+        self.values.push(values);
+        if self.values.len() - self.runs >= PIECES_PER_RUN {
+            let pieces = self.values.split_off(self.runs);
+            let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+            let run = arrow::compute::concat(&refs)?;
+            let freed: usize = pieces.iter().map(|a| a.get_array_memory_size()).sum();
+            self.heap_bytes = self.heap_bytes - freed + run.get_array_memory_size();
+            self.values.push(run);
+            self.runs += 1;
+        }
+        Ok(())
+    }
+
     /// The column as a dense array of `rows` rows of `def`'s read type.
     fn to_dense(&self, def: &ColumnDef, rows: usize) -> Result<ArrayRef> {
         let data_type = read_field(def).data_type().clone();
@@ -201,10 +228,7 @@ impl SegmentBuild {
                             (arrow::compute::filter(piece.as_ref(), &mask)?, rows)
                         }
                     };
-                    s.heap_bytes += values.get_array_memory_size() + rows.len() * 4;
-                    s.present += rows.len();
-                    s.rows.extend(rows);
-                    s.values.push(values);
+                    s.push(values, rows)?;
                 }
                 return Ok(());
             }
@@ -347,5 +371,47 @@ impl SegmentBuild {
                 keys,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::schema::ColumnType;
+    use arrow::array::Int64Array;
+
+    #[test]
+    fn sparse_pieces_are_concatenated_into_runs_and_keep_their_values_and_rows() {
+        let def = ColumnDef::new("k", ColumnType::Int64, true);
+        let mut sparse = Sparse::default();
+        // 1,000 pieces of one value each, every third row.
+        for i in 0..1_000u32 {
+            let piece: ArrayRef = Arc::new(Int64Array::from(vec![i as i64 * 10]));
+            sparse.push(piece, vec![i * 3]).unwrap();
+        }
+        assert_eq!(sparse.present, 1_000);
+        assert!(sparse.values.len() <= 1_000 / PIECES_PER_RUN + PIECES_PER_RUN);
+        let held: usize = sparse
+            .values
+            .iter()
+            .map(|a| a.get_array_memory_size())
+            .sum();
+        assert_eq!(sparse.heap_bytes, held + 1_000 * 4);
+        // Runs hold about 8 bytes a value, not an array's overhead per piece.
+        assert!(
+            sparse.heap_bytes < 1_000 * 64,
+            "{} bytes",
+            sparse.heap_bytes
+        );
+        let dense = sparse.to_dense(&def, 3_000).unwrap();
+        let dense = dense.as_any().downcast_ref::<Int64Array>().unwrap();
+        for row in 0..3_000 {
+            let want = (row % 3 == 0).then_some((row / 3) as i64 * 10);
+            assert_eq!(
+                dense.is_valid(row).then(|| dense.value(row)),
+                want,
+                "row {row}"
+            );
+        }
     }
 }
