@@ -88,8 +88,7 @@ impl Sparse {
     /// run once there are [`PIECES_PER_RUN`] of them.
     fn push(&mut self, values: ArrayRef, rows: Vec<u32>) -> Result<()> {
         self.present += rows.len();
-        self.heap_bytes +=
-            values.get_array_memory_size() + rows.len() * (4 + BAG_BYTES_PER_VALUE);
+        self.heap_bytes += values.get_array_memory_size() + rows.len() * (4 + BAG_BYTES_PER_VALUE);
         self.rows.extend(rows);
         self.values.push(values);
         if self.values.len() - self.runs >= PIECES_PER_RUN {
