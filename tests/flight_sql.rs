@@ -17,7 +17,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
 use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
-use quiver_store::flight::{serve, QuiverFlightSqlService};
+use quiver_store::flight::{serve, QuiverFlightSqlService, ServedPaths};
 use quiver_store::sql::QuiverSession;
 use tonic::transport::Channel;
 
@@ -45,7 +45,8 @@ async fn start() -> Server {
         quiver_store::tpch::write_table(&db.path().join(name), name, SCALE, 1).unwrap();
     }
     let session = QuiverSession::open_db(db.path(), Default::default()).unwrap();
-    let service = QuiverFlightSqlService::new(session);
+    let served = ServedPaths::new([db.path().to_path_buf()]).unwrap();
+    let service = QuiverFlightSqlService::new(session).with_served_paths(served);
     let active = service.active_queries();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -295,4 +296,68 @@ async fn a_client_disconnecting_mid_stream_frees_its_query() {
         .unwrap();
     let count = fetch(&mut client, info).await;
     assert_eq!(count[0].column(0).as_primitive::<Int64Type>().value(0), 5);
+}
+
+/// Statements may name files only under the served directory: `CREATE EXTERNAL TABLE`,
+/// `COPY … TO` and `quiver_version` elsewhere are `PermissionDenied` and do nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_naming_paths_outside_the_served_directory_are_refused() {
+    let server = start().await;
+    let mut client = client(&server).await;
+    let db = server._db.path();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = elsewhere.path().join("nation");
+    quiver_store::tpch::write_table(&other, "nation", SCALE, 1).unwrap();
+    let out = elsewhere.path().join("out.csv");
+    let refused = [
+        format!(
+            "SELECT count(*) FROM quiver_version('{}', 1)",
+            other.display()
+        ),
+        format!(
+            "SELECT count(*) FROM nation WHERE n_nationkey IN \
+             (SELECT n_nationkey FROM quiver_version('{}', 1))",
+            other.display()
+        ),
+        format!("COPY (SELECT 1 AS x) TO '{}'", out.display()),
+        format!(
+            "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{}'",
+            elsewhere.path().display()
+        ),
+        format!(
+            "COPY (SELECT 1 AS x) TO '{}/../{}/out.csv'",
+            db.display(),
+            elsewhere.path().file_name().unwrap().to_string_lossy()
+        ),
+    ];
+    for sql in &refused {
+        let err = client.execute(sql.clone(), None).await.unwrap_err();
+        let arrow_flight::error::FlightError::Tonic(status) = &err else {
+            panic!("{sql}: {err}");
+        };
+        assert_eq!(
+            status.code(),
+            tonic::Code::PermissionDenied,
+            "{sql}: {status}"
+        );
+        assert!(status
+            .message()
+            .contains("outside the directories this server serves"));
+    }
+    assert!(!out.exists(), "nothing was written outside");
+    // The same statements under the served directory run.
+    let inside = format!(
+        "SELECT count(*) FROM quiver_version('{}', 1)",
+        db.join("nation").display()
+    );
+    let info = client.execute(inside, None).await.unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        25
+    );
+    let copy = format!("COPY (SELECT 1 AS x) TO '{}'", db.join("out.csv").display());
+    let info = client.execute(copy, None).await.unwrap();
+    let _ = fetch(&mut client, info).await;
+    assert!(db.join("out.csv").exists());
 }

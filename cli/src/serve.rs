@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::sql::{parse_size, runtime, session, SessionArgs};
+use super::sql::{parse_size, runtime, served_dirs, session, SessionArgs};
 use quiver_store::flight::auth::Authenticator;
 use quiver_store::flight::limits::{
     QueryLimits, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_PUT_BYTES,
 };
 use quiver_store::flight::users::UsersFile;
-use quiver_store::flight::{serve, QuiverFlightSqlService, ServeOptions, TlsPem};
+use quiver_store::flight::{serve, QuiverFlightSqlService, ServeOptions, ServedPaths, TlsPem};
 use quiver_store::{Error, Result};
 
 /// Arguments of `quiver serve`.
@@ -157,7 +157,9 @@ pub fn run(args: ServeArgs, quiet: bool) -> Result<()> {
         args.query_timeout()?,
         args.max_put_bytes,
     );
+    let served = ServedPaths::new(served_dirs(&args.session)?)?;
     let service = QuiverFlightSqlService::new(session(&args.session)?)
+        .with_served_paths(served)
         .with_query_log(!quiet)
         .with_read_only(args.read_only)
         .with_limits(limits);

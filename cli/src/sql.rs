@@ -150,13 +150,7 @@ pub(super) fn session(args: &SessionArgs) -> Result<QuiverSession> {
         None => QuiverSession::with_limits(Default::default(), &limits)?,
     };
     for spec in &args.tables {
-        let (name, rest) = spec
-            .split_once('=')
-            .ok_or_else(|| Error::invalid(format!("--table {spec}: expected NAME=DIR")))?;
-        let (dir, version) = match rest.rsplit_once('@') {
-            Some((d, v)) if v.parse::<u64>().is_ok() => (d, v.parse().ok()),
-            _ => (rest, args.version),
-        };
+        let (name, dir, version) = table_spec(spec, args.version)?;
         match version {
             Some(v) => session.register_table_version(name, dir, v),
             None => session.register_table(name, dir),
@@ -164,6 +158,26 @@ pub(super) fn session(args: &SessionArgs) -> Result<QuiverSession> {
         .map_err(external)?;
     }
     Ok(session)
+}
+
+/// The parts of a `--table NAME=DIR[@VERSION]` argument (`default_version` without `@`).
+fn table_spec(spec: &str, default_version: Option<u64>) -> Result<(&str, &str, Option<u64>)> {
+    let (name, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| Error::invalid(format!("--table {spec}: expected NAME=DIR")))?;
+    Ok(match rest.rsplit_once('@') {
+        Some((d, v)) if v.parse::<u64>().is_ok() => (name, d, v.parse().ok()),
+        _ => (name, rest, default_version),
+    })
+}
+
+/// The directories a session of `args` reads: its `--db` and each `--table` directory.
+pub(super) fn served_dirs(args: &SessionArgs) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = args.db.iter().cloned().collect();
+    for spec in &args.tables {
+        dirs.push(PathBuf::from(table_spec(spec, None)?.1));
+    }
+    Ok(dirs)
 }
 
 /// Prints a result in `format` to stdout.

@@ -30,6 +30,9 @@
 //!   [`QuiverFlightSqlService::with_read_only`] server — may not run a statement that changes
 //!   anything (DML, DDL, `COPY`, `SET`, also under `EXPLAIN ANALYZE`): `PermissionDenied`,
 //!   and nothing runs. Without authentication every caller may write.
+//! - **Paths** (`paths.rs`): a statement may name files only under the served directories
+//!   ([`QuiverFlightSqlService::with_served_paths`]; none by default): `CREATE EXTERNAL TABLE`,
+//!   `COPY … TO` and `quiver_version` elsewhere are `PermissionDenied`, whatever the role.
 //! - **Limits** (`limits.rs`): queries at once, time per query, bytes per `DoPut`.
 
 #![forbid(unsafe_code)]
@@ -38,6 +41,7 @@ pub mod auth;
 mod guard;
 pub mod limits;
 mod metadata;
+mod paths;
 mod prepared;
 mod service;
 mod tracking;
@@ -66,6 +70,7 @@ use crate::sql::QuiverSession;
 use auth::{Authenticator, Caller};
 pub use guard::Guarded;
 use limits::QueryLimits;
+pub use paths::ServedPaths;
 pub use prepared::PreparedStatements;
 use tracking::QueryTracker;
 use users::Role;
@@ -77,6 +82,7 @@ pub struct QuiverFlightSqlService {
     queries: QueryTracker,
     limits: QueryLimits,
     read_only: bool,
+    paths: ServedPaths,
 }
 
 impl QuiverFlightSqlService {
@@ -88,7 +94,17 @@ impl QuiverFlightSqlService {
             queries: QueryTracker::new(false),
             limits: QueryLimits::default(),
             read_only: false,
+            paths: ServedPaths::default(),
         }
+    }
+
+    /// The directories whose files statements may name (`CREATE EXTERNAL TABLE … LOCATION`,
+    /// `COPY … TO`, `quiver_version('dir', v)`); by default none, so every statement naming a
+    /// path is refused (`paths.rs`). `quiver serve` serves its `--db` and `--table`
+    /// directories.
+    pub fn with_served_paths(mut self, paths: ServedPaths) -> Self {
+        self.paths = paths;
+        self
     }
 
     /// Refuses every statement that changes anything, whoever asks.
@@ -125,6 +141,7 @@ impl QuiverFlightSqlService {
     ) -> Result<LogicalPlan, Status> {
         let plan = self.session.plan(sql).await.map_err(invalid_argument)?;
         self.check_access(&plan, caller)?;
+        self.paths.check(&plan)?;
         match params {
             Some(params) => plan.with_param_values(params).map_err(invalid_argument),
             None => Ok(plan),
