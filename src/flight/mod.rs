@@ -13,7 +13,7 @@
 //! - **Prepared statements.** `CreatePreparedStatement` plans the SQL and answers its result
 //!   schema and its parameter schema (`$1`, `$2`, ... placeholders); `DoPut` binds one row of
 //!   parameters; `GetFlightInfo`/`DoGet` run it; `ClosePreparedStatement` forgets it. Handles
-//!   live in the server until closed.
+//!   live in the server until closed, and belong to the user who created them (`prepared.rs`).
 //! - **Updates.** `DoPut(CommandStatementUpdate)` runs a statement (`INSERT`, `CREATE TABLE
 //!   ... AS`, `CREATE VIEW`) and answers the number of rows it wrote (0 for DDL).
 //! - **Metadata.** Catalogs, schemas, tables (with their Arrow schemas when asked), table

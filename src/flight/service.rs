@@ -86,6 +86,11 @@ fn caller<T>(request: &Request<T>) -> Option<&Caller> {
     request.extensions().get::<Caller>()
 }
 
+/// The calling user's name, if the server authenticates.
+fn user<T>(request: &Request<T>) -> Option<&str> {
+    caller(request).map(|c| c.user.as_str())
+}
+
 /// The one-row parameter batch sent with a `DoPut` of at most `max_bytes`.
 async fn parameter_batch(
     request: Request<PeekableFlightDataStream>,
@@ -187,7 +192,7 @@ impl FlightSqlService for QuiverFlightSqlService {
         let dataset_schema = schema_bytes(&result_schema(&plan))?;
         let parameter_schema = schema_bytes(&parameter_schema(&plan)?)?;
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: self.prepared.insert(query.query),
+            prepared_statement_handle: self.prepared.insert(query.query, user(&request))?,
             dataset_schema,
             parameter_schema,
         })
@@ -198,9 +203,10 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
+        let owner = user(&request).map(str::to_owned);
         let batch = parameter_batch(request, self.limits.max_put_bytes()).await?;
         self.prepared
-            .bind(&query.prepared_statement_handle, &batch)?;
+            .bind(&query.prepared_statement_handle, owner.as_deref(), &batch)?;
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(query.prepared_statement_handle),
         })
@@ -211,7 +217,9 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let prepared = self
+            .prepared
+            .get(&query.prepared_statement_handle, user(&request))?;
         let plan = self
             .plan(&prepared.sql, prepared.param_values(), caller(&request))
             .await?;
@@ -226,7 +234,9 @@ impl FlightSqlService for QuiverFlightSqlService {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let prepared = self.prepared.get(&query.prepared_statement_handle)?;
+        let prepared = self
+            .prepared
+            .get(&query.prepared_statement_handle, user(&request))?;
         let plan = self
             .plan(&prepared.sql, prepared.param_values(), caller(&request))
             .await?;
@@ -236,9 +246,10 @@ impl FlightSqlService for QuiverFlightSqlService {
     async fn do_action_close_prepared_statement(
         &self,
         query: ActionClosePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<(), Status> {
-        self.prepared.close(&query.prepared_statement_handle);
+        self.prepared
+            .close(&query.prepared_statement_handle, user(&request));
         Ok(())
     }
 
