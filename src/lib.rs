@@ -17,14 +17,15 @@
 //!   column, region and byte at fault.
 //! - [`io`] (feature `io`): import and export of Parquet, Arrow IPC, CSV, NDJSON.
 //! - [`sql`] (feature `sql`): DataFusion 55 over Quiver tables.
-//! - `ffi` (feature `ffi`), `flight` (feature `flight`), `tpch` (feature `tpch`).
+//! - `ffi` (feature `ffi`), `flight` (feature `flight`), `tpch` (feature `tpch`),
+//!   `distributed` (feature `distributed`: Ballista codecs and processes).
 //! - `format` (hidden from these docs): the on-disk format itself, for tools, fuzzing and
 //!   corruption tests. Not a stable API: it changes with the format (docs/FORMAT.md).
 //!
 //! Inside, the modules depend on each other in one direction only:
 //!
 //! ```text
-//! native ◄── overflow ◄── arrow_bridge ◄──┬── sql ◄── flight
+//! native ◄── overflow ◄── arrow_bridge ◄──┬── sql ◄── flight, distributed
 //! (format,    (bag blobs,   (Arrow arrays, ├── io
 //!  commits)    keys)         Table, writer) └── ffi
 //! ```
@@ -79,6 +80,8 @@
 //! - `ffi` (default): the Arrow C Stream interface for scans and query results (`ffi`).
 //! - `flight`: the Arrow Flight SQL server (`flight`; `quiver serve` in the CLI crate).
 //! - `tpch`: TPC-H data generated in-process (`tpch`), for the demo, benchmarks and tests.
+//! - `distributed`: Quiver tables on an Apache DataFusion Ballista 55 cluster (`distributed`;
+//!   `quiver cluster` in the CLI crate; docs/DISTRIBUTED.md). Compiles DataFusion once more.
 //!
 //! The storage core (`native`, `overflow`, `arrow_bridge`) builds and tests with
 //! `--no-default-features`.
@@ -96,6 +99,8 @@
 compile_error!("Quiver maps little-endian segment files straight into Arrow arrays and supports only little-endian targets");
 
 mod arrow_bridge;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;

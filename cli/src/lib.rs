@@ -9,6 +9,8 @@
 #![forbid(unsafe_code)]
 
 mod changes;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod demo;
 mod info;
 mod progress;
@@ -49,6 +51,11 @@ pub enum Command {
     Sql(sql::SqlArgs),
     /// Serve the tables over Arrow Flight SQL (JDBC, ADBC and Flight SQL clients).
     Serve(serve::ServeArgs),
+    /// Run a scheduler or an executor of a Ballista cluster serving Quiver tables (feature
+    /// `distributed`; docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Edit the users file of `quiver serve --users`: add users, issue tokens.
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -84,6 +91,18 @@ fn open(table: &std::path::Path, version: Option<u64>) -> Result<quiver_store::T
     }
 }
 
+impl Command {
+    /// Whether the command is a long-running server (`serve`, `cluster`).
+    pub fn is_server(&self) -> bool {
+        match self {
+            Command::Serve(_) => true,
+            #[cfg(feature = "distributed")]
+            Command::Cluster(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -92,6 +111,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => transfer::export(args, cli.quiet),
         Command::Sql(args) => sql::run(args),
         Command::Serve(args) => serve::run(args, cli.quiet),
+        #[cfg(feature = "distributed")]
+        Command::Cluster(command) => cluster::run(command),
         Command::Users(command) => users::run(command),
         Command::Info(args) => info::run(args),
         Command::Merge(args) => changes::merge(args),

@@ -5,12 +5,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    let cli = quiver_cli::Cli::parse();
     // Like other Unix tools, stop quietly when the reader of our output goes away
-    // (`quiver info t | head`) instead of failing on the broken pipe.
-    // SAFETY: called first thing in `main`, before any other thread exists; restoring the
-    // default disposition of SIGPIPE has no memory-safety preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    // (`quiver info t | head`) instead of failing on the broken pipe. Not for the servers
+    // (`serve`, `cluster`): a peer that hangs up must cost them a connection, not the process.
+    if !cli.command.is_server() {
+        // SAFETY: called in `main` before anything has started a thread (argument parsing
+        // starts none); restoring the default disposition of SIGPIPE has no memory-safety
+        // preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
     // A decoder panic on damaged input becomes an ordinary `error:` line: keep the default
     // hook's message and backtrace for every other panic only.
@@ -20,7 +25,6 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
-    let cli = quiver_cli::Cli::parse();
     match quiver_cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

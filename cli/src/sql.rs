@@ -51,6 +51,11 @@ pub struct SessionArgs {
     /// Threads (partitions) per query and in the runtime (default: the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Run the queries on the Ballista cluster whose scheduler is at df://HOST:PORT (writes
+    /// stay local-only and are refused; docs/DISTRIBUTED.md).
+    #[cfg(feature = "distributed")]
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 impl SessionArgs {
@@ -148,6 +153,12 @@ pub(super) fn session(args: &SessionArgs) -> Result<QuiverSession> {
     let session = match &args.db {
         Some(db) => QuiverSession::open_db_with_limits(db, Default::default(), &limits)?,
         None => QuiverSession::with_limits(Default::default(), &limits)?,
+    };
+    // On a cluster, before any table is registered (the session then serves them for it).
+    #[cfg(feature = "distributed")]
+    let session = match &args.cluster {
+        Some(cluster) => session.on_cluster(cluster)?,
+        None => session,
     };
     for spec in &args.tables {
         let (name, dir, version) = table_spec(spec, args.version)?;

@@ -37,6 +37,8 @@ pub struct QuiverSchemaProvider {
     registered: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
     /// Providers of the directory's tables looked up so far, by name.
     opened: Mutex<HashMap<String, Arc<QuiverTableProvider>>>,
+    /// Whether its tables give strings as views.
+    string_view: bool,
 }
 
 impl QuiverSchemaProvider {
@@ -46,7 +48,15 @@ impl QuiverSchemaProvider {
             dir: dir.into(),
             registered: RwLock::new(HashMap::new()),
             opened: Mutex::new(HashMap::new()),
+            string_view: true,
         }
+    }
+
+    /// Whether its tables give strings as views (the default) or as `LargeUtf8`
+    /// ([`QuiverTableProvider::with_string_view`]).
+    pub fn with_string_view(mut self, string_view: bool) -> Self {
+        self.string_view = string_view;
+        self
     }
 
     /// The database directory.
@@ -103,7 +113,11 @@ impl SchemaProvider for QuiverSchemaProvider {
             }
             Some(Err(e)) => return Err(external(e)),
             None if !dir.is_dir() || !Table::exists(&dir) => return Ok(None),
-            None => Arc::new(QuiverTableProvider::try_new(&dir).map_err(external)?),
+            None => Arc::new(
+                QuiverTableProvider::try_new(&dir)
+                    .map_err(external)?
+                    .with_string_view(self.string_view),
+            ),
         };
         opened.insert(name.to_string(), Arc::clone(&provider));
         Ok(Some(provider))
@@ -151,8 +165,25 @@ impl SchemaProvider for QuiverSchemaProvider {
 }
 
 /// `CREATE EXTERNAL TABLE ... STORED AS QUIVER` (see the module contract).
-#[derive(Debug, Default)]
-pub struct QuiverTableFactory;
+#[derive(Debug)]
+pub struct QuiverTableFactory {
+    string_view: bool,
+}
+
+impl Default for QuiverTableFactory {
+    fn default() -> Self {
+        Self { string_view: true }
+    }
+}
+
+impl QuiverTableFactory {
+    /// Whether the tables it serves give strings as views (the default) or as `LargeUtf8`
+    /// ([`QuiverTableProvider::with_string_view`]).
+    pub fn with_string_view(mut self, string_view: bool) -> Self {
+        self.string_view = string_view;
+        self
+    }
+}
 
 #[async_trait]
 impl TableProviderFactory for QuiverTableFactory {
@@ -175,7 +206,9 @@ impl TableProviderFactory for QuiverTableFactory {
                 .and_then(|w| w.commit())
                 .map_err(external)?;
         }
-        let provider = QuiverTableProvider::try_new(&dir).map_err(external)?;
+        let provider = QuiverTableProvider::try_new(&dir)
+            .map_err(external)?
+            .with_string_view(self.string_view);
         if !cmd.schema.fields().is_empty() {
             let declared: Vec<&str> = cmd
                 .schema

@@ -70,3 +70,5 @@ pub use scan_planning::table_statistics;
 pub use session::{is_ddl, QueryResult, QuiverSession, SessionLimits};
 pub use sink::QuiverSink;
 pub use source::{QuiverSource, ScanRequest};
+#[cfg(feature = "distributed")]
+pub(crate) use source::{ShippedScan, ShippedUnit};

@@ -180,6 +180,28 @@ impl RowFilter {
         }))
     }
 
+    /// The filter of exactly these conjuncts in this evaluation order (a filter's
+    /// [`conjuncts`](Self::conjuncts) as shipped to another process, `source/shipped.rs`):
+    /// neither split nor ranked again, so a [`ConjunctSet`] planned for the original names
+    /// the same conjuncts here. `None` when `conjuncts` is empty.
+    #[cfg(feature = "distributed")]
+    pub(super) fn try_in_order(
+        conjuncts: Vec<Arc<dyn PhysicalExpr>>,
+        schema: &SchemaRef,
+    ) -> Result<Option<Self>> {
+        if conjuncts.len() > MAX_CONJUNCTS {
+            return Err(DataFusionError::Plan(format!(
+                "a Quiver scan applies at most {MAX_CONJUNCTS} conjuncts, got {}",
+                conjuncts.len()
+            )));
+        }
+        let conjuncts = conjuncts
+            .into_iter()
+            .map(|p| Conjunct::try_new(p, schema))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((!conjuncts.is_empty()).then_some(Self { conjuncts }))
+    }
+
     /// Calls `f` on each conjunct in turn until it answers `Stop` (the walk of
     /// `ExecutionPlan::apply_expressions` / `DataSource::apply_expressions`).
     pub(super) fn apply_conjuncts(

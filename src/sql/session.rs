@@ -82,6 +82,15 @@ impl SessionLimits {
 pub struct QuiverSession {
     ctx: SessionContext,
     db: Option<PathBuf>,
+    /// The cluster (`df://HOST:PORT`) that plans and runs this session's queries, if any.
+    cluster: Option<String>,
+}
+
+/// Whether tables registered in a session give strings as views: not on a cluster, where
+/// batches are written as Arrow IPC between nodes and a view batch would carry the whole
+/// segment's string bytes it points into.
+fn serves_views(cluster: &Option<String>) -> bool {
+    cluster.is_none()
 }
 
 /// The result of a statement: its schema and batches.
@@ -126,13 +135,17 @@ impl QuiverSession {
         };
         let state = builder
             .with_default_features()
-            .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory))
+            .with_table_factory("QUIVER".into(), Arc::new(QuiverTableFactory::default()))
             .with_physical_optimizer_rule(Arc::new(AggregatePushdown))
             .with_query_planner(Arc::new(QuiverQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udtf("quiver_version", Arc::new(VersionFunction));
-        Self { ctx, db: None }
+        Self {
+            ctx,
+            db: None,
+            cluster: None,
+        }
     }
 
     /// A session whose default schema is the database directory `dir` (created if missing).
@@ -149,19 +162,68 @@ impl QuiverSession {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, "create directory", e))?;
         let mut session = Self::with_limits(config, limits)?;
-        let options = session.ctx.state().config_options().catalog.clone();
-        let catalog = session
+        session.use_db(&dir, true)?;
+        session.db = Some(dir);
+        Ok(session)
+    }
+
+    /// Makes database directory `dir` the default schema, its tables giving strings as views
+    /// or not.
+    fn use_db(&self, dir: &Path, string_view: bool) -> crate::Result<()> {
+        let options = self.ctx.state().config_options().catalog.clone();
+        let catalog = self
             .ctx
             .catalog(&options.default_catalog)
             .ok_or_else(|| crate::Error::invalid("the session has no default catalog"))?;
+        let schema = QuiverSchemaProvider::new(dir).with_string_view(string_view);
         catalog
-            .register_schema(
-                &options.default_schema,
-                Arc::new(QuiverSchemaProvider::new(&dir)),
-            )
+            .register_schema(&options.default_schema, Arc::new(schema))
             .map_err(|e| crate::Error::invalid(e.to_string()))?;
-        session.db = Some(dir);
+        Ok(())
+    }
+
+    /// This session with its queries planned and run by the Ballista cluster at `cluster`
+    /// (`df://HOST:PORT`, feature `distributed`; docs/DISTRIBUTED.md): its database directory
+    /// and settings are kept. From here on, Quiver tables (the database's, registered ones,
+    /// `STORED AS QUIVER`) give strings as `LargeUtf8`, not views, so the batches sent between
+    /// nodes hold only their own rows' bytes — register tables after this call. Writes stay
+    /// local-only: `INSERT`, `CREATE TABLE AS`, `DELETE`, `UPDATE`, `MERGE`, `TRUNCATE` and
+    /// `COPY` are refused on a cluster session.
+    #[cfg(feature = "distributed")]
+    pub fn on_cluster(self, cluster: &str) -> crate::Result<Self> {
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_table_factory(
+                "QUIVER".into(),
+                Arc::new(QuiverTableFactory::default().with_string_view(false)),
+            )
+            .build();
+        let state = crate::distributed::cluster_state(state, cluster)?;
+        let session = Self {
+            ctx: SessionContext::new_with_state(state),
+            db: self.db,
+            cluster: Some(cluster.to_owned()),
+        };
+        if let Some(dir) = &session.db {
+            session.use_db(dir, false)?;
+        }
         Ok(session)
+    }
+
+    /// Refuses a change of stored data on a cluster session (see [`Self::on_cluster`]).
+    fn check_local_only(&self, plan: &LogicalPlan) -> Result<()> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        let what = match plan {
+            LogicalPlan::Dml(dml) => dml.op.name(),
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(_)) => "CREATE TABLE AS",
+            LogicalPlan::Copy(_) => "COPY",
+            _ => return Ok(()),
+        };
+        Err(DataFusionError::Plan(format!(
+            "{what} is not supported on a cluster session ({cluster}): writes are local-only; \
+             run the statement without --cluster"
+        )))
     }
 
     /// The DataFusion context, for anything this wrapper does not cover.
@@ -171,7 +233,9 @@ impl QuiverSession {
 
     /// Registers the newest version of the table in `dir` as `name`.
     pub fn register_table(&self, name: &str, dir: impl AsRef<Path>) -> Result<()> {
-        let provider = QuiverTableProvider::try_new(dir).map_err(external)?;
+        let provider = QuiverTableProvider::try_new(dir)
+            .map_err(external)?
+            .with_string_view(serves_views(&self.cluster));
         self.ctx.register_table(name, Arc::new(provider))?;
         Ok(())
     }
@@ -183,7 +247,9 @@ impl QuiverSession {
         dir: impl AsRef<Path>,
         version: u64,
     ) -> Result<()> {
-        let provider = QuiverTableProvider::try_new_at_version(dir, version).map_err(external)?;
+        let provider = QuiverTableProvider::try_new_at_version(dir, version)
+            .map_err(external)?
+            .with_string_view(serves_views(&self.cluster));
         self.ctx.register_table(name, Arc::new(provider))?;
         Ok(())
     }
@@ -211,6 +277,7 @@ impl QuiverSession {
     /// Runs a plan of [`Self::plan`]: DDL takes effect now (`CREATE TABLE ... AS` writes its
     /// table), queries return a frame to execute.
     pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
+        self.check_local_only(&plan)?;
         // DataFusion reports any failure to drop as "doesn't exist"; say what really happens.
         if let (Some(db), LogicalPlan::Ddl(DdlStatement::DropTable(cmd))) = (&self.db, &plan) {
             let dir = db.join(cmd.name.table());

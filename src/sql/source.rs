@@ -61,6 +61,11 @@ use super::scan_units::{split, Unit};
 use crate::arrow_bridge::Placement;
 use crate::Table;
 
+#[cfg(feature = "distributed")]
+mod shipped;
+#[cfg(feature = "distributed")]
+pub(crate) use shipped::{ShippedScan, ShippedUnit};
+
 /// What a query asks of a [`QuiverSource`]: built from `Default` and the `with_*` setters.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -77,6 +82,9 @@ pub struct ScanRequest {
     pub batch_size: usize,
     /// Output partitions wanted.
     pub target_partitions: usize,
+    /// Whether DataFusion may split the scan into more partitions than `target_partitions`
+    /// (`DataSource::repartitioned`).
+    pub repartitionable: bool,
 }
 
 impl Default for ScanRequest {
@@ -88,6 +96,7 @@ impl Default for ScanRequest {
             fetch: None,
             batch_size: crate::DEFAULT_BATCH_SIZE,
             target_partitions: 1,
+            repartitionable: true,
         }
     }
 }
@@ -105,6 +114,8 @@ crate::options::with_setters!(ScanRequest {
     with_batch_size => batch_size: usize,
     /// Output partitions wanted.
     with_target_partitions => target_partitions: usize,
+    /// Whether DataFusion may split the scan further.
+    with_repartitionable => repartitionable: bool,
 });
 
 /// The row filter applying `filters` (over `schema`, the table's schema as the scan serves
@@ -165,6 +176,8 @@ pub struct QuiverSource {
     batch_size: usize,
     /// Zones in the table, before pruning.
     total_zones: usize,
+    /// Whether `repartitioned` may split the scan further.
+    repartitionable: bool,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -209,6 +222,7 @@ impl QuiverSource {
             fetch: None,
             batch_size: request.batch_size.max(1),
             total_zones,
+            repartitionable: request.repartitionable,
             metrics,
         };
         source.set_fetch(request.fetch);
@@ -398,7 +412,7 @@ impl DataSource for QuiverSource {
         _repartition_file_min_size: usize,
         _output_ordering: Option<LexOrdering>,
     ) -> Result<Option<Arc<dyn DataSource>>> {
-        if target_partitions <= self.partitions.len() {
+        if !self.repartitionable || target_partitions <= self.partitions.len() {
             return Ok(None);
         }
         let mut source = self.clone();

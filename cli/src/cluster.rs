@@ -1,0 +1,144 @@
+//! `quiver cluster scheduler|executor` (feature `distributed`): the processes of a Ballista
+//! cluster that serves Quiver tables (docs/DISTRIBUTED.md).
+//!
+//! # Contract
+//! - `scheduler` serves until the process is stopped; it prints `scheduler listening on
+//!   HOST:PORT` once it is about to accept executors and clients.
+//! - `executor` registers with the scheduler and runs tasks until stopped; it prints
+//!   `executor listening on HOST:PORT`. Without `--work-dir`, its shuffle files live in a
+//!   temporary directory removed when it exits.
+//! - Logs go to stderr, filtered by `RUST_LOG`-style directives in `QUIVER_LOG` (default
+//!   `warn`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use quiver_store::distributed::{run_executor, run_scheduler, ExecutorOptions};
+use quiver_store::{Error, Result};
+
+use super::sql::runtime;
+
+/// The cluster processes.
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterCommand {
+    /// Run a Ballista scheduler with Quiver's plan codecs.
+    Scheduler {
+        /// Address to serve clients and executors on.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: SocketAddr,
+        /// Host executors and clients reach this scheduler at (default: localhost).
+        #[arg(long)]
+        external_host: Option<String>,
+    },
+    /// Run a Ballista executor with Quiver's plan codecs.
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        scheduler: String,
+        /// Address of this executor's Arrow Flight service (its gRPC service takes the next
+        /// port unless --grpc-port says otherwise).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: SocketAddr,
+        /// Port of this executor's gRPC service.
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// Host other nodes reach this executor at (default: the bind address).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Where shuffle files are written (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+        /// Tasks run at once (default: the number of cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+}
+
+/// Runs `command` until the process is stopped.
+pub fn run(command: ClusterCommand) -> Result<()> {
+    init_logging();
+    let rt = runtime(None)?;
+    match command {
+        ClusterCommand::Scheduler {
+            bind,
+            external_host,
+        } => {
+            announce("scheduler", bind)?;
+            rt.block_on(run_scheduler(bind, external_host))
+        }
+        ClusterCommand::Executor {
+            scheduler,
+            bind,
+            grpc_port,
+            external_host,
+            work_dir,
+            concurrency,
+        } => {
+            let scheduler = host_port(&scheduler)?;
+            let temp;
+            let work_dir = match work_dir {
+                Some(dir) => dir,
+                None => {
+                    temp = tempfile::tempdir().map_err(|e| {
+                        Error::io(std::env::temp_dir(), "create a work directory", e)
+                    })?;
+                    temp.path().to_path_buf()
+                }
+            };
+            let mut options =
+                ExecutorOptions::new(scheduler, bind, work_dir).with_external_host(external_host);
+            if let Some(port) = grpc_port {
+                options = options.with_grpc_port(port);
+            }
+            if let Some(n) = concurrency {
+                options = options.with_concurrency(n);
+            }
+            announce("executor", bind)?;
+            rt.block_on(run_executor(options))
+        }
+    }
+}
+
+/// `HOST:PORT` split.
+fn host_port(address: &str) -> Result<(String, u16)> {
+    let bad = || Error::invalid(format!("--scheduler {address:?}: expected HOST:PORT"));
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn announce(role: &str, bind: SocketAddr) -> Result<()> {
+    let mut out = std::io::stdout();
+    writeln!(out, "{role} listening on {bind}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io(Path::new("stdout"), "write", e))
+}
+
+/// Ballista's logs on stderr, as `QUIVER_LOG` filters them.
+fn init_logging() {
+    let filter = std::env::var("QUIVER_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_addresses_need_a_host_and_a_port() {
+        assert_eq!(
+            host_port("10.0.0.1:50050").unwrap(),
+            ("10.0.0.1".into(), 50050)
+        );
+        for bad in ["10.0.0.1", ":50050", "h:port", "h:70000"] {
+            assert!(host_port(bad).is_err(), "{bad}");
+        }
+    }
+}

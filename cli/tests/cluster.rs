@@ -1,0 +1,264 @@
+//! A real Ballista cluster of `quiver` processes on loopback (feature `distributed`): a
+//! scheduler and two executors as separate processes answer all 22 TPC-H queries (scale 0.1)
+//! as local `quiver sql` does; writes are refused with a message saying they are local-only;
+//! a table an executor cannot open fails the query naming the executor, path and version.
+//! Every process is killed when its test ends; every wait is bounded.
+#![cfg(feature = "distributed")]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const SCALE: f64 = 0.1;
+
+/// A `quiver` process, killed when dropped.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn quiver() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (at most 60 s) until something accepts connections on `port`.
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `quiver cluster ARGS` in `cwd` and waits for its `listening` line.
+fn start(cwd: &Path, args: &[&str]) -> Node {
+    let mut child = quiver()
+        .current_dir(cwd)
+        .env("QUIVER_LOG", "error")
+        .arg("cluster")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+    assert!(
+        line.contains("listening"),
+        "quiver cluster {args:?} said {line:?}"
+    );
+    Node(child)
+}
+
+/// A scheduler (in `cwd`) and one executor per entry of `executor_dirs` (run in that
+/// directory); returns the nodes and the cluster's `df://` address.
+fn cluster(cwd: &Path, executor_dirs: &[&Path]) -> (Vec<Node>, String) {
+    let port = free_port();
+    let mut nodes = vec![start(
+        cwd,
+        &["scheduler", "--bind", &format!("127.0.0.1:{port}")],
+    )];
+    wait_for_port(port);
+    for dir in executor_dirs {
+        let (flight, grpc) = (free_port(), free_port());
+        nodes.push(start(
+            dir,
+            &[
+                "executor",
+                "--scheduler",
+                &format!("127.0.0.1:{port}"),
+                "--bind",
+                &format!("127.0.0.1:{flight}"),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--concurrency",
+                "2",
+            ],
+        ));
+        wait_for_port(flight);
+    }
+    // Executors register with their first call to the scheduler, right after they listen.
+    std::thread::sleep(Duration::from_secs(2));
+    (nodes, format!("df://127.0.0.1:{port}"))
+}
+
+/// Every TPC-H table at SCALE under `root/db`.
+fn tpch_db(root: &Path) -> PathBuf {
+    let db = root.join("db");
+    for name in quiver_store::tpch::TABLES {
+        quiver_store::tpch::write_table(&db.join(name), name, SCALE, 2).unwrap();
+    }
+    db
+}
+
+fn queries_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tpch-queries")
+}
+
+/// `quiver sql --db db ARGS` in `cwd`, killed after 5 minutes.
+fn sql(cwd: &Path, args: &[&str]) -> Output {
+    let mut child = quiver()
+        .current_dir(cwd)
+        .args(["sql", "--db", "db", "--threads", "2", "--format", "ndjson"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipes = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let (mut out, mut err) = pipes;
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let err_reader =
+            std::thread::spawn(move || std::io::Read::read_to_end(&mut err, &mut e).map(|_| e));
+        std::io::Read::read_to_end(&mut out, &mut o).unwrap();
+        (o, err_reader.join().unwrap().unwrap())
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("quiver sql {args:?} ran for more than 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = reader.join().unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn stdout_of(output: Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// An NDJSON result as rows of cells, sorted (rows compared as a multiset).
+fn rows(ndjson: &str) -> Vec<Vec<serde_json::Value>> {
+    let mut rows: Vec<Vec<serde_json::Value>> = ndjson
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
+            row.into_iter().map(|(_, v)| v).collect()
+        })
+        .collect();
+    rows.sort_by_key(|r| {
+        r.iter()
+            .map(|c| match c.as_f64() {
+                Some(x) if c.is_f64() => format!("{x:.6e}"),
+                _ => c.to_string(),
+            })
+            .collect::<Vec<_>>()
+    });
+    rows
+}
+
+/// Equal cells: floats within a relative 1e-9, the rest exactly.
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_f64() || b.is_f64() => {
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn all_22_tpch_queries_on_a_scheduler_and_two_executors_match_local_quiver_sql() {
+    let tmp = tempfile::tempdir().unwrap();
+    tpch_db(tmp.path());
+    let root = tmp.path();
+    let (_nodes, url) = cluster(root, &[root, root]);
+    let mut empty = Vec::new();
+    for q in 1..=22 {
+        let file = queries_dir().join(format!("q{q}.sql"));
+        let file = file.to_str().unwrap();
+        let local = rows(&stdout_of(sql(root, &["-f", file]), &format!("local q{q}")));
+        let remote = rows(&stdout_of(
+            sql(root, &["--cluster", &url, "-f", file]),
+            &format!("cluster q{q}"),
+        ));
+        assert_eq!(local.len(), remote.len(), "q{q}: row counts differ");
+        for (l, r) in local.iter().zip(&remote) {
+            assert!(
+                l.len() == r.len() && l.iter().zip(r).all(|(a, b)| same(a, b)),
+                "q{q}: local {l:?} vs cluster {r:?}"
+            );
+        }
+        if local.is_empty() {
+            empty.push(q);
+        }
+    }
+    assert!(empty.len() <= 1, "queries with no rows: {empty:?}");
+}
+
+#[test]
+fn writes_on_a_cluster_are_refused_as_local_only_and_a_missing_table_names_executor_path_and_version(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("with-table");
+    let elsewhere = tmp.path().join("without-table");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    quiver_store::tpch::write_table(&root.join("db/nation"), "nation", SCALE, 1).unwrap();
+    // The table path is relative (`db/nation`): the executor, run elsewhere, does not have it.
+    let (nodes, url) = cluster(&root, &[&elsewhere]);
+    for write in [
+        "INSERT INTO nation SELECT * FROM nation",
+        "CREATE TABLE copy AS SELECT * FROM nation",
+        "DELETE FROM nation WHERE n_nationkey = 1",
+    ] {
+        let out = sql(&root, &["--cluster", &url, write]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{write} succeeded on a cluster");
+        assert!(err.contains("local-only"), "{write}: {err}");
+    }
+    assert!(!root.join("db/copy").exists());
+    // (Not `count(*)`: the planner answers that from statistics, without a scan.)
+    let query = "SELECT sum(n_regionkey) FROM nation WHERE n_name LIKE '%A%'";
+    let out = sql(&root, &["--cluster", &url, query]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the executor read a table it does not have"
+    );
+    for part in [
+        "executor 127.0.0.1:",
+        "cannot open table db/nation",
+        "version 1",
+    ] {
+        assert!(err.contains(part), "expected {part:?} in: {err}");
+    }
+    drop(nodes);
+}
