@@ -16,13 +16,15 @@ use std::sync::Arc;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::SessionConfig;
 
-use super::{physical_codec, NodeName, QuiverLogicalCodec};
+use super::{physical_codec, NodeName, QuiverLogicalCodec, SplittableScans};
 
 /// How tasks reach executors, the same on every node: executors pull them. A task whose plan
 /// an executor cannot prepare (its table missing there, say) is then reported with its
@@ -42,6 +44,7 @@ pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>) -> c
     if let Some(host) = external_host {
         config.external_host = host;
     }
+    config.override_session_builder = Some(Arc::new(scheduler_session));
     config.override_logical_codec = Some(Arc::new(QuiverLogicalCodec::new(node.clone())));
     config.override_physical_codec = Some(physical_codec(node.clone()));
     let failed =
@@ -52,6 +55,18 @@ pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>) -> c
     start_server(cluster, bind, Arc::new(config))
         .await
         .map_err(failed)
+}
+
+/// The scheduler's planning session: Ballista's, with [`SplittableScans`] last, so that the
+/// stages' Quiver scans can be split into tasks. Always Ballista's static planner: its
+/// adaptive planner (AQE) plans with a rule list of its own, which would leave Quiver scans
+/// unsplittable, and its tasks would read each other's rows (docs/DISTRIBUTED.md).
+fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<SessionState> {
+    let config = config.with_ballista_adaptive_query_planner(false);
+    let state = default_session_builder(config)?;
+    Ok(SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rule(Arc::new(SplittableScans))
+        .build())
 }
 
 /// Where an executor serves and which scheduler it works for.

@@ -6,9 +6,8 @@
 //!   views, and the version of the snapshot a query planned now reads — the version is pinned
 //!   at encoding, which is when the client plans the query, so every node reads that snapshot
 //!   whatever commits meanwhile.
-//! - Decoding opens that version of that directory (read-only, as a pinned provider whose
-//!   scans are one partition each: Ballista 55 can split only the scans it knows into tasks)
-//!   and checks that it serves the schema the plan was written against. A table that cannot be
+//! - Decoding opens that version of that directory (read-only, as a pinned provider) and
+//!   checks that it serves the schema the plan was written against. A table that cannot be
 //!   opened (missing path, vacuumed version) or serves another schema is an error naming the
 //!   node, path and version; malformed bytes are an error, never a panic.
 //! - Everything else (Ballista's own nodes, file formats, functions) is Ballista's
@@ -71,10 +70,7 @@ pub(super) fn table_node(provider: &QuiverTableProvider) -> Result<TableNode> {
 /// The pinned provider `node` names, opened on `this` node.
 pub(super) fn open_table(node: &TableNode, this: &NodeName) -> Result<QuiverTableProvider> {
     QuiverTableProvider::try_new_at_version(&node.path, node.version)
-        .map(|p| {
-            p.with_string_view(node.string_view)
-                .with_single_partition(true)
-        })
+        .map(|p| p.with_string_view(node.string_view))
         .map_err(|e| {
             DataFusionError::Execution(format!(
                 "{this} cannot open table {} at version {}: {e}",

@@ -10,6 +10,8 @@
 //!   plans, as that table version plus the planned scan's projection, filters, zones and
 //!   partitions, rebuilt on the executor without planning again; [`physical_codec`] composes
 //!   it with Ballista's own codec;
+//! - [`SplittableScans`] (`splittable.rs`): on the scheduler, Quiver scans wrapped as file
+//!   groups so Ballista can split them into tasks, one partition's zones each;
 //! - `wire.rs`: their protobuf messages and framing;
 //! - `cluster.rs`: the scheduler and executor processes with these codecs
 //!   ([`run_scheduler`], [`run_executor`]) and the client's session state
@@ -28,6 +30,7 @@
 mod cluster;
 mod logical_codec;
 mod physical_codec;
+mod splittable;
 mod wire;
 
 #[cfg(test)]
@@ -40,6 +43,7 @@ use datafusion::common::DataFusionError;
 pub use cluster::{cluster_state, run_executor, run_scheduler, scheduler_url, ExecutorOptions};
 pub use logical_codec::QuiverLogicalCodec;
 pub use physical_codec::{physical_codec, QuiverPhysicalCodec};
+pub use splittable::{QuiverFileSource, SplittableScans};
 
 /// The node a codec runs on, as its errors name it (e.g. `executor 10.0.0.2:50051`).
 #[derive(Debug, Clone, PartialEq, Eq)]

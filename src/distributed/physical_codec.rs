@@ -2,7 +2,9 @@
 //! executors.
 //!
 //! # Contract
-//! - A `DataSourceExec` over a [`QuiverSource`] is encoded as its table (directory, version,
+//! - A `DataSourceExec` over a [`QuiverSource`] — or over the file groups standing for some
+//!   of its partitions (`splittable.rs`), as Ballista restricts a stage to one task's
+//!   partitions: then just those partitions — is encoded as its table (directory, version,
 //!   view setting) and the planned scan's parts (`sql/source/shipped.rs`): projection, the
 //!   exact filter's conjuncts in evaluation order and the pruning predicate (as DataFusion's
 //!   protobuf physical expressions), the zones left after planning with what each still
@@ -31,6 +33,7 @@ use datafusion_proto::protobuf::PhysicalExprNode;
 use prost::Message;
 
 use super::logical_codec::open_table;
+use super::splittable::restricted_scan;
 use super::wire::{framed, unframe, ScanNode, TableNode, Unframed, UnitNode};
 use super::{codec_error, NodeName};
 use crate::sql::{QuiverSource, ShippedScan, ShippedUnit};
@@ -108,15 +111,24 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        let source = node
+        let not_ours = || {
+            DataFusionError::NotImplemented(format!(
+                "the Quiver codec encodes Quiver scans only, not {}",
+                node.name()
+            ))
+        };
+        let data_source = node
             .downcast_ref::<DataSourceExec>()
-            .and_then(|exec| exec.data_source().downcast_ref::<QuiverSource>())
-            .ok_or_else(|| {
-                DataFusionError::NotImplemented(format!(
-                    "the Quiver codec encodes Quiver scans only, not {}",
-                    node.name()
-                ))
-            })?;
+            .map(|exec| exec.data_source())
+            .ok_or_else(not_ours)?;
+        let restricted;
+        let source = match data_source.downcast_ref::<QuiverSource>() {
+            Some(source) => source,
+            None => {
+                restricted = restricted_scan(data_source.as_ref()).ok_or_else(not_ours)??;
+                &restricted
+            }
+        };
         let table = source.table();
         let path = table.path().to_str().ok_or_else(|| {
             DataFusionError::Plan(format!(

@@ -53,8 +53,6 @@ pub struct QuiverTableProvider {
     /// The schema DataFusion sees (strings as `LargeUtf8`, or `Utf8View` with `string_view`).
     schema: SchemaRef,
     string_view: bool,
-    /// Whether every scan is planned as one partition.
-    single_partition: bool,
     /// The newest snapshot opened so far.
     snapshot: Mutex<Table>,
 }
@@ -81,18 +79,8 @@ impl QuiverTableProvider {
             pinned,
             schema: view_schema(&table.schema()),
             string_view: true,
-            single_partition: false,
             snapshot: Mutex::new(table),
         }
-    }
-
-    /// Plans every scan as one partition, never split further. For planners that hand each
-    /// partition of a plan to a separate task by re-indexing the scan's partitions, which
-    /// they can do only for scans they know (Ballista 55's scheduler restricts file and
-    /// memory scans only; docs/DISTRIBUTED.md, "Parallelism").
-    pub fn with_single_partition(mut self, single_partition: bool) -> Self {
-        self.single_partition = single_partition;
-        self
     }
 
     /// Whether string and binary columns reach DataFusion as `Utf8View` / `BinaryView` (the
@@ -205,17 +193,12 @@ impl TableProvider for QuiverTableProvider {
         // A limit is a row limit for the scan only when no filter is left to DataFusion.
         let fetch = if inexact.is_empty() { limit } else { None };
         let config = state.config_options();
-        let partitions = match self.single_partition {
-            true => 1,
-            false => config.execution.target_partitions,
-        };
         let mut request = ScanRequest::default()
             .with_filters(plan(exact)?)
             .with_pruning(plan(inexact)?)
             .with_fetch(fetch)
             .with_batch_size(config.execution.batch_size.get())
-            .with_target_partitions(partitions)
-            .with_repartitionable(!self.single_partition);
+            .with_target_partitions(config.execution.target_partitions);
         if let Some(projection) = projection {
             request = request.with_projection(projection.clone());
         }

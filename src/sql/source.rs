@@ -82,9 +82,6 @@ pub struct ScanRequest {
     pub batch_size: usize,
     /// Output partitions wanted.
     pub target_partitions: usize,
-    /// Whether DataFusion may split the scan into more partitions than `target_partitions`
-    /// (`DataSource::repartitioned`).
-    pub repartitionable: bool,
 }
 
 impl Default for ScanRequest {
@@ -96,7 +93,6 @@ impl Default for ScanRequest {
             fetch: None,
             batch_size: crate::DEFAULT_BATCH_SIZE,
             target_partitions: 1,
-            repartitionable: true,
         }
     }
 }
@@ -114,8 +110,6 @@ crate::options::with_setters!(ScanRequest {
     with_batch_size => batch_size: usize,
     /// Output partitions wanted.
     with_target_partitions => target_partitions: usize,
-    /// Whether DataFusion may split the scan further.
-    with_repartitionable => repartitionable: bool,
 });
 
 /// The row filter applying `filters` (over `schema`, the table's schema as the scan serves
@@ -176,7 +170,8 @@ pub struct QuiverSource {
     batch_size: usize,
     /// Zones in the table, before pruning.
     total_zones: usize,
-    /// Whether `repartitioned` may split the scan further.
+    /// Whether `repartitioned` may split the scan further (not once its partitions were
+    /// handed out to tasks, `source/shipped.rs`).
     repartitionable: bool,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -222,7 +217,7 @@ impl QuiverSource {
             fetch: None,
             batch_size: request.batch_size.max(1),
             total_zones,
-            repartitionable: request.repartitionable,
+            repartitionable: true,
             metrics,
         };
         source.set_fetch(request.fetch);

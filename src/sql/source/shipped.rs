@@ -11,6 +11,8 @@
 //!   rows it read where it was planned. The parts are not trusted: a column, zone, row range,
 //!   conjunct set or partition range that does not fit `table` is an error naming it, never
 //!   a panic. Deleted-row counts are recomputed from `table`'s own deletion vectors.
+//! - [`QuiverSource::select_partitions`] restricts a scan to some of its partitions, as one
+//!   task of a distributed stage runs it.
 //! - Metrics of planning (`zones_pruned`, ...) stay with the planning process.
 
 use std::ops::Range;
@@ -64,6 +66,35 @@ impl QuiverSource {
     /// The table's full schema as this scan serves it.
     pub(crate) fn table_schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// This scan restricted to its partitions `indices`, in that order (partition `j` of the
+    /// result is partition `indices[j]` of this one): what one task of a distributed stage
+    /// runs. Zones of other partitions are dropped.
+    pub(crate) fn select_partitions(&self, indices: &[usize]) -> Result<Self> {
+        let mut units = Vec::new();
+        let mut partitions = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let range = self.partitions.get(i).ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "Quiver scan of {} has {} partitions, not {}",
+                    self.table.path().display(),
+                    self.partitions.len(),
+                    i + 1
+                ))
+            })?;
+            let start = units.len();
+            units.extend_from_slice(&self.units[range.clone()]);
+            partitions.push(start..units.len());
+        }
+        // No partitions at all stays so: the task's plan expects none of this scan (a
+        // `UNION` branch it does not run).
+        Ok(Self {
+            units: Arc::new(units),
+            partitions,
+            repartitionable: false,
+            ..self.clone()
+        })
     }
 
     /// This scan's parts (see the module contract).
@@ -207,12 +238,9 @@ fn unit_of(table: &Table, u: &ShippedUnit, all_conjuncts: u64) -> Result<Unit, S
     })
 }
 
-/// Checks that `partitions` are contiguous ranges covering `0..units` in order (one empty
-/// range when there are no units, as DataFusion expects at least one partition).
+/// Checks that `partitions` are contiguous ranges covering `0..units` in order (none at all
+/// for a scan restricted to no partitions, `QuiverSource::select_partitions`).
 fn check_partitions(partitions: &[Range<usize>], units: usize) -> Result<(), String> {
-    if partitions.is_empty() {
-        return Err("the scan has no partitions".into());
-    }
     let mut next = 0;
     for (p, r) in partitions.iter().enumerate() {
         if r.start != next || r.end < r.start {
@@ -239,7 +267,8 @@ mod tests {
     fn partitions_must_cover_the_zones_in_order() {
         assert!(check_partitions(&[0..2, 2..5], 5).is_ok());
         assert!(check_partitions(std::slice::from_ref(&(0..0)), 0).is_ok());
-        assert!(check_partitions(&[], 0).is_err());
+        assert!(check_partitions(&[], 0).is_ok());
+        assert!(check_partitions(&[], 3).is_err());
         assert!(check_partitions(&[0..2, 3..5], 5).is_err());
         assert!(check_partitions(&[0..2, 2..4], 5).is_err());
         #[allow(clippy::reversed_empty_ranges)]
