@@ -13,8 +13,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use quiver_store::distributed::{run_executor, run_scheduler, ExecutorOptions};
+use quiver_store::distributed::{run_executor, run_scheduler, ExecutorOptions, SchedulerOptions};
 use quiver_store::{Error, Result};
 
 use super::sql::runtime;
@@ -30,6 +31,10 @@ pub enum ClusterCommand {
         /// Host executors and clients reach this scheduler at (default: localhost).
         #[arg(long)]
         external_host: Option<String>,
+        /// Seconds an executor may go without a heartbeat before its tasks run elsewhere
+        /// (at least 10: a busy executor reports every 5 s).
+        #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+        executor_timeout: u64,
     },
     /// Run a Ballista executor with Quiver's plan codecs.
     Executor {
@@ -63,9 +68,13 @@ pub fn run(command: ClusterCommand) -> Result<()> {
         ClusterCommand::Scheduler {
             bind,
             external_host,
+            executor_timeout,
         } => {
+            let options = SchedulerOptions::new(bind)
+                .with_external_host(external_host)
+                .with_executor_timeout(Duration::from_secs(executor_timeout));
             announce("scheduler", bind)?;
-            rt.block_on(run_scheduler(bind, external_host))
+            rt.block_on(run_scheduler(options))
         }
         ClusterCommand::Executor {
             scheduler,

@@ -72,37 +72,61 @@ fn start(cwd: &Path, args: &[&str]) -> Node {
     Node(child)
 }
 
-/// A scheduler (in `cwd`) and one executor per entry of `executor_dirs` (run in that
-/// directory); returns the nodes and the cluster's `df://` address.
-fn cluster(cwd: &Path, executor_dirs: &[&Path]) -> (Vec<Node>, String) {
+/// A scheduler in `cwd` (with `extra` arguments); returns it and its port.
+fn scheduler(cwd: &Path, extra: &[&str]) -> (Node, u16) {
     let port = free_port();
-    let mut nodes = vec![start(
-        cwd,
-        &["scheduler", "--bind", &format!("127.0.0.1:{port}")],
-    )];
+    let bind = format!("127.0.0.1:{port}");
+    let mut args = vec!["scheduler", "--bind", &bind];
+    args.extend_from_slice(extra);
+    let node = start(cwd, &args);
     wait_for_port(port);
-    for dir in executor_dirs {
-        let (flight, grpc) = (free_port(), free_port());
-        nodes.push(start(
-            dir,
-            &[
-                "executor",
-                "--scheduler",
-                &format!("127.0.0.1:{port}"),
-                "--bind",
-                &format!("127.0.0.1:{flight}"),
-                "--grpc-port",
-                &grpc.to_string(),
-                "--concurrency",
-                "2",
-            ],
-        ));
-        wait_for_port(flight);
-    }
-    // Executors register with their first call to the scheduler, right after they listen.
+    (node, port)
+}
+
+/// An executor in `cwd` for the scheduler on `port`, running `concurrency` tasks at once.
+fn executor(cwd: &Path, port: u16, concurrency: usize) -> Node {
+    let (flight, grpc) = (free_port(), free_port());
+    let node = start(
+        cwd,
+        &[
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{port}"),
+            "--bind",
+            &format!("127.0.0.1:{flight}"),
+            "--grpc-port",
+            &grpc.to_string(),
+            "--concurrency",
+            &concurrency.to_string(),
+        ],
+    );
+    wait_for_port(flight);
+    // It registers with its first call to the scheduler, right after it listens.
     std::thread::sleep(Duration::from_secs(2));
+    node
+}
+
+/// A scheduler (in `cwd`) and one executor of two task slots per entry of `executor_dirs`
+/// (run in that directory); returns the nodes and the cluster's `df://` address.
+fn cluster(cwd: &Path, executor_dirs: &[&Path]) -> (Vec<Node>, String) {
+    let (node, port) = scheduler(cwd, &[]);
+    let mut nodes = vec![node];
+    for dir in executor_dirs {
+        nodes.push(executor(dir, port, 2));
+    }
     (nodes, format!("df://127.0.0.1:{port}"))
 }
+
+/// A table `db/t` in `root` of `rows` rows, `x` = 1..=rows.
+fn numbers(root: &Path, rows: usize) {
+    let create = format!("CREATE TABLE t AS SELECT value AS x FROM generate_series(1, {rows})");
+    stdout_of(sql(root, &[&create]), "CREATE TABLE t");
+}
+
+/// A query over `t` that keeps a 2-core machine busy for several seconds (a self-join of
+/// 150,000 rows on 100 keys: 112,425,000 result pairs).
+const SLOW: &str = "SELECT count(*) AS pairs FROM t a JOIN t b ON a.x % 100 = b.x % 100 \
+                    WHERE a.x < b.x AND a.x <= 150000 AND b.x <= 150000";
 
 /// Every TPC-H table at SCALE under `root/db`.
 fn tpch_db(root: &Path) -> PathBuf {
@@ -265,4 +289,106 @@ fn writes_on_a_cluster_are_refused_as_local_only_and_a_missing_table_names_execu
         assert!(err.contains(part), "expected {part:?} in: {err}");
     }
     drop(nodes);
+}
+
+#[test]
+fn a_query_planned_at_version_n_reads_n_while_a_commit_lands_before_its_tasks_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    numbers(root, 100_000);
+    let query = "SELECT count(*) AS n, sum(x) AS s FROM t";
+    let (_scheduler, port) = scheduler(root, &[]);
+    let url = format!("df://127.0.0.1:{port}");
+    // No executor yet: the scheduler plans the query (at version 1) and holds its tasks.
+    let mut planned = quiver()
+        .current_dir(root)
+        .args([
+            "sql",
+            "--db",
+            "db",
+            "--format",
+            "ndjson",
+            "--cluster",
+            &url,
+            query,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        planned.try_wait().unwrap().is_none(),
+        "the query waits for an executor"
+    );
+    // Version 2 commits while the query is in flight; then an executor runs its tasks.
+    stdout_of(sql(root, &["INSERT INTO t VALUES (1000000)"]), "INSERT");
+    let _executor = executor(root, port, 2);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while planned.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the planned query did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = planned.wait_with_output().unwrap();
+    let got = rows(&stdout_of(out, "the query planned at version 1"));
+    assert_eq!(
+        got,
+        rows(r#"{"n":100000,"s":5000050000}"#),
+        "version 1's rows"
+    );
+    // The next query sees version 2.
+    let next = rows(&stdout_of(
+        sql(root, &["--cluster", &url, query]),
+        "the next query",
+    ));
+    assert_eq!(
+        next,
+        rows(r#"{"n":100001,"s":5001050000}"#),
+        "version 2's rows"
+    );
+}
+
+#[test]
+fn an_executor_killed_mid_query_ends_that_query_and_the_cluster_answers_the_next_one_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    numbers(root, 150_000);
+    let want = rows(&stdout_of(sql(root, &["--threads", "2", SLOW]), "local"));
+    let (_scheduler, port) = scheduler(root, &["--executor-timeout", "10"]);
+    let url = format!("df://127.0.0.1:{port}");
+    let _survivor = executor(root, port, 1);
+    let mut doomed = executor(root, port, 1);
+    let mut query = quiver()
+        .current_dir(root)
+        .args(["sql", "--db", "db", "--format", "ndjson", "--threads", "4"])
+        .args(["--cluster", &url, SLOW])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        query.try_wait().unwrap().is_none(),
+        "the query is still running"
+    );
+    doomed.0.kill().unwrap();
+    // The scheduler counts the executor dead after 10 s and reruns its tasks on the
+    // survivor: the query ends (docs/DISTRIBUTED.md, "Failure behaviour", for its answer).
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while query.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the query never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = query.wait_with_output().unwrap();
+    eprintln!(
+        "query during which an executor died: {}, {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    // The next query, multi-stage as well, runs on the survivor and is right.
+    let next = sql(root, &["--cluster", &url, "--threads", "4", SLOW]);
+    assert_eq!(rows(&stdout_of(next, "the next query")), want);
 }

@@ -31,17 +31,66 @@ use super::{physical_codec, NodeName, QuiverLogicalCodec, SplittableScans};
 /// reason, which reaches the client; pushed tasks fail with a generic message.
 const SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
 
-/// Serves a Ballista scheduler with Quiver's codecs on `bind`, advertised to executors as
-/// `external_host` (default `localhost`). Returns only on failure.
-pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>) -> crate::Result<()> {
+/// The shortest executor timeout a scheduler accepts: twice the 5 s at which a busy
+/// executor (all its task slots taken) still polls the scheduler under pull scheduling.
+pub const MIN_EXECUTOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where a scheduler serves and how soon it gives up on a silent executor.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SchedulerOptions {
+    /// Address it serves clients and executors on.
+    pub bind: SocketAddr,
+    /// Host executors and clients reach it at (default `localhost`).
+    pub external_host: Option<String>,
+    /// How long an executor may go without a heartbeat before the scheduler counts it dead
+    /// and runs its tasks elsewhere (Ballista's default: 180 s).
+    pub executor_timeout: std::time::Duration,
+}
+
+impl SchedulerOptions {
+    /// A scheduler on `bind`, with Ballista's defaults otherwise.
+    pub fn new(bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            external_host: None,
+            executor_timeout: std::time::Duration::from_secs(
+                SchedulerConfig::default().executor_timeout_seconds,
+            ),
+        }
+    }
+
+    /// The host executors and clients reach it at.
+    pub fn with_external_host(mut self, host: Option<String>) -> Self {
+        self.external_host = host;
+        self
+    }
+
+    /// How long an executor may stay silent before it counts as dead: at least
+    /// [`MIN_EXECUTOR_TIMEOUT`], since a busy executor reports only every 5 s (its poll for
+    /// work is its heartbeat) and a shorter timeout would count busy executors dead.
+    pub fn with_executor_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.executor_timeout = timeout.max(MIN_EXECUTOR_TIMEOUT);
+        self
+    }
+}
+
+/// Serves a Ballista scheduler with Quiver's codecs as `options` say. Returns only on
+/// failure.
+pub async fn run_scheduler(options: SchedulerOptions) -> crate::Result<()> {
+    let bind = options.bind;
     let node = NodeName::new(format!("scheduler {bind}"));
+    let timeout = options.executor_timeout.as_secs().max(1);
     let mut config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
         scheduling_policy: SCHEDULING,
+        executor_timeout_seconds: timeout,
+        // Checked often enough that a dead executor is noticed within the timeout.
+        expire_dead_executor_interval_seconds: timeout.clamp(1, 15),
         ..SchedulerConfig::default()
     };
-    if let Some(host) = external_host {
+    if let Some(host) = options.external_host {
         config.external_host = host;
     }
     config.override_session_builder = Some(Arc::new(scheduler_session));

@@ -40,7 +40,10 @@ use std::fmt;
 
 use datafusion::common::DataFusionError;
 
-pub use cluster::{cluster_state, run_executor, run_scheduler, scheduler_url, ExecutorOptions};
+pub use cluster::{
+    cluster_state, run_executor, run_scheduler, scheduler_url, ExecutorOptions, SchedulerOptions,
+    MIN_EXECUTOR_TIMEOUT,
+};
 pub use logical_codec::QuiverLogicalCodec;
 pub use physical_codec::{physical_codec, QuiverPhysicalCodec};
 pub use splittable::{QuiverFileSource, SplittableScans};

@@ -78,7 +78,9 @@ impl FileOpener for PartitionOpener {
                 ))
             })?;
         // The scan's streams do not use the task context.
-        let stream = self.scan.open(partition, Arc::new(TaskContext::default()))?;
+        let stream = self
+            .scan
+            .open(partition, Arc::new(TaskContext::default()))?;
         Ok(futures::future::ready(Ok(stream.boxed())).boxed())
     }
 }
@@ -157,12 +159,10 @@ impl PhysicalOptimizerRule for SplittableScans {
                     FileGroup::new(vec![file])
                 })
                 .collect();
-            let config = FileScanConfigBuilder::new(
-                ObjectStoreUrl::local_filesystem(),
-                Arc::new(source),
-            )
-            .with_file_groups(groups)
-            .build();
+            let config =
+                FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                    .with_file_groups(groups)
+                    .build();
             Ok(Transformed::yes(DataSourceExec::from_data_source(config)))
         })
         .data()

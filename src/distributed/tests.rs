@@ -191,7 +191,10 @@ async fn hostile_scan_bytes_are_errors_never_panics() {
             Box::new(|n| n.partition_ends = vec![1 << 50]),
             "partitions cover",
         ),
-        (Box::new(|n| n.partition_ends.clear()), "the partitions cover 0 zones"),
+        (
+            Box::new(|n| n.partition_ends.clear()),
+            "the partitions cover 0 zones",
+        ),
         (
             Box::new(|n| n.table.as_mut().unwrap().version = 41),
             "cannot open table",
@@ -272,9 +275,17 @@ async fn a_scan_split_into_tasks_ships_exactly_the_partitions_of_each_task() {
     table(&dir);
     let ctx = context(&dir);
     let sql = "SELECT id, name FROM t WHERE id % 3 = 1";
-    let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
     let scan = scan_of(&plan);
-    let by_partition = collect_partitioned(Arc::clone(&scan), ctx.task_ctx()).await.unwrap();
+    let by_partition = collect_partitioned(Arc::clone(&scan), ctx.task_ctx())
+        .await
+        .unwrap();
     let n = by_partition.len();
     assert!(n >= 3, "the scan has several partitions");
 
@@ -285,7 +296,9 @@ async fn a_scan_split_into_tasks_ships_exactly_the_partitions_of_each_task() {
         .unwrap();
     let exec = wrapped.downcast_ref::<DataSourceExec>().unwrap();
     let config = exec.data_source().downcast_ref::<FileScanConfig>().unwrap();
-    let wrapped_rows = collect_partitioned(Arc::clone(&wrapped), ctx.task_ctx()).await.unwrap();
+    let wrapped_rows = collect_partitioned(Arc::clone(&wrapped), ctx.task_ctx())
+        .await
+        .unwrap();
     assert_eq!(wrapped_rows.len(), n);
     assert_eq!(
         sorted_rows(&wrapped_rows.concat()),
@@ -294,7 +307,10 @@ async fn a_scan_split_into_tasks_ships_exactly_the_partitions_of_each_task() {
 
     // Restricted as Ballista restricts it to a task's partitions, then shipped.
     for task in [vec![0], vec![n - 1], vec![2, 0], vec![]] {
-        let groups = task.iter().map(|&p| config.file_groups[p].clone()).collect();
+        let groups = task
+            .iter()
+            .map(|&p| config.file_groups[p].clone())
+            .collect();
         let restricted = FileScanConfigBuilder::from(config.clone())
             .with_file_groups(groups)
             .build();
@@ -310,7 +326,11 @@ async fn a_scan_split_into_tasks_ships_exactly_the_partitions_of_each_task() {
         let got = collect_partitioned(shipped, ctx.task_ctx()).await.unwrap();
         assert_eq!(got.len(), task.len(), "task {task:?}");
         for (j, &p) in task.iter().enumerate() {
-            assert_eq!(sorted_rows(&got[j]), sorted_rows(&by_partition[p]), "task {task:?}");
+            assert_eq!(
+                sorted_rows(&got[j]),
+                sorted_rows(&by_partition[p]),
+                "task {task:?}"
+            );
         }
     }
 }
