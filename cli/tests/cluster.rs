@@ -1,8 +1,11 @@
 //! A real Ballista cluster of `quiver` processes on loopback (feature `distributed`): a
 //! scheduler and two executors as separate processes answer all 22 TPC-H queries (scale 0.1)
 //! as local `quiver sql` does; writes are refused with a message saying they are local-only;
-//! a table an executor cannot open fails the query naming the executor, path and version.
-//! Every process is killed when its test ends; every wait is bounded.
+//! a table an executor cannot open fails the query naming the executor, path and version; a
+//! query keeps the version it was planned at while a commit lands; an executor killed
+//! mid-query ends that query and the next one is right; `quiver serve --cluster` answers a
+//! Flight SQL client from the cluster. Every process is killed when its test ends; every wait
+//! is bounded.
 #![cfg(feature = "distributed")]
 
 use std::io::{BufRead, BufReader};
@@ -391,4 +394,68 @@ fn an_executor_killed_mid_query_ends_that_query_and_the_cluster_answers_the_next
     // The next query, multi-stage as well, runs on the survivor and is right.
     let next = sql(root, &["--cluster", &url, "--threads", "4", SLOW]);
     assert_eq!(rows(&stdout_of(next, "the next query")), want);
+}
+
+#[test]
+fn quiver_serve_on_a_cluster_answers_flight_sql_clients_and_refuses_their_writes() {
+    use arrow::array::{AsArray, RecordBatch};
+    use arrow::datatypes::Int64Type;
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use futures::TryStreamExt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    numbers(root, 10_000);
+    let (nodes, url) = cluster(root, &[root]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut serve = quiver()
+        .current_dir(root)
+        .args([
+            "serve",
+            "--db",
+            "db",
+            "--cluster",
+            &url,
+            "--listen",
+            &listen,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = serve.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.contains("listening on grpc://"), "serve said {line:?}");
+    let _serve = Node(serve);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{listen}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = FlightSqlServiceClient::new(channel);
+        let info = client
+            .execute("SELECT sum(x) AS s FROM t WHERE x > 9000".into(), None)
+            .await
+            .unwrap();
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        for endpoint in info.endpoint {
+            let stream = client.do_get(endpoint.ticket.unwrap()).await.unwrap();
+            batches.extend(stream.try_collect::<Vec<_>>().await.unwrap());
+        }
+        let sum: i64 = batches
+            .iter()
+            .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
+            .sum();
+        assert_eq!(sum, (9001..=10_000).sum::<i64>());
+        let err = client
+            .execute_update("INSERT INTO t VALUES (1)".into(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("local-only"), "{err}");
+    });
+    drop(nodes);
 }
