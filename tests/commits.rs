@@ -378,10 +378,19 @@ fn after_a_crash_a_writers_open_removes_true_leftovers_but_keeps_files_only_olde
     for name in planted {
         assert!(dir.path().join(name).exists(), "{name} is left to vacuum");
     }
-    // ...with one, it does, and removes the mark.
+    // ...with one, it does, and removes the mark — when it gets the exclusive lock, i.e. no
+    // other writer is live. Another test of this binary spawns a child process, and a child
+    // holds copies of all our descriptors (their `flock`s included) between its fork and its
+    // exec; an open in that window rightly skips the cleanup, so a few opens are allowed.
     let marks = dir.path().join(".quiver-writers");
     std::fs::write(marks.join("999-0-0"), b"").unwrap();
-    drop(TableWriter::append(dir.path()).unwrap());
+    for _ in 0..20 {
+        drop(TableWriter::append(dir.path()).unwrap());
+        if !dir.path().join(planted[0]).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     for name in planted {
         assert!(!dir.path().join(name).exists(), "{name} is a leftover");
     }

@@ -397,7 +397,7 @@ fn an_executor_killed_mid_query_ends_that_query_and_the_cluster_answers_the_next
 }
 
 #[test]
-fn quiver_serve_on_a_cluster_answers_flight_sql_clients_and_refuses_their_writes() {
+fn serve_table_and_stored_as_quiver_work_on_a_cluster_and_flight_sql_writes_are_refused() {
     use arrow::array::{AsArray, RecordBatch};
     use arrow::datatypes::Int64Type;
     use arrow_flight::sql::client::FlightSqlServiceClient;
@@ -457,5 +457,25 @@ fn quiver_serve_on_a_cluster_answers_flight_sql_clients_and_refuses_their_writes
             .to_string();
         assert!(err.contains("local-only"), "{err}");
     });
+    // The same table named with --table and with CREATE EXTERNAL TABLE, on the cluster.
+    let want = rows(&format!(r#"{{"s":{}}}"#, (9001..=10_000).sum::<i64>()));
+    let by_table = sql(
+        root,
+        &[
+            "--table",
+            "tt=db/t",
+            "--cluster",
+            &url,
+            "SELECT sum(x) AS s FROM tt WHERE x > 9000",
+        ],
+    );
+    assert_eq!(rows(&stdout_of(by_table, "--table on the cluster")), want);
+    let external = "CREATE EXTERNAL TABLE e STORED AS QUIVER LOCATION 'db/t'; \
+                    SELECT sum(x) AS s FROM e WHERE x > 9000;";
+    let by_external = sql(root, &["--cluster", &url, external]);
+    assert_eq!(
+        rows(&stdout_of(by_external, "STORED AS QUIVER on the cluster")),
+        want
+    );
     drop(nodes);
 }
