@@ -15,7 +15,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use quiver_store::distributed::{run_executor, run_scheduler, ExecutorOptions, SchedulerOptions};
+use quiver_store::distributed::{
+    host_and_port, run_executor, run_scheduler, ExecutorOptions, SchedulerOptions,
+};
 use quiver_store::{Error, Result};
 
 use super::sql::runtime;
@@ -84,7 +86,7 @@ pub fn run(command: ClusterCommand) -> Result<()> {
             work_dir,
             concurrency,
         } => {
-            let scheduler = host_port(&scheduler)?;
+            let scheduler = host_and_port(&scheduler, &format!("--scheduler {scheduler:?}"))?;
             let temp;
             let work_dir = match work_dir {
                 Some(dir) => dir,
@@ -109,17 +111,6 @@ pub fn run(command: ClusterCommand) -> Result<()> {
     }
 }
 
-/// `HOST:PORT` split.
-fn host_port(address: &str) -> Result<(String, u16)> {
-    let bad = || Error::invalid(format!("--scheduler {address:?}: expected HOST:PORT"));
-    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let port = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host.to_owned(), port))
-}
-
 fn announce(role: &str, bind: SocketAddr) -> Result<()> {
     let mut out = std::io::stdout();
     writeln!(out, "{role} listening on {bind}")
@@ -134,20 +125,4 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .try_init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scheduler_addresses_need_a_host_and_a_port() {
-        assert_eq!(
-            host_port("10.0.0.1:50050").unwrap(),
-            ("10.0.0.1".into(), 50050)
-        );
-        for bad in ["10.0.0.1", ":50050", "h:port", "h:70000"] {
-            assert!(host_port(bad).is_err(), "{bad}");
-        }
-    }
 }

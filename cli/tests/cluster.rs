@@ -144,8 +144,15 @@ fn queries_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tpch-queries")
 }
 
-/// `quiver sql --db db ARGS` in `cwd`, killed after 5 minutes.
-fn sql(cwd: &Path, args: &[&str]) -> Output {
+/// A running `quiver sql --db db --format ndjson ARGS`, its output read as it comes.
+struct RunningSql {
+    child: Child,
+    args: Vec<String>,
+    output: std::thread::JoinHandle<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Starts `quiver sql --db db --format ndjson ARGS` in `cwd`.
+fn start_sql(cwd: &Path, args: &[&str]) -> RunningSql {
     let mut child = quiver()
         .current_dir(cwd)
         .args(["sql", "--db", "db", "--format", "ndjson"])
@@ -154,32 +161,53 @@ fn sql(cwd: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pipes = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let (mut out, mut err) = pipes;
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let err_reader =
-            std::thread::spawn(move || std::io::Read::read_to_end(&mut err, &mut e).map(|_| e));
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let output = std::thread::spawn(move || {
+        let err_reader = std::thread::spawn(move || {
+            let mut e = Vec::new();
+            std::io::Read::read_to_end(&mut err, &mut e).map(|_| e)
+        });
+        let mut o = Vec::new();
         std::io::Read::read_to_end(&mut out, &mut o).unwrap();
         (o, err_reader.join().unwrap().unwrap())
     });
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("quiver sql {args:?} ran for more than 5 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = reader.join().unwrap();
-    Output {
-        status,
-        stdout,
-        stderr,
+    RunningSql {
+        child,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        output,
     }
+}
+
+impl RunningSql {
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Its output once it exits; killed, and the test failed, if that takes over `limit`.
+    fn finish(mut self, limit: Duration) -> Output {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("quiver sql {:?} ran for more than {limit:?}", self.args);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (stdout, stderr) = self.output.join().unwrap();
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// `quiver sql --db db --format ndjson ARGS` in `cwd`, killed after 5 minutes.
+fn sql(cwd: &Path, args: &[&str]) -> Output {
+    start_sql(cwd, args).finish(Duration::from_secs(300))
 }
 
 fn stdout_of(output: Output, what: &str) -> String {
@@ -303,39 +331,13 @@ fn a_query_planned_at_version_n_reads_n_while_a_commit_lands_before_its_tasks_ru
     let (_scheduler, port) = scheduler(root, &[]);
     let url = format!("df://127.0.0.1:{port}");
     // No executor yet: the scheduler plans the query (at version 1) and holds its tasks.
-    let mut planned = quiver()
-        .current_dir(root)
-        .args([
-            "sql",
-            "--db",
-            "db",
-            "--format",
-            "ndjson",
-            "--cluster",
-            &url,
-            query,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut planned = start_sql(root, &["--cluster", &url, query]);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        planned.try_wait().unwrap().is_none(),
-        "the query waits for an executor"
-    );
+    assert!(planned.is_running(), "the query waits for an executor");
     // Version 2 commits while the query is in flight; then an executor runs its tasks.
     stdout_of(sql(root, &["INSERT INTO t VALUES (1000000)"]), "INSERT");
     let _executor = executor(root, port, 2);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while planned.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the planned query did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = planned.wait_with_output().unwrap();
+    let out = planned.finish(Duration::from_secs(120));
     let got = rows(&stdout_of(out, "the query planned at version 1"));
     assert_eq!(
         got,
@@ -364,28 +366,13 @@ fn an_executor_killed_mid_query_ends_that_query_and_the_cluster_answers_the_next
     let url = format!("df://127.0.0.1:{port}");
     let _survivor = executor(root, port, 1);
     let mut doomed = executor(root, port, 1);
-    let mut query = quiver()
-        .current_dir(root)
-        .args(["sql", "--db", "db", "--format", "ndjson", "--threads", "4"])
-        .args(["--cluster", &url, SLOW])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut query = start_sql(root, &["--threads", "4", "--cluster", &url, SLOW]);
     std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        query.try_wait().unwrap().is_none(),
-        "the query is still running"
-    );
+    assert!(query.is_running(), "the query is still running");
     doomed.0.kill().unwrap();
     // The scheduler counts the executor dead after 10 s and reruns its tasks on the
     // survivor: the query ends (docs/DISTRIBUTED.md, "Failure behaviour", for its answer).
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while query.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the query never finished");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = query.wait_with_output().unwrap();
+    let out = query.finish(Duration::from_secs(240));
     eprintln!(
         "query during which an executor died: {}, {}",
         out.status,

@@ -198,6 +198,21 @@ pub async fn run_executor(options: ExecutorOptions) -> crate::Result<()> {
         .map_err(|e| crate::Error::invalid(format!("{node}: {e}")))
 }
 
+/// `HOST:PORT` as its host and port; `what` names the address in errors (e.g.
+/// `--scheduler "h"`).
+pub fn host_and_port(address: &str, what: &str) -> crate::Result<(String, u16)> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| crate::Error::invalid(format!("{what} has no port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| crate::Error::invalid(format!("{what}: bad port {port:?}")))?;
+    if host.is_empty() {
+        return Err(crate::Error::invalid(format!("{what} has no host")));
+    }
+    Ok((host.to_owned(), port))
+}
+
 /// The scheduler URL Ballista's client connects to, from `df://HOST:PORT`.
 pub fn scheduler_url(cluster: &str) -> crate::Result<String> {
     let address = cluster.strip_prefix("df://").ok_or_else(|| {
@@ -205,17 +220,7 @@ pub fn scheduler_url(cluster: &str) -> crate::Result<String> {
             "cluster address {cluster:?} must look like df://HOST:PORT"
         ))
     })?;
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| crate::Error::invalid(format!("cluster address {cluster:?} has no port")))?;
-    let port: u16 = port.parse().map_err(|_| {
-        crate::Error::invalid(format!("cluster address {cluster:?}: bad port {port:?}"))
-    })?;
-    if host.is_empty() {
-        return Err(crate::Error::invalid(format!(
-            "cluster address {cluster:?} has no host"
-        )));
-    }
+    let (host, port) = host_and_port(address, &format!("cluster address {cluster:?}"))?;
     Ok(format!("http://{host}:{port}"))
 }
 
@@ -239,6 +244,17 @@ pub fn cluster_state(state: SessionState, cluster: &str) -> crate::Result<Sessio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheduler_addresses_need_a_host_and_a_port() {
+        assert_eq!(
+            host_and_port("10.0.0.1:50050", "--scheduler").unwrap(),
+            ("10.0.0.1".into(), 50050)
+        );
+        for bad in ["10.0.0.1", ":50050", "h:port", "h:70000"] {
+            assert!(host_and_port(bad, "--scheduler").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cluster_addresses_are_df_urls_with_host_and_port() {

@@ -53,18 +53,12 @@ impl QuiverLogicalCodec {
 }
 
 /// The wire form of `provider`: its directory, view setting and current snapshot's version.
-pub(super) fn table_node(provider: &QuiverTableProvider) -> Result<TableNode> {
-    let path = provider.path().to_str().ok_or_else(|| {
-        DataFusionError::Plan(format!(
-            "table path {} is not UTF-8 and cannot be sent to a cluster",
-            provider.path().display()
-        ))
-    })?;
-    Ok(TableNode {
-        path: path.to_owned(),
-        version: provider.snapshot()?.version(),
-        string_view: provider.string_view(),
-    })
+fn table_node(provider: &QuiverTableProvider) -> Result<TableNode> {
+    TableNode::new(
+        provider.path(),
+        provider.snapshot()?.version(),
+        provider.string_view(),
+    )
 }
 
 /// The pinned provider `node` names, opened on `this` node.

@@ -41,8 +41,8 @@ use std::fmt;
 use datafusion::common::DataFusionError;
 
 pub use cluster::{
-    cluster_state, run_executor, run_scheduler, scheduler_url, ExecutorOptions, SchedulerOptions,
-    MIN_EXECUTOR_TIMEOUT,
+    cluster_state, host_and_port, run_executor, run_scheduler, scheduler_url, ExecutorOptions,
+    SchedulerOptions, MIN_EXECUTOR_TIMEOUT,
 };
 pub use logical_codec::QuiverLogicalCodec;
 pub use physical_codec::{physical_codec, QuiverPhysicalCodec};

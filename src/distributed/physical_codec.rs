@@ -130,21 +130,11 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
             }
         };
         let table = source.table();
-        let path = table.path().to_str().ok_or_else(|| {
-            DataFusionError::Plan(format!(
-                "table path {} is not UTF-8 and cannot be sent to executors",
-                table.path().display()
-            ))
-        })?;
         let string_view = source.table_schema().as_ref() != table.schema().as_ref();
         let parts = source.shipped();
         let expr = |e: &Arc<dyn PhysicalExpr>| proto_converter.physical_expr_to_proto(e, self);
         let message = ScanNode {
-            table: Some(TableNode {
-                path: path.to_owned(),
-                version: table.version(),
-                string_view,
-            }),
+            table: Some(TableNode::new(table.path(), table.version(), string_view)?),
             projection: parts.projection.iter().map(|&c| c as u64).collect(),
             filters: parts.filters.iter().map(expr).collect::<Result<_>>()?,
             pruning: parts.pruning.as_ref().map(expr).transpose()?,

@@ -58,12 +58,32 @@ fn table(dir: &std::path::Path) {
     w.commit().unwrap();
 }
 
-/// A plain DataFusion context (no Quiver rules: what a Ballista scheduler plans with).
-fn context(dir: &std::path::Path) -> SessionContext {
+/// The table of [`table`] as `t` in a plain DataFusion context (no Quiver rules: what a
+/// Ballista scheduler plans with), in a temporary directory.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    ctx: SessionContext,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    table(&dir);
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
-    let provider = QuiverTableProvider::try_new(dir).unwrap();
+    let provider = QuiverTableProvider::try_new(&dir).unwrap();
     ctx.register_table("t", Arc::new(provider)).unwrap();
-    ctx
+    Fixture { tmp, dir, ctx }
+}
+
+/// The physical plan of `sql`.
+async fn physical_plan(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+    ctx.sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap()
 }
 
 fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
@@ -85,20 +105,18 @@ fn scan_of(plan: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
         .expect("the plan has a scan")
 }
 
-/// The scan of `sql`'s plan, encoded by Quiver's physical codec alone.
-async fn encoded_scan(ctx: &SessionContext, sql: &str) -> Vec<u8> {
-    let plan = ctx
-        .sql(sql)
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
+/// `scan` encoded by Quiver's physical codec alone.
+fn encode(scan: Arc<dyn ExecutionPlan>) -> Vec<u8> {
     let mut buf = Vec::new();
     QuiverPhysicalCodec::default()
-        .try_encode(scan_of(&plan), &mut buf, &DefaultPhysicalProtoConverter {})
+        .try_encode(scan, &mut buf, &DefaultPhysicalProtoConverter {})
         .unwrap();
     buf
+}
+
+/// The scan of `sql`'s plan, encoded by Quiver's physical codec alone.
+async fn encoded_scan(ctx: &SessionContext, sql: &str) -> Vec<u8> {
+    encode(scan_of(&physical_plan(ctx, sql).await))
 }
 
 fn decode_scan(
@@ -115,10 +133,7 @@ fn decode_scan(
 
 #[tokio::test]
 async fn quiver_scans_survive_the_wire_with_the_same_rows_and_partitions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    table(&dir);
-    let ctx = context(&dir);
+    let Fixture { tmp: _tmp, ctx, .. } = fixture();
     let codec = physical_codec(NodeName::new("test"));
     for sql in [
         "SELECT * FROM t",
@@ -129,13 +144,7 @@ async fn quiver_scans_survive_the_wire_with_the_same_rows_and_partitions() {
         "SELECT name, count(*), sum(v) FROM t WHERE id > 100 GROUP BY name",
         "SELECT a.id, b.name FROM t a JOIN t b ON a.id = b.id + 1 WHERE a.v > 900",
     ] {
-        let plan = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = physical_plan(&ctx, sql).await;
         let bytes =
             physical_plan_to_bytes_with_extension_codec(Arc::clone(&plan), codec.as_ref()).unwrap();
         let back =
@@ -157,10 +166,7 @@ async fn quiver_scans_survive_the_wire_with_the_same_rows_and_partitions() {
 
 #[tokio::test]
 async fn hostile_scan_bytes_are_errors_never_panics() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    table(&dir);
-    let ctx = context(&dir);
+    let Fixture { tmp: _tmp, ctx, .. } = fixture();
     let good = encoded_scan(
         &ctx,
         "SELECT id, name FROM t WHERE id > 1200 AND name < 'n3'",
@@ -213,10 +219,7 @@ async fn hostile_scan_bytes_are_errors_never_panics() {
 
 #[tokio::test]
 async fn a_table_missing_on_the_executor_is_named_with_node_path_and_version() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    table(&dir);
-    let ctx = context(&dir);
+    let Fixture { tmp, dir, ctx } = fixture();
     let buf = encoded_scan(&ctx, "SELECT id FROM t").await;
     std::fs::rename(&dir, tmp.path().join("moved")).unwrap();
     let err = decode_scan(&ctx, &buf).unwrap_err().to_string();
@@ -227,10 +230,11 @@ async fn a_table_missing_on_the_executor_is_named_with_node_path_and_version() {
 
 #[tokio::test]
 async fn a_table_in_a_logical_plan_reads_the_version_pinned_when_it_was_encoded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    table(&dir);
-    let ctx = context(&dir);
+    let Fixture {
+        tmp: _tmp,
+        dir,
+        ctx,
+    } = fixture();
     let codec = QuiverLogicalCodec::default();
     let sql = "SELECT count(*) AS n, sum(id) AS s FROM t WHERE id % 2 = 0";
     let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
@@ -270,19 +274,9 @@ async fn a_scan_split_into_tasks_ships_exactly_the_partitions_of_each_task() {
     use datafusion::physical_optimizer::PhysicalOptimizerRule;
     use datafusion::physical_plan::collect_partitioned;
 
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("t");
-    table(&dir);
-    let ctx = context(&dir);
+    let Fixture { tmp: _tmp, ctx, .. } = fixture();
     let sql = "SELECT id, name FROM t WHERE id % 3 = 1";
-    let plan = ctx
-        .sql(sql)
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
-    let scan = scan_of(&plan);
+    let scan = scan_of(&physical_plan(&ctx, sql).await);
     let by_partition = collect_partitioned(Arc::clone(&scan), ctx.task_ctx())
         .await
         .unwrap();
@@ -314,14 +308,7 @@ async fn a_scan_split_into_tasks_ships_exactly_the_partitions_of_each_task() {
         let restricted = FileScanConfigBuilder::from(config.clone())
             .with_file_groups(groups)
             .build();
-        let mut buf = Vec::new();
-        QuiverPhysicalCodec::default()
-            .try_encode(
-                DataSourceExec::from_data_source(restricted),
-                &mut buf,
-                &DefaultPhysicalProtoConverter {},
-            )
-            .unwrap();
+        let buf = encode(DataSourceExec::from_data_source(restricted));
         let shipped = decode_scan(&ctx, &buf).unwrap();
         let got = collect_partitioned(shipped, ctx.task_ctx()).await.unwrap();
         assert_eq!(got.len(), task.len(), "task {task:?}");

@@ -31,6 +31,28 @@ pub(crate) struct TableNode {
     pub(crate) string_view: bool,
 }
 
+impl TableNode {
+    /// Version `version` of the table in `path`, strings served as views or not; refused when
+    /// the path is not UTF-8 (other nodes could not be told it).
+    pub(crate) fn new(
+        path: &std::path::Path,
+        version: u64,
+        string_view: bool,
+    ) -> datafusion::common::Result<Self> {
+        let path = path.to_str().ok_or_else(|| {
+            datafusion::common::DataFusionError::Plan(format!(
+                "table path {} is not UTF-8 and cannot be sent to other nodes",
+                path.display()
+            ))
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            version,
+            string_view,
+        })
+    }
+}
+
 /// One zone of a shipped scan (`sql/source/shipped.rs`).
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct UnitNode {

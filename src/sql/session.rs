@@ -89,7 +89,7 @@ pub struct QuiverSession {
 /// Whether tables registered in a session give strings as views: not on a cluster, where
 /// batches are written as Arrow IPC between nodes and a view batch would carry the whole
 /// segment's string bytes it points into.
-fn serves_views(cluster: &Option<String>) -> bool {
+fn serves_views(cluster: Option<&str>) -> bool {
     cluster.is_none()
 }
 
@@ -162,20 +162,21 @@ impl QuiverSession {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, "create directory", e))?;
         let mut session = Self::with_limits(config, limits)?;
-        session.use_db(&dir, true)?;
+        session.use_db(&dir)?;
         session.db = Some(dir);
         Ok(session)
     }
 
     /// Makes database directory `dir` the default schema, its tables giving strings as views
-    /// or not.
-    fn use_db(&self, dir: &Path, string_view: bool) -> crate::Result<()> {
+    /// unless the session runs on a cluster.
+    fn use_db(&self, dir: &Path) -> crate::Result<()> {
         let options = self.ctx.state().config_options().catalog.clone();
         let catalog = self
             .ctx
             .catalog(&options.default_catalog)
             .ok_or_else(|| crate::Error::invalid("the session has no default catalog"))?;
-        let schema = QuiverSchemaProvider::new(dir).with_string_view(string_view);
+        let schema =
+            QuiverSchemaProvider::new(dir).with_string_view(serves_views(self.cluster.as_deref()));
         catalog
             .register_schema(&options.default_schema, Arc::new(schema))
             .map_err(|e| crate::Error::invalid(e.to_string()))?;
@@ -194,7 +195,9 @@ impl QuiverSession {
         let state = SessionStateBuilder::new_from_existing(self.ctx.state())
             .with_table_factory(
                 "QUIVER".into(),
-                Arc::new(QuiverTableFactory::default().with_string_view(false)),
+                Arc::new(
+                    QuiverTableFactory::default().with_string_view(serves_views(Some(cluster))),
+                ),
             )
             .build();
         let state = crate::distributed::cluster_state(state, cluster)?;
@@ -204,7 +207,7 @@ impl QuiverSession {
             cluster: Some(cluster.to_owned()),
         };
         if let Some(dir) = &session.db {
-            session.use_db(dir, false)?;
+            session.use_db(dir)?;
         }
         Ok(session)
     }
@@ -235,7 +238,7 @@ impl QuiverSession {
     pub fn register_table(&self, name: &str, dir: impl AsRef<Path>) -> Result<()> {
         let provider = QuiverTableProvider::try_new(dir)
             .map_err(external)?
-            .with_string_view(serves_views(&self.cluster));
+            .with_string_view(serves_views(self.cluster.as_deref()));
         self.ctx.register_table(name, Arc::new(provider))?;
         Ok(())
     }
@@ -249,7 +252,7 @@ impl QuiverSession {
     ) -> Result<()> {
         let provider = QuiverTableProvider::try_new_at_version(dir, version)
             .map_err(external)?
-            .with_string_view(serves_views(&self.cluster));
+            .with_string_view(serves_views(self.cluster.as_deref()));
         self.ctx.register_table(name, Arc::new(provider))?;
         Ok(())
     }

@@ -189,27 +189,21 @@ impl QuiverSource {
 /// The unit `u` names in `table`, checked against it; `all_conjuncts` has a bit per conjunct.
 fn unit_of(table: &Table, u: &ShippedUnit, all_conjuncts: u64) -> Result<Unit, String> {
     let segs = table.segments();
-    let segment = usize::try_from(u.segment)
-        .ok()
-        .filter(|&s| s < segs.len())
-        .ok_or_else(|| {
-            format!(
-                "segment {} is out of range ({} segments)",
-                u.segment,
-                segs.len()
-            )
-        })?;
+    let segment = below(u.segment, segs.len()).ok_or_else(|| {
+        format!(
+            "segment {} is out of range ({} segments)",
+            u.segment,
+            segs.len()
+        )
+    })?;
     let seg = &segs[segment];
-    let zone = usize::try_from(u.zone)
-        .ok()
-        .filter(|&z| z < seg.zone_count())
-        .ok_or_else(|| {
-            format!(
-                "zone {} of segment {segment} is out of range ({} zones)",
-                u.zone,
-                seg.zone_count()
-            )
-        })?;
+    let zone = below(u.zone, seg.zone_count()).ok_or_else(|| {
+        format!(
+            "zone {} of segment {segment} is out of range ({} zones)",
+            u.zone,
+            seg.zone_count()
+        )
+    })?;
     let rows = seg.zone_range(zone);
     let (start, end) = (u.start, u.end);
     if start > end || start < rows.start as u64 || end > rows.end as u64 {
@@ -236,6 +230,11 @@ fn unit_of(table: &Table, u: &ShippedUnit, all_conjuncts: u64) -> Result<Unit, S
         pending: u.pending,
         deleted,
     })
+}
+
+/// `n` as an index below `len`, if it is one.
+fn below(n: u64, len: usize) -> Option<usize> {
+    usize::try_from(n).ok().filter(|&i| i < len)
 }
 
 /// Checks that `partitions` are contiguous ranges covering `0..units` in order (none at all
