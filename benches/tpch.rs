@@ -3,9 +3,15 @@
 //! in-memory `MemTable` of the same data; plus `SELECT SUM(l_extendedprice)` against a plain
 //! Rust loop over the same values in memory (the physical limit).
 //!
+//! Engine `quiver-compact` reads the same tables written with `--encoding compact` (into
+//! `quiver-compact/`, from a scan of the raw tables); asking for it also prints the bytes on
+//! disk of raw, compact and Parquet, the time to write each table raw and compact from the
+//! same scan, and the decode speed of each encoding (GB/s of decoded Arrow bytes, one core).
+//!
 //! ```sh
 //! cargo bench --bench tpch -- --scale 1 --runs 5
 //! cargo bench --bench tpch -- --scale 1 --queries 1,6 --engines quiver,memtable
+//! cargo bench --bench tpch -- --scale 1 --runs 5 --engines quiver,quiver-compact,parquet
 //! ```
 //!
 //! Data is generated once into `target/quiver-bench/sf<scale>` (or `--data DIR`) and reused.
@@ -67,6 +73,120 @@ fn parse_args() -> Args {
     args
 }
 
+/// Bytes of the files under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => bytes_under(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    })
+}
+
+/// Writes table `from` again into `to` with `encoding`, from a scan; returns the seconds taken.
+fn rewrite(from: &Path, to: &Path, encoding: quiver_store::EncodingSpec) -> f64 {
+    let _ = std::fs::remove_dir_all(to);
+    let table = quiver_store::Table::open(from).unwrap();
+    let start = Instant::now();
+    let options = quiver_store::WriteOptions::default().with_encoding(encoding);
+    let mut w = quiver_store::TableWriter::create_with(to, table.source_schema(), options).unwrap();
+    for b in table.scan().unwrap() {
+        w.write(&b.unwrap()).unwrap();
+    }
+    w.commit().unwrap();
+    start.elapsed().as_secs_f64()
+}
+
+/// Writes the compact tables (if missing) and reports sizes and write times.
+fn ensure_compact(args: &Args, db: &Path, pq: &Path) -> (PathBuf, String) {
+    use quiver_store::{EncodingChoice, EncodingSpec};
+    let compact = args.data.join("quiver-compact");
+    let scratch = args.data.join("quiver-rewrite-raw");
+    let mut out = String::from(
+        "| table | raw MiB | compact MiB | parquet MiB | compact / parquet | write raw s | write compact s | compact / raw write |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let (mut raw_total, mut compact_total, mut pq_total) = (0, 0, 0);
+    for name in quiver_store::tpch::TABLES {
+        let dir = compact.join(name);
+        // Both writes from the same scan of the raw table, so the ratio is the encoder's cost.
+        let raw_s = rewrite(&db.join(name), &scratch, EncodingSpec::default());
+        let _ = std::fs::remove_dir_all(&scratch);
+        let compact_s = rewrite(
+            &db.join(name),
+            &dir,
+            EncodingSpec::all(EncodingChoice::Compact),
+        );
+        let (raw, small) = (bytes_under(&db.join(name)), bytes_under(&dir));
+        let parquet = std::fs::metadata(pq.join(format!("{name}.parquet"))).map_or(0, |m| m.len());
+        raw_total += raw;
+        compact_total += small;
+        pq_total += parquet;
+        out += &format!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.2} | {raw_s:.2} | {compact_s:.2} | {:.2} |\n",
+            mib(raw),
+            mib(small),
+            mib(parquet),
+            small as f64 / parquet as f64,
+            compact_s / raw_s
+        );
+    }
+    out += &format!(
+        "| all | {:.1} | {:.1} | {:.1} | {:.2} | | | |\n",
+        mib(raw_total),
+        mib(compact_total),
+        mib(pq_total),
+        compact_total as f64 / pq_total as f64
+    );
+    (compact, out)
+}
+
+/// Decode speed per encoding over the compact tables: every dense column of every segment
+/// decoded once, from a fresh open (so nothing is cached), timed on one thread.
+fn decode_speeds(compact: &Path) -> String {
+    use arrow::array::Array;
+    let mut by_kind: std::collections::BTreeMap<String, (u64, f64)> = Default::default();
+    for name in quiver_store::tpch::TABLES {
+        let table = quiver_store::Table::open(compact.join(name)).unwrap();
+        for c in 0..table.schema().fields().len() {
+            for s in table.segments() {
+                let Some((encoding, ..)) = s.column_storage(c) else {
+                    continue;
+                };
+                let kind = encoding.split(' ').next().unwrap_or_default().to_owned();
+                let fresh = quiver_store::Table::open(compact.join(name)).unwrap();
+                let segment = fresh
+                    .segments()
+                    .iter()
+                    .find(|f| f.path() == s.path())
+                    .unwrap();
+                // Views for strings (what SQL reads), the array itself otherwise.
+                let start = Instant::now();
+                let array = segment.column_view(c).unwrap();
+                let secs = start.elapsed().as_secs_f64();
+                let e = by_kind.entry(kind).or_default();
+                e.0 += array.get_array_memory_size() as u64;
+                e.1 += secs;
+            }
+        }
+    }
+    let mut out = String::from(
+        "| storage | decoded GB | seconds | GB/s (one core) |\n|---|---:|---:|---:|\n",
+    );
+    for (kind, (bytes, secs)) in by_kind {
+        out += &format!(
+            "| {kind} | {:.2} | {secs:.3} | {:.1} |\n",
+            bytes as f64 / 1e9,
+            bytes as f64 / 1e9 / secs
+        );
+    }
+    out
+}
+
 async fn ensure_data(args: &Args) -> (PathBuf, PathBuf) {
     let db = args.data.join("quiver");
     let pq = args.data.join("parquet");
@@ -98,12 +218,13 @@ fn queries_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpch-queries")
 }
 
-async fn engine(kind: &str, db: &Path, pq: &Path) -> QuiverSession {
+async fn engine(kind: &str, db: &Path, pq: &Path, compact: &Path) -> QuiverSession {
     let session = QuiverSession::new(SessionConfig::new());
     let ctx = session.context();
     for name in quiver_store::tpch::TABLES {
         match kind {
             "quiver" => session.register_table(name, db.join(name)).unwrap(),
+            "quiver-compact" => session.register_table(name, compact.join(name)).unwrap(),
             "quiver-large" => {
                 let p = QuiverTableProvider::try_new(db.join(name))
                     .unwrap()
@@ -165,9 +286,18 @@ fn ms(d: Duration) -> String {
 async fn main() {
     let args = parse_args();
     let (db, pq) = ensure_data(&args).await;
+    let mut preamble = String::new();
+    let mut compact = args.data.join("quiver-compact");
+    if args.engines.iter().any(|e| e == "quiver-compact") {
+        let (dir, sizes) = ensure_compact(&args, &db, &pq);
+        compact = dir;
+        let speeds = decode_speeds(&compact);
+        eprint!("{sizes}\n{speeds}\n");
+        preamble = format!("{sizes}\n{speeds}\n");
+    }
     let mut sessions = Vec::new();
     for e in &args.engines {
-        sessions.push((e.clone(), engine(e, &db, &pq).await));
+        sessions.push((e.clone(), engine(e, &db, &pq, &compact).await));
     }
     let mut workloads: Vec<(String, String)> = args
         .queries
@@ -184,7 +314,7 @@ async fn main() {
         "SELECT SUM(l_extendedprice) FROM lineitem".into(),
     ));
 
-    let mut out = String::new();
+    let mut out = preamble;
     let header: Vec<String> = args.engines.iter().map(|e| format!("{e} ms")).collect();
     out += &format!(
         "| query | {} | {} |\n",

@@ -122,6 +122,7 @@ pub use arrow_bridge::{
     Table, TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_BATCH_SIZE, DEFAULT_ZONE_ROWS,
 };
 pub use error::{Error, ErrorKind, Location, Result};
+pub use native::encoding_choice::{EncodingChoice, EncodingSpec};
 pub use native::vacuum::{vacuum, VacuumReport};
 
 /// The on-disk format, low level: segment files, footers, manifests, the overflow bag.
@@ -131,8 +132,8 @@ pub use native::vacuum::{vacuum, VacuumReport};
 #[doc(hidden)]
 pub mod format {
     pub use crate::native::{
-        deletion, footer, manifest, schema, segment, ALIGNMENT, FORMAT_VERSION, HEADER_LEN,
-        SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
+        bitpack, deletion, encoding, footer, manifest, schema, segment, ALIGNMENT, FORMAT_VERSION,
+        HEADER_LEN, RAW_FORMAT_VERSION, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
     };
     pub use crate::overflow::{BlobWriter, Entries, Tag, Value};
 }

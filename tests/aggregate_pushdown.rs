@@ -4,7 +4,7 @@
 //! high-cardinality columns or none, WHERE clauses from the pushdown grammar or none) over
 //! random tables (0–100% NULLs, overflow-bag columns, decimals near their precision limit,
 //! values that make 64-bit sums wrap and 128-bit arithmetic overflow, empty and one-row
-//! results, one and several partitions) return the same rows, or the same error, with
+//! results, one and several partitions, raw or encoded storage) return the same rows, or the same error, with
 //! `quiver.aggregate_pushdown` on and off in one session — and the rule does replace the
 //! partial aggregate for most of them.
 #![cfg(feature = "sql")]
@@ -155,9 +155,13 @@ fn write_table(rng: &mut SmallRng, dir: &std::path::Path, data: &RecordBatch) {
             0 => 0,
             left => rng.random_range(1..=left),
         };
-        let options = WriteOptions::default()
+        let mut options = WriteOptions::default()
             .with_segment_rows(rng.random_range(100..3000))
             .with_zone_rows(rng.random_range(16..900));
+        if first {
+            // Any storage: the table keeps its encoding for the later pieces.
+            options = options.with_encoding(common::random_encoding(rng));
+        }
         common::commit_piece(dir, first, &data.slice(offset, len), options);
         offset += len;
         first = false;

@@ -241,6 +241,36 @@ fn every_single_bit_flip_in_a_segment_is_detected_by_verify_without_panicking() 
 }
 
 #[test]
+fn every_single_bit_flip_in_a_segment_of_encoded_columns_is_detected_by_verify() {
+    use arrow::array::Int64Array;
+    let ids = Int64Array::from(vec![Some(10), None, Some(13), Some(11), Some(10), Some(99)]);
+    let words = StringArray::from(vec![
+        Some("x"),
+        Some("a value of 20 bytes!"),
+        None,
+        Some("x"),
+        Some(""),
+        Some("x"),
+    ]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("word", DataType::Utf8, true),
+    ]));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(words)]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = quiver_store::EncodingSpec::parse("id=packed,word=dict").unwrap();
+    let options = quiver_store::WriteOptions::default().with_encoding(spec);
+    let mut w = TableWriter::create_with(dir.path(), schema, options).unwrap();
+    w.write(&batch).unwrap();
+    w.commit().unwrap();
+    let table = Table::open(dir.path()).unwrap();
+    let file = table.segments()[0].file();
+    assert!(file.footer().columns.iter().all(|c| c.encoding.is_some()));
+    assert_every_bit_flip_is_detected(file.path());
+}
+
+#[test]
 fn every_single_bit_flip_in_a_segment_of_nested_columns_is_detected_by_verify() {
     use arrow::array::{ArrayRef, Int32Array, ListArray, StructArray};
     use arrow::buffer::OffsetBuffer;

@@ -4,7 +4,8 @@
 //! AND / OR / NOT) over random tables (every stored type, dense and overflow-bag columns,
 //! 0–100% nulls, varied segment and zone sizes) return the same rows from a Quiver table as
 //! from a DataFusion `MemTable` of the same data — and DataFusion plans no `FilterExec` for
-//! them — on default and clustered (`sort_by`) layouts alike. Sorted `LIMIT` queries (dynamic
+//! them — on default and clustered (`sort_by`) layouts alike, raw or encoded (dictionary
+//! codes, packed integers: a random encoding per table). Sorted `LIMIT` queries (dynamic
 //! TopK filters over an exact filter) agree too.
 #![cfg(feature = "sql")]
 
@@ -266,6 +267,10 @@ fn write_quiver(rng: &mut SmallRng, dir: &std::path::Path, data: &RecordBatch, c
             .with_zone_rows(rng.random_range(16..700));
         if clustered && first {
             options = options.with_sort_by(sort_by.clone());
+        }
+        if first {
+            // Any storage: the table keeps its encoding for the later pieces.
+            options = options.with_encoding(common::random_encoding(rng));
         }
         common::commit_piece(dir, first, &data.slice(offset, len), options);
         offset += len;

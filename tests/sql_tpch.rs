@@ -1,8 +1,9 @@
 //! SQL over Quiver matches SQL over Parquet: all 22 TPC-H queries (the standard text in
 //! `../shared/data/tpch-queries`, data from `tpchgen` at scale 0.1) return the same rows over
-//! Quiver tables — with strings served as `Utf8View` (the default) and as `LargeUtf8` — as
-//! DataFusion returns over the same data in Parquet, in the order the queries specify
-//! (floating-point values within a relative 1e-9).
+//! Quiver tables — with strings served as `Utf8View` (the default) and as `LargeUtf8`, and over
+//! tables written `--encoding compact` (dictionary codes, packed integers) — as DataFusion
+//! returns over the same data in Parquet, in the order the queries specify (floating-point
+//! values within a relative 1e-9).
 #![cfg(all(feature = "sql", feature = "tpch"))]
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use quiver_store::sql::{QueryResult, QuiverSession, QuiverTableProvider};
-use quiver_store::TableWriter;
+use quiver_store::{EncodingChoice, EncodingSpec, TableWriter};
 
 const SCALE: f64 = 0.1;
 
@@ -22,10 +23,11 @@ fn queries_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpch-queries")
 }
 
-/// Writes every TPC-H table at SCALE as a Quiver table `db/<name>` and a Parquet file
-/// `parquet/<name>.parquet`.
-async fn generate(root: &Path) -> (PathBuf, PathBuf) {
+/// Writes every TPC-H table at SCALE as a Quiver table `db/<name>`, again encoded compact as
+/// `compact/<name>`, and as a Parquet file `parquet/<name>.parquet`.
+async fn generate(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let db = root.join("db");
+    let compact = root.join("compact");
     let pq = root.join("parquet");
     std::fs::create_dir_all(&pq).unwrap();
     let ctx = SessionContext::new();
@@ -36,11 +38,17 @@ async fn generate(root: &Path) -> (PathBuf, PathBuf) {
         let options = quiver_store::WriteOptions::default()
             .with_segment_rows(200_000)
             .with_zone_rows(16_384);
-        let mut w = TableWriter::create_with(db.join(name), Arc::clone(&schema), options).unwrap();
-        for b in &batches {
-            w.write(b).unwrap();
+        let encoded = options
+            .clone()
+            .with_encoding(EncodingSpec::all(EncodingChoice::Compact));
+        for (dir, options) in [(&db, options), (&compact, encoded)] {
+            let mut w =
+                TableWriter::create_with(dir.join(name), Arc::clone(&schema), options).unwrap();
+            for b in &batches {
+                w.write(b).unwrap();
+            }
+            w.commit().unwrap();
         }
-        w.commit().unwrap();
         ctx.read_batches(batches)
             .unwrap()
             .write_parquet(
@@ -51,7 +59,7 @@ async fn generate(root: &Path) -> (PathBuf, PathBuf) {
             .await
             .unwrap();
     }
-    (db, pq)
+    (db, compact, pq)
 }
 
 /// A result as rows of display strings, floats kept as numbers for a tolerant comparison.
@@ -99,9 +107,20 @@ fn same(a: &Cell, b: &Cell) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_22_tpch_queries_match_datafusion_over_parquet() {
     let tmp = tempfile::tempdir().unwrap();
-    let (db, pq) = generate(tmp.path()).await;
+    let (db, compact, pq) = generate(tmp.path()).await;
     // Strings as Utf8View (the default, through a database directory) and as LargeUtf8.
     let quiver = QuiverSession::open_db(&db, Default::default()).unwrap();
+    let quiver_compact = QuiverSession::open_db(&compact, Default::default()).unwrap();
+    let encoded = quiver_store::Table::open(compact.join("lineitem")).unwrap();
+    let encodings: Vec<String> = (0..encoded.schema().fields().len())
+        .filter_map(|c| encoded.segments()[0].column_storage(c))
+        .map(|(e, ..)| e)
+        .collect();
+    assert!(
+        encodings.iter().any(|e| e.starts_with("dict"))
+            && encodings.iter().any(|e| e.starts_with("packed")),
+        "compact lineitem: {encodings:?}"
+    );
     let quiver_large = QuiverSession::default();
     for name in quiver_store::tpch::TABLES {
         let p = QuiverTableProvider::try_new(db.join(name))
@@ -137,7 +156,11 @@ async fn all_22_tpch_queries_match_datafusion_over_parquet() {
         if want.is_empty() {
             empty.push(q);
         }
-        for (mode, session) in [("Utf8View", &quiver), ("LargeUtf8", &quiver_large)] {
+        for (mode, session) in [
+            ("Utf8View", &quiver),
+            ("LargeUtf8", &quiver_large),
+            ("compact", &quiver_compact),
+        ] {
             let got = session
                 .run_script(&sql)
                 .await

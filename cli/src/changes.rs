@@ -1,11 +1,13 @@
-//! `quiver merge` and `quiver optimize`: row-level changes that are not SQL statements (SQL
-//! `DELETE` / `UPDATE` / `TRUNCATE` go through `quiver sql`).
+//! `quiver merge`, `quiver optimize` and `quiver rewrite`: changes that are not SQL statements
+//! (SQL `DELETE` / `UPDATE` / `TRUNCATE` go through `quiver sql`).
 //!
 //! # Contract
 //! - `merge` reads every input file (in memory), then merges it into the table by the key
 //!   columns as one new version ([`quiver_store::merge`]); `optimize` compacts small and
-//!   deletion-heavy segments as one new version ([`quiver_store::optimize`]). Both print what
-//!   they did on stdout; old files stay for time travel until `quiver vacuum`.
+//!   deletion-heavy segments as one new version ([`quiver_store::optimize`]); `rewrite`
+//!   rewrites every segment with new column encodings as one new version (`optimize` with
+//!   [`OptimizeOptions::encoding`]). Each prints what it did on stdout; old files stay for
+//!   time travel until `quiver vacuum`.
 
 use std::path::PathBuf;
 
@@ -42,6 +44,36 @@ pub struct OptimizeArgs {
     /// Segments with more than this fraction of their rows deleted are rewritten.
     #[arg(long, default_value_t = OptimizeOptions::default().deleted_fraction)]
     pub deleted_fraction: f64,
+}
+
+/// Arguments of `quiver rewrite`.
+#[derive(Debug, clap::Args)]
+pub struct RewriteArgs {
+    /// The table directory.
+    pub table: PathBuf,
+    /// The column encodings to rewrite with, as for `quiver import --encoding` (`raw`,
+    /// `compact`, `auto`, or per column, e.g. `compact,l_comment=raw`). Remembered by the
+    /// table.
+    #[arg(long, value_name = "SPEC")]
+    pub encoding: String,
+    /// Rows per rewritten segment.
+    #[arg(long, default_value_t = OptimizeOptions::default().target_rows)]
+    pub target_rows: usize,
+}
+
+/// Runs `quiver rewrite`.
+pub fn rewrite(args: RewriteArgs) -> Result<()> {
+    let spec = quiver_store::EncodingSpec::parse(&args.encoding)
+        .map_err(|e| quiver_store::Error::invalid(format!("--encoding: {e}")))?;
+    let options = OptimizeOptions::default()
+        .with_target_rows(args.target_rows)
+        .with_encoding(spec.clone());
+    let report = quiver_store::optimize(&args.table, options)?;
+    println!(
+        "version {}: {} segments rewritten into {} ({} rows) with encoding {spec}; run `quiver vacuum` to free the old files",
+        report.version, report.segments_removed, report.segments_written, report.rows_written
+    );
+    Ok(())
 }
 
 /// Runs `quiver merge`.

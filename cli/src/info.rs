@@ -48,9 +48,50 @@ struct ColumnInfo {
     dense: usize,
     bag: usize,
     absent: usize,
+    /// Per segment holding the column dense: its encoding, stored and raw-layout bytes.
+    encodings: Vec<(String, u64, u64)>,
 }
 
 impl ColumnInfo {
+    /// The dense segments' encoding: one description if they agree (`packed 12-bit`), else
+    /// each kind with its segment count (`dict 4, raw 1`).
+    fn encoding(&self) -> String {
+        let Some((first, ..)) = self.encodings.first() else {
+            return "-".into();
+        };
+        if self.encodings.iter().all(|(e, ..)| e == first) {
+            return first.clone();
+        }
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for (e, ..) in &self.encodings {
+            let kind = e.split(' ').next().unwrap_or_default();
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind, 1)),
+            }
+        }
+        if let [(kind, _)] = kinds[..] {
+            return kind.to_owned();
+        }
+        let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        parts.join(", ")
+    }
+
+    /// Bytes of the dense storage in the files, and in the raw layout.
+    fn bytes(&self) -> (u64, u64) {
+        self.encodings
+            .iter()
+            .fold((0, 0), |(s, r), (_, stored, raw)| (s + stored, r + raw))
+    }
+
+    /// Stored bytes as a share of the raw layout's ("-" without dense storage).
+    fn ratio(&self) -> String {
+        match self.bytes() {
+            (_, 0) => "-".into(),
+            (stored, raw) => format!("{:.2}", stored as f64 / raw as f64),
+        }
+    }
+
     /// "dense", "bag", or e.g. "bag 3/5" when segments differ.
     fn storage(&self) -> String {
         let total = self.dense + self.bag + self.absent;
@@ -106,6 +147,11 @@ pub fn run(args: InfoArgs) -> Result<()> {
                 dense: count(|s| matches!(s, Placement::Dense(_))),
                 bag: count(|s| matches!(s, Placement::Bag(_))),
                 absent: count(|s| s == Placement::Absent),
+                encodings: table
+                    .segments()
+                    .iter()
+                    .filter_map(|s| s.column_storage(i))
+                    .collect(),
             }
         })
         .collect();
@@ -137,6 +183,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
                     "min": c.min,
                     "max": c.max,
                     "fill_rate": fill_rate(c.nulls, stored_rows),
+                    "encoding": c.encoding(),
+                    "bytes": c.bytes().0,
+                    "raw_bytes": c.bytes().1,
                     "storage": {
                         "dense_segments": c.dense,
                         "bag_segments": c.bag,
@@ -213,7 +262,8 @@ pub fn run(args: InfoArgs) -> Result<()> {
     let mut grid = comfy_table::Table::new();
     grid.load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
         .set_header([
-            "column", "type", "nullable", "nulls", "fill", "storage", "min", "max",
+            "column", "type", "nullable", "nulls", "fill", "storage", "encoding", "bytes", "ratio",
+            "min", "max",
         ]);
     for c in &columns {
         grid.add_row([
@@ -223,11 +273,14 @@ pub fn run(args: InfoArgs) -> Result<()> {
             c.nulls.to_string(),
             format!("{:.2}%", 100.0 * fill_rate(c.nulls, stored_rows)),
             c.storage(),
+            c.encoding(),
+            human_bytes(c.bytes().0),
+            c.ratio(),
             c.min.clone().unwrap_or_else(|| "-".into()),
             c.max.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    for numeric in [3, 4] {
+    for numeric in [3, 4, 7, 8] {
         if let Some(column) = grid.column_mut(numeric) {
             column.set_cell_alignment(comfy_table::CellAlignment::Right);
         }

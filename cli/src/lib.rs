@@ -74,6 +74,9 @@ pub enum Command {
     Merge(changes::MergeArgs),
     /// Rewrite small and deletion-heavy segments into full ones as one new version.
     Optimize(changes::OptimizeArgs),
+    /// Rewrite every segment with other column encodings (e.g. `--encoding compact`) as one
+    /// new version.
+    Rewrite(changes::RewriteArgs),
     /// Delete the files only versions older than the newest KEEP use.
     Vacuum {
         /// The table directory.
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info::run(args),
         Command::Merge(args) => changes::merge(args),
         Command::Optimize(args) => changes::optimize(args),
+        Command::Rewrite(args) => changes::rewrite(args),
         Command::Verify { table, version } => {
             let t = open(&table, version)?;
             t.verify()?;

@@ -102,6 +102,12 @@ pub struct ImportArgs {
     /// the committing writer; 0 turns it off). Remembered by the table.
     #[arg(long, value_name = "N")]
     pub auto_optimize: Option<usize>,
+    /// How columns are stored: `raw` (zero-copy from the file, the default for a new table),
+    /// `compact` (dictionary codes or packed integers wherever smaller), `auto` (only where
+    /// that saves at least 25%), or per column, e.g. `compact,l_comment=raw,l_shipmode=dict`
+    /// (`dict`, `packed`). Remembered by the table.
+    #[arg(long, value_name = "SPEC")]
+    pub encoding: Option<String>,
 }
 
 fn parse_schema(spec: &str) -> Result<arrow::datatypes::SchemaRef> {
@@ -160,6 +166,12 @@ pub fn import(args: ImportArgs, quiet: bool) -> Result<()> {
     options.write.merge_schema = args.merge_schema;
     options.write.sort_by = args.sort_by.clone();
     options.write.auto_optimize = args.auto_optimize;
+    if let Some(spec) = &args.encoding {
+        options.write.encoding = Some(
+            quiver_store::EncodingSpec::parse(spec)
+                .map_err(|e| Error::invalid(format!("--encoding: {e}")))?,
+        );
+    }
     if let Some(d) = args.delimiter {
         options.csv.delimiter =
             Some(u8::try_from(d).map_err(|_| Error::invalid("the delimiter must be one byte"))?);

@@ -1,5 +1,6 @@
 //! Write -> read round trip of batches shaped by the input: column types, null patterns,
-//! values, batch and segment sizes and the bag threshold all come from the bytes. What is
+//! values, batch and segment sizes, the bag threshold and the column encoding (raw, dict,
+//! packed, compact) all come from the bytes. What is
 //! read back (scan and take) must equal what was written.
 #![no_main]
 
@@ -85,7 +86,15 @@ fuzz_target!(|data: &[u8]| {
     let options = WriteOptions::default()
         .with_segment_rows(1 + (input.byte() % 64) as usize)
         .with_zone_rows(1 + (input.byte() % 16) as usize)
-        .with_bag_threshold([0.0, 0.05, 0.5, 1.0][(input.byte() % 4) as usize]);
+        .with_bag_threshold([0.0, 0.05, 0.5, 1.0][(input.byte() % 4) as usize])
+        .with_encoding(quiver_store::EncodingSpec::all(
+            [
+                quiver_store::EncodingChoice::Raw,
+                quiver_store::EncodingChoice::Dictionary,
+                quiver_store::EncodingChoice::Packed,
+                quiver_store::EncodingChoice::Compact,
+            ][(input.byte() % 4) as usize],
+        ));
     let mut batches = Vec::new();
     for _ in 0..1 + input.byte() % 3 {
         let rows = (input.byte() % 100) as usize;

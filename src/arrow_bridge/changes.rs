@@ -33,6 +33,7 @@ use super::table::{ScanOptions, Table};
 use super::writer::{TableWriter, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::native::deletion::DeletedRows;
+use crate::native::encoding_choice::EncodingSpec;
 
 /// What a row-level change did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,6 +238,10 @@ pub struct OptimizeOptions {
     /// Most rows one call rewrites (whole segments, from the first run on); `None`: no bound.
     /// Bounds the time a compaction takes (automatic compaction uses `2 x target_rows`).
     pub max_rows: Option<u64>,
+    /// Rewrite every segment (within `max_rows`) with these column encodings, which become the
+    /// table's (`quiver rewrite --encoding`). `None`: only small and deletion-heavy segments,
+    /// in the table's encodings.
+    pub encoding: Option<EncodingSpec>,
 }
 
 impl Default for OptimizeOptions {
@@ -245,6 +250,7 @@ impl Default for OptimizeOptions {
             target_rows: WriteOptions::default().segment_rows,
             deleted_fraction: 0.1,
             max_rows: None,
+            encoding: None,
         }
     }
 }
@@ -256,6 +262,8 @@ crate::options::with_setters!(OptimizeOptions {
     with_deleted_fraction => deleted_fraction: f64,
     /// Sets [`Self::max_rows`].
     with_max_rows => max_rows: u64 as Some,
+    /// Sets [`Self::encoding`]: rewrite every segment with these encodings.
+    with_encoding => encoding: EncodingSpec as Some,
 });
 
 /// What [`optimize`] did.
@@ -308,7 +316,9 @@ fn runs_to_rewrite(table: &Table, options: &OptimizeOptions) -> Vec<Vec<usize>> 
         stored > 0 && deleted(s) as f64 > options.deleted_fraction * stored as f64
     };
     let starts = table.segment_starts();
-    let small = |s: usize| ((starts[s + 1] - starts[s]) as usize) < options.target_rows / 2;
+    let every = options.encoding.is_some();
+    let small =
+        |s: usize| every || ((starts[s + 1] - starts[s]) as usize) < options.target_rows / 2;
     let mut runs: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     for s in 0..table.segments().len() {
@@ -319,7 +329,8 @@ fn runs_to_rewrite(table: &Table, options: &OptimizeOptions) -> Vec<Vec<usize>> 
         }
     }
     runs.push(current);
-    runs.retain(|r| r.len() >= 2 || r.iter().any(|&s| deleted(s) > 0));
+    let worth = |r: &[usize]| r.len() >= 2 || r.iter().any(|&s| deleted(s) > 0) || every;
+    runs.retain(|r| !r.is_empty() && worth(r.as_slice()));
     // Within the bound: whole segments, stored rows counted (they are all read).
     let mut budget = options.max_rows.unwrap_or(u64::MAX);
     let mut bounded = Vec::new();
@@ -335,7 +346,7 @@ fn runs_to_rewrite(table: &Table, options: &OptimizeOptions) -> Vec<Vec<usize>> 
             budget -= rows;
             kept.push(s);
         }
-        if kept.len() >= 2 || kept.iter().any(|&s| deleted(s) > 0) {
+        if !kept.is_empty() && worth(kept.as_slice()) {
             bounded.push(kept);
         }
         if cut {
@@ -353,7 +364,8 @@ fn optimize_version(table: &Table, options: &OptimizeOptions) -> Result<Optimize
             ..Default::default()
         });
     }
-    let write = WriteOptions::default().with_segment_rows(options.target_rows);
+    let mut write = WriteOptions::default().with_segment_rows(options.target_rows);
+    write.encoding = options.encoding.clone();
     let mut writer = TableWriter::change(table, write)?.without_auto_optimize();
     let starts = table.segment_starts();
     let mut report = OptimizeReport::default();

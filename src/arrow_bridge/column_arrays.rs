@@ -71,6 +71,19 @@ impl ColumnArrays<'_> {
         unsafe { OffsetBuffer::new_unchecked(scalars) }
     }
 
+    /// The validity of `meta`'s rows, checked against the footer's null count.
+    pub(crate) fn nulls(&self, meta: &ColumnMeta) -> Result<Option<NullBuffer>> {
+        self.file.check_validity(meta)?;
+        let n = meta.rows as usize;
+        Ok(meta.regions.validity.map(|v| {
+            let bits = BooleanBuffer::new(self.slice(v), 0, n);
+            // SAFETY: `check_validity` (just above) counted the bitmap's cleared bits among
+            // the first `n` and found exactly the footer's null count; `open` checked the
+            // bitmap region holds `ceil(n / 8)` bytes.
+            unsafe { NullBuffer::new_unchecked(bits, meta.stats.null_count as usize) }
+        }))
+    }
+
     /// Rows `rows` (each `< meta.rows`, any order) of variable-width column `meta`, copied
     /// into a new array, checking only what is read; `None` for other layouts.
     pub(crate) fn gather_variable(
@@ -81,6 +94,9 @@ impl ColumnArrays<'_> {
         let Layout::Variable { utf8 } = meta.def.column_type.layout() else {
             return Ok(None);
         };
+        if meta.encoding.is_some() {
+            return Ok(None);
+        }
         let (Some(data_r), Some(off_r)) = (meta.regions.data, meta.regions.offsets) else {
             unreachable!("check_layout guarantees data and offsets for variable columns")
         };
@@ -148,14 +164,12 @@ impl ColumnArrays<'_> {
         if layout == Layout::Null {
             return Ok(new_null_array(&DataType::Null, n));
         }
+        if let Some(encoding) = &meta.encoding {
+            let nulls = self.nulls(meta)?;
+            return self.build_encoded(meta, encoding, nulls);
+        }
         self.file.check_contents(meta)?;
-        let nulls = meta.regions.validity.map(|v| {
-            let bits = BooleanBuffer::new(self.slice(v), 0, n);
-            // SAFETY: `check_contents` (just above) counted the bitmap's cleared bits among the
-            // first `n` and found exactly the footer's null count; `open` checked the bitmap
-            // region holds `ceil(n / 8)` bytes.
-            unsafe { NullBuffer::new_unchecked(bits, meta.stats.null_count as usize) }
-        });
+        let nulls = self.nulls(meta)?;
         let corrupt = |e: arrow::error::ArrowError| {
             Error::corrupt(self.file.path(), format!("column \"{}\"", meta.def.name), e)
         };

@@ -9,7 +9,9 @@
 //! - `values[codes[row]]` is the row's value: distinct values in first-seen order, then one
 //!   NULL, which is every null row's code.
 //! - Built once per open segment and column, on first use, and cached by `SegmentReader`
-//!   (`distinct_values`); nothing is stored on disk.
+//!   (`distinct_values`); nothing is stored on disk — except that a dictionary-encoded column
+//!   (format v3) already is such a table: [`DistinctValues::from_dictionary`] takes its
+//!   dictionary and codes as they are, reading no row's value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +35,45 @@ pub struct DistinctValues {
 }
 
 impl DistinctValues {
+    /// The table of a dictionary-encoded column: its dictionary `values` (a `LargeUtf8` /
+    /// `LargeBinary` array without nulls), each row's code (`codes[row] < values.len()`, as
+    /// the decoder checked) and its validity; `None` past [`MAX_DISTINCT`] values. No row's
+    /// value is read: O(rows) one-byte codes.
+    pub fn from_dictionary(
+        values: &ArrayRef,
+        codes: &[u32],
+        nulls: Option<&arrow::buffer::NullBuffer>,
+    ) -> Option<Self> {
+        let view_type = match values.data_type() {
+            DataType::LargeUtf8 => DataType::Utf8View,
+            DataType::LargeBinary => DataType::BinaryView,
+            _ => return None,
+        };
+        if values.len() > MAX_DISTINCT {
+            return None;
+        }
+        let null = arrow::array::new_null_array(values.data_type(), 1);
+        let values = arrow::compute::concat(&[values.as_ref(), null.as_ref()]).ok()?;
+        let null_code = (values.len() - 1) as u8;
+        let codes = codes
+            .iter()
+            .enumerate()
+            .map(|(row, &c)| {
+                if nulls.is_some_and(|n| n.is_null(row)) {
+                    null_code
+                } else {
+                    c as u8
+                }
+            })
+            .collect();
+        let view_values = arrow::compute::cast(&values, &view_type).ok()?;
+        Some(Self {
+            values,
+            view_values,
+            codes,
+        })
+    }
+
     /// The table of `array`, or `None` when it is not a large string/binary array or has
     /// more than [`MAX_DISTINCT`] distinct values.
     pub fn build(array: &dyn Array) -> Option<Self> {

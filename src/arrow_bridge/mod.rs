@@ -4,13 +4,16 @@
 //! # Contract
 //! - Zero-copy: the values, offsets and validity buffers of fixed-width, boolean, string and
 //!   binary columns that `scan` returns are slices of the segment mapping (`column_arrays.rs`).
-//! - Decoded (copied): overflow-bag keys (`bag_decode.rs`), columns stored as a narrower type
-//!   than the table's after schema widening (`widen.rs`), and `take`'s gathered rows.
+//! - Decoded (copied): overflow-bag keys (`bag_decode.rs`), encoded columns (dictionary codes,
+//!   packed integers: `encoded_arrays.rs`, decoded once per open segment and column), columns
+//!   stored as a narrower type than the table's after schema widening (`widen.rs`), and
+//!   `take`'s gathered rows.
 //!
 //! # Files
 //! - read: `segment_reader.rs` (a segment through its table's schema, with caches) over
 //!   `placement.rs` (where each table column is in a segment), `column_arrays.rs` (the
-//!   zero-copy arrays and their unsafe constructors), `views.rs` (`Utf8View` forms), `owned_slices.rs` (slices whose buffers own only
+//!   zero-copy arrays and their unsafe constructors), `encoded_arrays.rs` (arrays of encoded
+//!   columns), `views.rs` (`Utf8View` forms), `owned_slices.rs` (slices whose buffers own only
 //!   their rows' bytes, for memory accounting) and
 //!   `distinct.rs` (distinct-value tables of low-cardinality columns), `distinct_cache.rs` (those
 //!   tables shared by every open of a segment file in the process);
@@ -30,6 +33,7 @@ mod changes;
 mod column_arrays;
 mod distinct;
 mod distinct_cache;
+mod encoded_arrays;
 mod owned_slices;
 mod placement;
 mod segment_build;

@@ -25,6 +25,7 @@ use super::stats::StatsBuilder;
 use super::types::read_field;
 use crate::error::{Error, ErrorKind, Result};
 use crate::native::column_builder::{ColumnBuilder, WrittenColumn};
+use crate::native::encoding_choice::EncodingSpec;
 use crate::native::footer::{BagKey, BagMeta, ColumnMeta, ColumnStats};
 use crate::native::schema::ColumnDef;
 use crate::native::segment_writer::SegmentWriter;
@@ -153,6 +154,7 @@ fn column_meta(
         def: def.clone(),
         rows: written.rows,
         regions: written.regions,
+        encoding: written.encoding,
         stats,
         zones,
         children,
@@ -310,8 +312,13 @@ impl SegmentBuild {
         Ok(())
     }
 
-    /// Writes the columns' regions (dense columns, then the bag) to `w`.
-    pub fn write(self, w: &mut SegmentWriter) -> Result<WrittenSegmentColumns> {
+    /// Writes the columns' regions (dense columns, then the bag) to `w`, each dense leaf
+    /// column in the storage `encoding` chooses for it.
+    pub fn write(
+        self,
+        w: &mut SegmentWriter,
+        encoding: &EncodingSpec,
+    ) -> Result<WrittenSegmentColumns> {
         let rows = self.rows;
         let mut columns = Vec::new();
         let mut sparse = Vec::new();
@@ -337,7 +344,8 @@ impl SegmentBuild {
                 }
                 Data::Sparse(s) => dense_builder(&c.def, s.to_dense(&c.def, rows)?.as_ref())?,
             };
-            let written = builder.write(w)?;
+            let choice = (!encoding.is_raw()).then(|| (&c.def, encoding.for_column(&c.def.name)));
+            let written = builder.write_as(w, choice)?;
             debug_assert_eq!(stats.null_count, written.null_count);
             columns.push(column_meta(&c.def, written, stats, zones));
         }

@@ -10,6 +10,10 @@
 //!   variable-width columns, the validity bitmap's null count for all — once per open segment;
 //!   the array is then cached. Arrays of columns that are never asked for are never built, so a
 //!   query that reads two columns never touches the pages of the others.
+//! - A dense column stored encoded (format v3: dictionary codes, packed integers) is decoded
+//!   on first use into the same array the raw layout gives (`encoded_arrays.rs`) and cached
+//!   like it: not zero-copy, but every later slice of it is. Its view form is built from the
+//!   dictionary directly (views over the dictionary's bytes, no value copied).
 //! - A table column may be a dense column of the segment (zero-copy as above), an overflow-bag
 //!   key (decoded for the rows asked, never cached), absent (all null: written before the
 //!   column existed), or stored as a narrower type (cast once to the table's type and cached:
@@ -193,6 +197,21 @@ impl SegmentReader {
         crate::native::sort_key_pairs::names_in(&self.file.footer().metadata)
     }
 
+    /// How dense table column `index` is stored in this segment: `(encoding, bytes in the
+    /// file, bytes the raw layout takes)`, the encoding as `raw`, `packed 12-bit`, `dict 7
+    /// values`; `None` for columns not dense here.
+    pub fn column_storage(&self, index: usize) -> Option<(String, u64, u64)> {
+        let Placement::Dense(i) = self.placements.get(index)?.0 else {
+            return None;
+        };
+        let meta = &self.file.footer().columns[i];
+        let encoding = meta
+            .encoding
+            .as_ref()
+            .map_or("raw".into(), |e| e.describe());
+        Some((encoding, meta.stored_bytes(), meta.raw_bytes()))
+    }
+
     /// Where table column `index` is stored in this segment.
     pub fn placement(&self, index: usize) -> Placement {
         self.placements[index].0
@@ -330,6 +349,12 @@ impl SegmentReader {
         if let Some(v) = self.view_columns[index].get() {
             return Ok(Some(v));
         }
+        if let (Placement::Dense(i), false) = self.placements[index] {
+            let arrays = ColumnArrays { file: &self.file };
+            if let Some(v) = arrays.dictionary_views(&self.file.footer().columns[i])? {
+                return Ok(Some(self.view_columns[index].get_or_init(|| v)));
+            }
+        }
         let array = self.column(index)?;
         if !matches!(
             array.data_type(),
@@ -365,6 +390,13 @@ impl SegmentReader {
             footer_crc32c: self.file.footer_crc32c(),
         };
         let built = shared(segment, index, || {
+            if let (Placement::Dense(i), false) = self.placements[index] {
+                let meta = &self.file.footer().columns[i];
+                if meta.encoding.is_some() {
+                    let arrays = ColumnArrays { file: &self.file };
+                    return Ok(arrays.dictionary_distinct(meta)?.map(Arc::new));
+                }
+            }
             let column = self.column(index)?;
             Ok::<_, crate::Error>(DistinctValues::build(column.as_ref()).map(Arc::new))
         })?;

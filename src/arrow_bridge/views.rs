@@ -39,6 +39,21 @@ pub struct BlockViews {
 }
 
 impl BlockViews {
+    /// A view array gathered (e.g. by `take`) from a view array of one data block — every
+    /// non-inline view points into buffer 0 — such as a dictionary's views gathered by codes.
+    /// All its rows form one block, so [`Self::rows`] keeps that buffer for every range (it is
+    /// the dictionary's, not a copy per row). Arrays of more buffers are sliced as
+    /// `Array::slice` does.
+    pub fn gathered(array: ArrayRef) -> Self {
+        let buffers = match array.data_type() {
+            DataType::Utf8View => array.as_string_view().data_buffers().len(),
+            DataType::BinaryView => array.as_binary_view().data_buffers().len(),
+            _ => usize::MAX,
+        };
+        let block_rows = (buffers <= 1).then(|| array.len().max(1));
+        Self { array, block_rows }
+    }
+
     /// Rows `rows` of the array: for views in this module's block layout, the views of those
     /// rows and the data blocks they use, each buffer its own allocation, with blocks the rows
     /// do not use left empty (so block indices stay valid); otherwise `Array::slice`.

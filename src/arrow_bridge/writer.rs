@@ -48,10 +48,11 @@ use super::types::{column_def, source_field, source_schema, table_schema};
 use super::widen::{same_storage, widen};
 use crate::error::{Error, ErrorKind, Result};
 use crate::native::deletion::DeletedRows;
+use crate::native::encoding_choice::EncodingSpec;
 use crate::native::footer::SegmentFooter;
 use crate::native::lock::FileLock;
 use crate::native::manifest::{
-    Manifest, SegmentEntry, AUTO_OPTIMIZE_PROPERTY, BAG_THRESHOLD_PROPERTY,
+    Manifest, SegmentEntry, AUTO_OPTIMIZE_PROPERTY, BAG_THRESHOLD_PROPERTY, ENCODING_PROPERTY,
 };
 use crate::native::schema::{too_many_columns, ColumnDef, TableSchema, MAX_COLUMNS};
 use crate::native::segment::SegmentFile;
@@ -96,6 +97,10 @@ pub struct WriteOptions {
     /// `None`: the table's setting (off for a new table). A value given here becomes the
     /// table's setting for later writes.
     pub auto_optimize: Option<usize>,
+    /// How columns are stored: the raw zero-copy layout, or encoded (dictionary codes, packed
+    /// integers) per column (docs/FORMAT.md, "Encoded columns"). `None`: the table's setting
+    /// (raw for a new table). A value given here becomes the table's setting for later writes.
+    pub encoding: Option<EncodingSpec>,
 }
 
 /// Default overflow-bag fill-rate threshold: 5%, as in the engine the layout comes from.
@@ -121,6 +126,7 @@ impl Default for WriteOptions {
             merge_schema: false,
             sort_by: None,
             auto_optimize: None,
+            encoding: None,
         }
     }
 }
@@ -148,6 +154,8 @@ crate::options::with_setters!(WriteOptions {
     /// Sets [`Self::auto_optimize`]: compact once the table has this many small segments
     /// (0: never).
     with_auto_optimize => auto_optimize: usize as Some,
+    /// Sets [`Self::encoding`]: how each column is stored.
+    with_encoding => encoding: EncodingSpec as Some,
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +181,8 @@ pub struct TableWriter {
     started_schema: Option<TableSchema>,
     /// The bag threshold in force.
     threshold: f64,
+    /// The column encodings in force.
+    encoding: EncodingSpec,
     current: Option<SegmentBuild>,
     written: Vec<WrittenSegment>,
     /// The sort key rows are written in, if any.
@@ -280,6 +290,19 @@ impl TableWriter {
                 "the bag threshold must be a fill rate between 0 and 1, not {threshold}"
             )));
         }
+        let encoding = match (&options.encoding, &base) {
+            (Some(spec), _) => spec.clone(),
+            (None, Some(b)) => match b.properties.iter().find(|(k, _)| k == ENCODING_PROPERTY) {
+                Some((_, text)) => EncodingSpec::parse(text).map_err(|e| {
+                    Error::invalid(format!(
+                        "the table's {ENCODING_PROPERTY} property in {}: {e}",
+                        dir.display()
+                    ))
+                })?,
+                None => EncodingSpec::default(),
+            },
+            (None, None) => EncodingSpec::default(),
+        };
         let table_schema = match (&base, mode) {
             (Some(b), Mode::Append | Mode::Change) => b.schema.clone(),
             _ => table_schema(&schema)?,
@@ -324,6 +347,7 @@ impl TableWriter {
             options,
             base,
             threshold,
+            encoding,
             current: None,
             written: Vec::new(),
             sort_key,
@@ -692,7 +716,7 @@ impl TableWriter {
         let rows = build.rows() as u64;
         let name = names::new_segment_name();
         let mut w = SegmentWriter::create(&self.dir, &name)?;
-        let written = build.write(&mut w)?;
+        let written = build.write(&mut w, &self.encoding)?;
         let mut metadata = self.table_schema.metadata.clone();
         if let Some(key) = &self.sort_key {
             // Every segment of a sorted write is in key order (`write_sorted_segment`, `merge`).
@@ -757,6 +781,10 @@ impl TableWriter {
             if let Some(t) = self.options.bag_threshold {
                 properties.retain(|(k, _)| k != BAG_THRESHOLD_PROPERTY);
                 properties.push((BAG_THRESHOLD_PROPERTY.into(), t.to_string()));
+            }
+            if let Some(spec) = &self.options.encoding {
+                properties.retain(|(k, _)| k != ENCODING_PROPERTY);
+                properties.push((ENCODING_PROPERTY.into(), spec.to_string()));
             }
             if let Some(n) = self.options.auto_optimize {
                 properties.retain(|(k, _)| k != AUTO_OPTIMIZE_PROPERTY);

@@ -36,6 +36,10 @@ impl Encoder {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    pub fn i128(&mut self, v: i128) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
     /// A `u32` length, then the bytes. Lengths over `u32::MAX` are a caller bug: metadata
     /// values are bounded far below that by the writers.
     pub fn bytes(&mut self, v: &[u8]) {
@@ -154,6 +158,10 @@ impl<'a> Decoder<'a> {
 
     pub fn u64(&mut self, what: &str) -> DecodeResult<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    pub fn i128(&mut self, what: &str) -> DecodeResult<i128> {
+        Ok(i128::from_le_bytes(self.array(what)?))
     }
 
     pub fn i64(&mut self, what: &str) -> DecodeResult<i64> {

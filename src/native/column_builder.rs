@@ -15,7 +15,10 @@
 use std::path::Path;
 
 use super::buffer::{BitBuilder, MmapBytes, MmapOrVec};
-use super::footer::ColumnRegions;
+use super::column_encoder::{plan_fixed, plan_variable, DictionaryValues, Plan};
+use super::encoding::Encoding;
+use super::encoding_choice::EncodingChoice;
+use super::footer::{ColumnMeta, ColumnRegions, ColumnStats, Region};
 use super::schema::{ColumnDef, Layout};
 use super::segment_writer::SegmentWriter;
 use crate::error::{Error, Result};
@@ -34,6 +37,8 @@ pub struct ColumnBuilder {
 pub struct WrittenColumn {
     /// Where its bytes went.
     pub regions: ColumnRegions,
+    /// How `data` stores the rows, if not raw.
+    pub encoding: Option<Encoding>,
     /// Null rows.
     pub null_count: u64,
     /// Rows.
@@ -282,22 +287,19 @@ impl ColumnBuilder {
     }
 
     /// Writes the column's regions, then its children's, to `w`, consuming the builder.
-    pub fn write(mut self, w: &mut SegmentWriter) -> Result<WrittenColumn> {
-        let mut regions = ColumnRegions::default();
-        match &self.values {
-            Values::Null | Values::Children => {}
-            Values::Bits(b) => regions.data = Some(w.write_region(&[b.as_bytes()])?),
-            Values::Fixed { data, .. } => regions.data = Some(w.write_region(&[data.as_bytes()])?),
-            Values::Variable { data, ends } => {
-                regions.data = Some(w.write_region(&[data.as_bytes()])?);
-                regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
-            }
-            Values::List { ends } => {
-                regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
-            }
-        }
+    pub fn write(self, w: &mut SegmentWriter) -> Result<WrittenColumn> {
+        self.write_as(w, None)
+    }
+
+    /// As [`Self::write`]; with `encode`, the column (of definition `def`) is stored in the
+    /// encoded layout `choice` leads to (`column_encoder.rs`), if any.
+    pub fn write_as(
+        mut self,
+        w: &mut SegmentWriter,
+        encode: Option<(&ColumnDef, EncodingChoice)>,
+    ) -> Result<WrittenColumn> {
         let null_count = self.nulls.null_count as u64;
-        if null_count > 0 && !matches!(self.values, Values::Null) {
+        let nulls = if null_count > 0 && !matches!(self.values, Values::Null) {
             let Some((nulls, bits)) = &mut self.nulls.arrays else {
                 unreachable!("the null arrays are materialised with the first null")
             };
@@ -305,6 +307,47 @@ impl ColumnBuilder {
             let missing = self.rows - nulls.len();
             nulls.extend_repeat(0, missing)?;
             bits.push_repeat(true, missing)?;
+            Some((nulls, bits))
+        } else {
+            None
+        };
+        let null_bytes = nulls.as_ref().map(|(n, _)| n.as_bytes());
+        let plan = match (encode, &self.values) {
+            (Some((def, choice)), Values::Fixed { width, data }) => plan_fixed(
+                data.as_bytes(),
+                *width,
+                &def.column_type,
+                null_bytes,
+                choice,
+            ),
+            (Some((_, choice)), Values::Variable { data, ends }) => {
+                plan_variable(data.as_bytes(), ends.as_bytes(), null_bytes, choice)
+            }
+            _ => None,
+        };
+        let mut regions = ColumnRegions::default();
+        let mut encoding = None;
+        match (&self.values, plan) {
+            (_, Some(plan)) => {
+                let def = encode.expect("a plan is made only when encoding").0;
+                let (data, planned) = write_plan(w, def, plan)?;
+                regions.data = Some(data);
+                encoding = Some(planned);
+            }
+            (Values::Null | Values::Children, None) => {}
+            (Values::Bits(b), None) => regions.data = Some(w.write_region(&[b.as_bytes()])?),
+            (Values::Fixed { data, .. }, None) => {
+                regions.data = Some(w.write_region(&[data.as_bytes()])?)
+            }
+            (Values::Variable { data, ends }, None) => {
+                regions.data = Some(w.write_region(&[data.as_bytes()])?);
+                regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
+            }
+            (Values::List { ends }, None) => {
+                regions.offsets = Some(w.write_offsets_region(&[ends.as_bytes()])?);
+            }
+        }
+        if let Some((nulls, bits)) = nulls {
             regions.nulls = Some(w.write_region(&[nulls.as_bytes()])?);
             regions.validity = Some(w.write_region(&[bits.as_bytes()])?);
         }
@@ -315,9 +358,60 @@ impl ColumnBuilder {
             .collect::<Result<Vec<_>>>()?;
         Ok(WrittenColumn {
             regions,
+            encoding,
             null_count,
             rows: self.rows as u64,
             children,
         })
     }
+}
+
+/// Writes an encoded column's `data` region and, for a dictionary, the dictionary's regions;
+/// returns the data region and the footer's encoding record.
+fn write_plan(w: &mut SegmentWriter, def: &ColumnDef, plan: Plan) -> Result<(Region, Encoding)> {
+    Ok(match plan {
+        Plan::Packed {
+            reference,
+            width,
+            packed,
+        } => (
+            w.write_region(&[&packed])?,
+            Encoding::Packed { reference, width },
+        ),
+        Plan::Dictionary {
+            width,
+            packed,
+            rows,
+            raw_data_len,
+            values,
+        } => {
+            let data = w.write_region(&[&packed])?;
+            let mut regions = ColumnRegions::default();
+            match values {
+                DictionaryValues::Fixed(bytes) => regions.data = Some(w.write_region(&[&bytes])?),
+                DictionaryValues::Variable { data, ends } => {
+                    regions.data = Some(w.write_region(&[&data])?);
+                    let ends: Vec<u8> = ends.iter().flat_map(|e| e.to_le_bytes()).collect();
+                    regions.offsets = Some(w.write_offsets_region(&[&ends])?);
+                }
+            }
+            let values = ColumnMeta {
+                def: def.clone(),
+                rows,
+                regions,
+                encoding: None,
+                stats: ColumnStats::default(),
+                zones: Vec::new(),
+                children: Vec::new(),
+            };
+            (
+                data,
+                Encoding::Dictionary {
+                    width,
+                    raw_data_len,
+                    values: Box::new(values),
+                },
+            )
+        }
+    })
 }

@@ -8,6 +8,7 @@
 //!   [`SegmentFooter::check_layout`] (`layout.rs`).
 
 use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use super::encoding::{Encoding, DICTIONARY_TAG, PACKED_TAG};
 use super::schema::ColumnDef;
 
 /// One region of a segment file: where it is and its CRC-32C.
@@ -79,6 +80,8 @@ pub struct ColumnMeta {
     pub rows: u64,
     /// Where its bytes are.
     pub regions: ColumnRegions,
+    /// How `data` stores the rows (format version 3); `None`: the raw layout.
+    pub encoding: Option<Encoding>,
     /// Statistics over the whole column (its `null_count` is the column's null count).
     pub stats: ColumnStats,
     /// Statistics per zone of `zone_rows` rows (the last zone may be shorter). Top-level
@@ -89,9 +92,46 @@ pub struct ColumnMeta {
 }
 
 impl ColumnMeta {
-    /// This column and every descendant, depth first.
+    /// Bytes this column's regions take in the file (its dictionary's and children's
+    /// included).
+    pub fn stored_bytes(&self) -> u64 {
+        self.walk()
+            .iter()
+            .flat_map(|c| c.regions.named())
+            .map(|(_, r)| r.len)
+            .sum()
+    }
+
+    /// Bytes the column would take in the raw layout: [`Self::stored_bytes`] for a raw column;
+    /// for an encoded one, its null regions plus the raw `data` (and, for variable-width
+    /// values, `offsets`) it stands for.
+    pub fn raw_bytes(&self) -> u64 {
+        let nulls =
+            self.regions.nulls.map_or(0, |r| r.len) + self.regions.validity.map_or(0, |r| r.len);
+        let offsets = match self.def.column_type.layout() {
+            super::schema::Layout::Variable { .. } => self.rows.saturating_mul(8),
+            _ => 0,
+        };
+        match &self.encoding {
+            None => self.stored_bytes(),
+            Some(Encoding::Packed { .. }) => {
+                let width = match self.def.column_type.layout() {
+                    super::schema::Layout::Fixed { width } => width as u64,
+                    _ => 0,
+                };
+                nulls + self.rows.saturating_mul(width)
+            }
+            Some(Encoding::Dictionary { raw_data_len, .. }) => nulls + raw_data_len + offsets,
+        }
+    }
+
+    /// This column, its dictionary (if dictionary-encoded) and every descendant, depth first:
+    /// every column entry that owns regions.
     pub fn walk(&self) -> Vec<&ColumnMeta> {
         let mut out = vec![self];
+        if let Some(Encoding::Dictionary { values, .. }) = &self.encoding {
+            out.push(values);
+        }
         for c in &self.children {
             out.extend(c.walk());
         }
@@ -154,6 +194,8 @@ pub struct SegmentFooter {
 }
 
 const REGION_BITS: [u8; 4] = [1, 2, 4, 8];
+/// Region-mask bit saying an encoding follows the regions (format version 3).
+const ENCODED_BIT: u8 = 0x10;
 
 fn encode_region(e: &mut Encoder, r: &Region) {
     e.u64(r.offset);
@@ -207,9 +249,28 @@ fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
         .zip(REGION_BITS)
         .filter(|(r, _)| r.is_some())
         .fold(0u8, |m, (_, bit)| m | bit);
-    e.u8(mask);
+    e.u8(mask | if c.encoding.is_some() { ENCODED_BIT } else { 0 });
     for r in regions.iter().flatten() {
         encode_region(e, r);
+    }
+    match &c.encoding {
+        None => {}
+        Some(Encoding::Packed { reference, width }) => {
+            e.u8(PACKED_TAG);
+            e.i128(*reference);
+            e.u8(*width);
+        }
+        Some(Encoding::Dictionary {
+            width,
+            raw_data_len,
+            values,
+        }) => {
+            e.u8(DICTIONARY_TAG);
+            e.u8(*width);
+            e.u64(*raw_data_len);
+            e.u64(values.rows);
+            encode_body(e, values);
+        }
     }
     encode_stats(e, &c.stats);
     for z in &c.zones {
@@ -223,15 +284,19 @@ fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
 
 /// Decodes a column body for `def` with `rows` rows and `zones` zone statistics; child bodies
 /// follow recursively (bounded by the depth of `def`, itself bounded when it was decoded).
+/// `encodings`: whether the body may carry an encoding (format version 3, and not inside a
+/// dictionary: a dictionary is raw, which bounds that recursion to one level).
 fn decode_body(
     d: &mut Decoder<'_>,
     def: &ColumnDef,
     rows: u64,
     zones: u64,
+    encodings: bool,
 ) -> DecodeResult<ColumnMeta> {
     let at = d.position();
     let mask = d.u8("region mask")?;
-    if mask & 0xf0 != 0 {
+    let known = if encodings { 0x1f } else { 0x0f };
+    if mask & !known != 0 {
         return Err(DecodeError {
             offset: at,
             detail: format!("region mask {mask:#04x} has unknown bits set"),
@@ -250,21 +315,53 @@ fn decode_body(
         nulls: take(REGION_BITS[2])?,
         validity: take(REGION_BITS[3])?,
     };
+    let encoding = if mask & ENCODED_BIT != 0 {
+        Some(decode_encoding(d, def)?)
+    } else {
+        None
+    };
     let stats = decode_stats(d)?;
     let zone_stats = decode_zones(d, zones)?;
     let mut children = Vec::with_capacity(def.children.len());
     for child in &def.children {
         let rows = d.u64("child row count")?;
-        children.push(decode_body(d, child, rows, 0)?);
+        children.push(decode_body(d, child, rows, 0, encodings)?);
     }
     Ok(ColumnMeta {
         def: def.clone(),
         rows,
         regions,
+        encoding,
         stats,
         zones: zone_stats,
         children,
     })
+}
+
+/// Decodes an encoding record (after an encoded column's regions) of a column of `def`.
+fn decode_encoding(d: &mut Decoder<'_>, def: &ColumnDef) -> DecodeResult<Encoding> {
+    let at = d.position();
+    match d.u8("encoding tag")? {
+        PACKED_TAG => Ok(Encoding::Packed {
+            reference: d.i128("frame of reference")?,
+            width: d.u8("bit width")?,
+        }),
+        DICTIONARY_TAG => {
+            let width = d.u8("code width")?;
+            let raw_data_len = d.u64("raw data length")?;
+            let rows = d.u64("dictionary size")?;
+            let values = decode_body(d, def, rows, 0, false)?;
+            Ok(Encoding::Dictionary {
+                width,
+                raw_data_len,
+                values: Box::new(values),
+            })
+        }
+        tag => Err(DecodeError {
+            offset: at,
+            detail: format!("unknown encoding tag {tag}"),
+        }),
+    }
 }
 
 fn decode_zones(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<Vec<ColumnStats>> {
@@ -306,6 +403,15 @@ fn decode_bag(d: &mut Decoder<'_>, zones: u64) -> DecodeResult<BagMeta> {
 }
 
 impl SegmentFooter {
+    /// The segment format version this footer needs: 3 if a column is encoded, else 2.
+    pub fn format_version(&self) -> u32 {
+        if self.columns.iter().any(|c| c.encoding.is_some()) {
+            super::FORMAT_VERSION
+        } else {
+            super::RAW_FORMAT_VERSION
+        }
+    }
+
     /// The footer's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::new();
@@ -338,8 +444,8 @@ impl SegmentFooter {
         e.finish()
     }
 
-    /// Parses footer bytes of format `version` (1: no overflow bag section; 2); checks the
-    /// grammar only (see [`Self::check_layout`]).
+    /// Parses footer bytes of format `version` (1: no overflow bag section; 2; 3: columns may
+    /// be encoded); checks the grammar only (see [`Self::check_layout`]).
     pub fn decode(bytes: &[u8], version: u32) -> DecodeResult<Self> {
         let mut d = Decoder::new(bytes);
         let row_count = d.u64("row count")?;
@@ -357,7 +463,7 @@ impl SegmentFooter {
         let mut columns = Vec::with_capacity(ncols);
         for _ in 0..ncols {
             let def = ColumnDef::decode(&mut d)?;
-            columns.push(decode_body(&mut d, &def, row_count, zones)?);
+            columns.push(decode_body(&mut d, &def, row_count, zones, version >= 3)?);
         }
         let metadata = d.pairs("metadata")?;
         let bag = if version >= 2 && d.bool("overflow bag flag")? {
@@ -408,6 +514,7 @@ mod tests {
                         nulls: region(128, 10),
                         validity: region(192, 2),
                     },
+                    encoding: None,
                     stats: ColumnStats {
                         null_count: 2,
                         min: Some(vec![1, 0, 0, 0]),
@@ -439,6 +546,7 @@ mod tests {
                         nulls: None,
                         validity: None,
                     },
+                    encoding: None,
                     stats: ColumnStats::default(),
                     zones: vec![ColumnStats::default(); 3],
                     children: vec![],

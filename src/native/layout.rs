@@ -8,6 +8,8 @@
 //!   `i64::MAX`, every region is 64-byte aligned, inside `HEADER_LEN..region_end` and disjoint
 //!   from the others. O(metadata).
 
+use super::bitpack::packed_len;
+use super::encoding::{Encoding, IntKind, MAX_CODE_WIDTH};
 use super::footer::{zone_count, BagMeta, ColumnMeta, ColumnStats, Region, SegmentFooter};
 use super::schema::{ColumnDef, Layout};
 use super::{ALIGNMENT, HEADER_LEN};
@@ -232,6 +234,9 @@ fn check_column(
         }
         Ok(())
     };
+    if let Some(encoding) = &c.encoding {
+        return check_encoded(c, encoding, path, all);
+    }
     match layout {
         Layout::Null => unreachable!("handled above"),
         Layout::Bits => {
@@ -244,16 +249,7 @@ fn check_column(
             };
             expect_len("data", r.data, Some(want))?;
             expect_len("offsets", r.offsets, None)?;
-            for (what, v) in [("min", &c.stats.min), ("max", &c.stats.max)] {
-                if let Some(v) = v {
-                    if v.len() != width {
-                        return fail(
-                            "stats",
-                            format!("{what} has {} bytes, values have {width}", v.len()),
-                        );
-                    }
-                }
-            }
+            check_bound_widths(c, width, path)?;
         }
         Layout::Variable { .. } => {
             if r.data.is_none() {
@@ -300,6 +296,101 @@ fn check_column(
             return fail("children", "child columns carry no zone statistics".into());
         }
         check_column(child, &format!("{path}.{}", child.def.name), all)?;
+    }
+    Ok(())
+}
+
+/// The min and max of a fixed-width column hold exactly one value's bytes.
+fn check_bound_widths(c: &ColumnMeta, width: usize, path: &str) -> Result<(), LayoutError> {
+    for (what, v) in [("min", &c.stats.min), ("max", &c.stats.max)] {
+        if let Some(v) = v.as_ref().filter(|v| v.len() != width) {
+            return Err((
+                path.to_owned(),
+                "stats",
+                format!("{what} has {} bytes, values have {width}", v.len()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an encoded column (docs/FORMAT.md, "Encoded columns"), whose null regions
+/// `check_column` has checked: a leaf of a type the encoding serves, a `data` region of
+/// exactly the packed length and no offsets; a dictionary laid out as a raw column of the same
+/// type without nulls. Collects its regions and its dictionary's.
+fn check_encoded(
+    c: &ColumnMeta,
+    encoding: &Encoding,
+    path: &str,
+    all: &mut Vec<(u64, u64, String, &'static str)>,
+) -> Result<(), LayoutError> {
+    let fail = |region: &'static str, msg: String| Err((path.to_owned(), region, msg));
+    let layout = c.def.column_type.layout();
+    if !c.children.is_empty() || c.def.column_type.is_nested() {
+        return fail("encoding", "a nested column cannot be encoded".into());
+    }
+    if c.regions.offsets.is_some() {
+        return fail("offsets", "present but must be absent".into());
+    }
+    let width = encoding.width();
+    match encoding {
+        Encoding::Packed { .. } => {
+            let Some(kind) = IntKind::of(&c.def.column_type) else {
+                return fail(
+                    "encoding",
+                    "frame-of-reference packing needs an integer-like type".into(),
+                );
+            };
+            if width > 64 {
+                return fail("encoding", format!("bit width {width} is above 64"));
+            }
+            check_bound_widths(c, kind.width, path)?;
+        }
+        Encoding::Dictionary { values, .. } => {
+            if !matches!(layout, Layout::Fixed { .. } | Layout::Variable { .. }) {
+                return fail(
+                    "encoding",
+                    "dictionaries hold fixed-width or variable-width values".into(),
+                );
+            }
+            if width > MAX_CODE_WIDTH {
+                return fail(
+                    "encoding",
+                    format!("code width {width} is above {MAX_CODE_WIDTH}"),
+                );
+            }
+            if values.def != c.def || values.encoding.is_some() || values.stats.null_count != 0 {
+                return fail(
+                    "dictionary",
+                    "the dictionary must be a raw column of the same type without nulls".into(),
+                );
+            }
+            if values.rows == 0 && c.stats.null_count < c.rows {
+                return fail(
+                    "dictionary",
+                    "an empty dictionary for a column with values".into(),
+                );
+            }
+            if let Layout::Fixed { width } = layout {
+                check_bound_widths(c, width, path)?;
+            }
+            check_column(values, &format!("{path} (dictionary)"), all)?;
+        }
+    }
+    let want = packed_len(c.rows, width);
+    match (c.regions.data, want) {
+        (Some(r), Some(w)) if r.len == w => {}
+        (Some(r), Some(w)) => return fail("data", format!("length {} but expected {w}", r.len)),
+        (None, _) => return fail("data", "absent but must be present".into()),
+        (Some(_), None) => {
+            return fail(
+                "data",
+                format!("{} rows of {width} bits overflow u64", c.rows),
+            )
+        }
+    }
+    for (name, region) in c.regions.named() {
+        all.push((region.offset, region.len, path.to_owned(), name));
     }
     Ok(())
 }

@@ -78,6 +78,9 @@ pub const BAG_THRESHOLD_PROPERTY: &str = "quiver.bag_threshold";
 /// The table property holding the automatic-compaction trigger: the number of small segments
 /// at which a committing writer compacts them (a decimal integer; `0` disables it).
 pub const AUTO_OPTIMIZE_PROPERTY: &str = "quiver.auto_optimize_after";
+/// Property holding the table's column encodings (`encoding_choice.rs` text form), which
+/// writes that do not name their own follow.
+pub const ENCODING_PROPERTY: &str = "quiver.encoding";
 
 /// Reads a file name (`what`, for errors) that must name a file directly inside the table
 /// directory.

@@ -4,10 +4,14 @@
 //! Byte-level specification: `docs/FORMAT.md`. Every multi-byte integer on disk is
 //! little-endian.
 
+pub mod bitpack;
 pub mod buffer;
 pub mod codec;
 pub mod column_builder;
+pub mod column_encoder;
 pub mod deletion;
+pub mod encoding;
+pub mod encoding_choice;
 pub mod footer;
 pub mod layout;
 pub mod lock;
@@ -25,9 +29,12 @@ pub mod writer_marks;
 pub const SEGMENT_MAGIC: [u8; 8] = *b"QUIVSEG\0";
 /// Magic bytes at the end of every segment file.
 pub const TRAILER_MAGIC: [u8; 8] = *b"QUIVEND\0";
-/// Version of the segment format this build writes and reads (manifests have their own:
-/// [`manifest::MANIFEST_FORMAT_VERSION`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// Newest version of the segment format this build reads and writes (manifests have their
+/// own: [`manifest::MANIFEST_FORMAT_VERSION`]). Writers write [`RAW_FORMAT_VERSION`] for a
+/// segment without encoded columns, so that such segments stay readable by version-2 readers.
+pub const FORMAT_VERSION: u32 = 3;
+/// The segment format version of segments whose columns are all in the raw layout.
+pub const RAW_FORMAT_VERSION: u32 = 2;
 /// Bytes in a segment header.
 pub const HEADER_LEN: u64 = 64;
 /// Bytes in a segment trailer.

@@ -8,7 +8,9 @@
 //!   offsets region).
 //! - After `open`, [`SegmentFile::region`] slices always lie inside the mapping, which is never
 //!   written. Region *contents* are checked lazily: [`SegmentFile::check_contents`] (offsets,
-//!   UTF-8, null count) once per column on first use, and
+//!   UTF-8, null count; for encoded columns, every value's range or code, via
+//!   [`SegmentFile::check_encoded`], which also returns the decoded rows) once per column on
+//!   first use, and
 //!   [`SegmentFile::verify`] (every checksum and every byte between regions) on demand.
 
 use std::fs::File;
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use memmap2::Mmap;
 
+use super::encoding::{unpack_codes, unpack_fixed, Encoding, IntKind};
 use super::footer::{ColumnMeta, Region, SegmentFooter};
 use super::schema::Layout;
 use super::{ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC};
@@ -41,6 +44,15 @@ pub struct SegmentFile {
     footer: SegmentFooter,
     footer_offset: u64,
     footer_crc32c: u32,
+}
+
+/// The rows of an encoded column's `data` region, decoded and checked.
+#[derive(Debug)]
+pub enum Decoded {
+    /// A packed column's values in the raw fixed-width layout.
+    Fixed(Vec<u8>),
+    /// A dictionary column's codes, each below the dictionary's size.
+    Codes(Vec<u32>),
 }
 
 /// The little-endian `u64` at byte `at` of `b` (which must hold it).
@@ -197,6 +209,15 @@ impl SegmentFile {
         }
         let footer = SegmentFooter::decode(footer_bytes, version)
             .map_err(|e| corrupt("footer", footer_offset + e.offset as u64, e.detail))?;
+        if version == FORMAT_VERSION && footer.format_version() != FORMAT_VERSION {
+            // Writers use version 3 only for segments with an encoded column, so that a flip
+            // of the version field is caught too.
+            return Err(corrupt(
+                "header",
+                8,
+                format!("format version {version}, but no column is encoded"),
+            ));
+        }
         footer
             .check_layout(footer_offset)
             .map_err(|(column, region, msg)| {
@@ -357,21 +378,9 @@ impl SegmentFile {
     /// that the validity bitmap's cleared bits number the recorded null count. O(rows +
     /// bytes); callers cache the outcome per open segment.
     pub fn check_contents(&self, col: &ColumnMeta) -> Result<()> {
-        if let Some(v) = col.regions.validity {
-            let n = col.rows;
-            let valid = count_set_bits(self.region(v), n as usize);
-            if n - valid != col.stats.null_count {
-                return Err(self.corrupt_at(
-                    col,
-                    "validity",
-                    v.offset,
-                    format!(
-                        "bitmap marks {} rows null, the footer records {}",
-                        n - valid,
-                        col.stats.null_count
-                    ),
-                ));
-            }
+        self.check_validity(col)?;
+        if let Some(encoding) = &col.encoding {
+            return self.check_encoded(col, encoding).map(drop);
         }
         match col.def.column_type.layout() {
             Layout::List => {
@@ -413,6 +422,52 @@ impl SegmentFile {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Checks that `col`'s validity bitmap (if any) marks exactly the recorded null count null.
+    pub fn check_validity(&self, col: &ColumnMeta) -> Result<()> {
+        if let Some(v) = col.regions.validity {
+            let n = col.rows;
+            let valid = count_set_bits(self.region(v), n as usize);
+            if n - valid != col.stats.null_count {
+                return Err(self.corrupt_at(
+                    col,
+                    "validity",
+                    v.offset,
+                    format!(
+                        "bitmap marks {} rows null, the footer records {}",
+                        n - valid,
+                        col.stats.null_count
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the `data` region of encoded column `col` with every check (values in their
+    /// type's range, codes inside the dictionary): the raw fixed-width bytes of a packed
+    /// column, or the codes of a dictionary column (whose dictionary is checked on its own).
+    pub fn check_encoded(&self, col: &ColumnMeta, encoding: &Encoding) -> Result<Decoded> {
+        let data = col
+            .regions
+            .data
+            .expect("check_layout guarantees a data region for encoded columns");
+        let bytes = self.region(data);
+        let n = col.rows as usize;
+        let decoded = match encoding {
+            Encoding::Packed { reference, width } => {
+                let kind = IntKind::of(&col.def.column_type)
+                    .expect("check_layout guarantees an integer-like type for packed columns");
+                unpack_fixed(bytes, *reference, *width, kind, n).map(Decoded::Fixed)
+            }
+            Encoding::Dictionary { width, values, .. } => {
+                unpack_codes(bytes, *width, n, values.rows).map(Decoded::Codes)
+            }
+        };
+        decoded.map_err(|(row, detail)| {
+            self.corrupt_at(col, "data", data.offset, format!("row {row}: {detail}"))
+        })
     }
 
     fn check_checksum(&self, place: &str, name: &str, r: Region) -> Result<()> {

@@ -12,13 +12,13 @@
 //!   temporary file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::footer::{Region, SegmentFooter};
 use super::names::temp_name;
 use super::segment::{align_up, SegmentIdentity};
-use super::{FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_MAGIC};
+use super::{HEADER_LEN, RAW_FORMAT_VERSION, SEGMENT_MAGIC, TRAILER_MAGIC};
 use crate::error::{Error, Result};
 
 /// A segment being written.
@@ -62,7 +62,8 @@ impl SegmentWriter {
         };
         let mut header = [0u8; HEADER_LEN as usize];
         header[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // Patched by `finish` to the version the footer needs.
+        header[8..12].copy_from_slice(&RAW_FORMAT_VERSION.to_le_bytes());
         w.write(&header)?;
         Ok(w)
     }
@@ -131,9 +132,15 @@ impl SegmentWriter {
             .out
             .take()
             .expect("the output is present until finish or drop");
-        let file = out
+        let mut file = out
             .into_inner()
             .map_err(|e| Error::io(&self.tmp_path, "write", e.into_error()))?;
+        let version = footer.format_version();
+        if version != RAW_FORMAT_VERSION {
+            file.seek(SeekFrom::Start(8))
+                .and_then(|_| file.write_all(&version.to_le_bytes()))
+                .map_err(|e| Error::io(&self.tmp_path, "write", e))?;
+        }
         file.sync_all()
             .map_err(|e| Error::io(&self.tmp_path, "fsync", e))?;
         std::fs::rename(&self.tmp_path, &self.final_path)

@@ -439,3 +439,99 @@ pub fn commit_piece(
     w.write(piece).unwrap();
     w.commit().unwrap();
 }
+
+/// Writes `batches` with `options`, reopens, and checks scan (several batch sizes and row
+/// ranges, projections) and take (random order with repeats) against the input. Returns the
+/// reopened table.
+pub fn check_round_trip(
+    seed: u64,
+    batches: &[RecordBatch],
+    options: quiver_store::WriteOptions,
+) -> quiver_store::Table {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = batches[0].schema();
+    let mut w =
+        quiver_store::TableWriter::create_with(dir.path(), Arc::clone(&schema), options).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    assert_eq!(w.commit().unwrap(), 1);
+
+    let table = quiver_store::Table::open(dir.path()).unwrap();
+    let read_schema = table.schema();
+    assert_eq!(table.source_schema(), schema, "seed {seed}: source schema");
+    let want: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| as_read_batch(b, &read_schema))
+        .collect();
+    let want = concat(&read_schema, &want);
+    assert_eq!(table.num_rows(), want.num_rows() as u64, "seed {seed}");
+
+    let mut rng = rng(seed ^ 0x5eed);
+    for batch_size in [1usize, 7, 65_536] {
+        let got: Vec<RecordBatch> = table
+            .scan_with(quiver_store::ScanOptions::default().with_batch_size(batch_size))
+            .unwrap()
+            .collect::<quiver_store::Result<_>>()
+            .unwrap();
+        assert!(got.iter().all(|b| b.num_rows() <= batch_size));
+        let got = concat(&read_schema, &got);
+        assert_batches_equal(
+            &got,
+            &want,
+            &format!("seed {seed}, scan batch size {batch_size}"),
+        );
+    }
+
+    let n = want.num_rows() as u64;
+    if n > 0 {
+        let start = rng.random_range(0..n);
+        let end = rng.random_range(start..=n);
+        let ncols = read_schema.fields().len();
+        let projection: Vec<usize> = (0..ncols).rev().step_by(2).collect();
+        let got: Vec<RecordBatch> = table
+            .scan_with(
+                quiver_store::ScanOptions::default()
+                    .with_row_range(start..end)
+                    .with_projection(projection.clone())
+                    .with_batch_size(13),
+            )
+            .unwrap()
+            .collect::<quiver_store::Result<_>>()
+            .unwrap();
+        let projected_schema = Arc::new(read_schema.project(&projection).unwrap());
+        let got = concat(&projected_schema, &got);
+        let expect = want
+            .slice(start as usize, (end - start) as usize)
+            .project(&projection)
+            .unwrap();
+        assert_batches_equal(&got, &expect, &format!("seed {seed}, rows {start}..{end}"));
+
+        let rows: Vec<u64> = (0..rng.random_range(1..200))
+            .map(|_| rng.random_range(0..n))
+            .collect();
+        let mut rows_with_repeats = rows.clone();
+        rows_with_repeats.extend_from_slice(&rows[..rows.len() / 2]);
+        let got = table.take(&rows_with_repeats).unwrap();
+        let expect = arrow::compute::take_record_batch(
+            &want,
+            &arrow::array::UInt64Array::from(rows_with_repeats.clone()),
+        )
+        .unwrap();
+        assert_batches_equal(&got, &expect, &format!("seed {seed}, take"));
+    }
+    let err = table.take(&[n]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("row {n} is out of range: the table has {n} rows")
+    );
+    table
+}
+
+/// A random table-wide column encoding (raw, dict, packed, compact or auto), for differential
+/// tests that must hold over every storage.
+pub fn random_encoding(rng: &mut SmallRng) -> quiver_store::EncodingSpec {
+    use quiver_store::EncodingChoice::*;
+    let choices = [Raw, Dictionary, Packed, Compact, Auto];
+    quiver_store::EncodingSpec::all(choices[rng.random_range(0..choices.len())])
+}

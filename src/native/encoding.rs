@@ -1,0 +1,280 @@
+//! Encoded column storage (segment format version 3): what an encoded column's footer entry
+//! says, and the checked decoding of its packed values back into the raw layout. Knows nothing
+//! of Arrow.
+//!
+//! # Contract
+//! - An encoded column has the same `nulls` / `validity` regions as a raw one; its `data`
+//!   region holds one bit-packed value per row (`bitpack.rs`) and it has no `offsets`
+//!   (docs/FORMAT.md, "Encoded columns"):
+//!   - [`Encoding::Packed`] (frame of reference): row `i` is `reference + packed[i]`, for the
+//!     integer-like types of [`IntKind::of`]; served in the column's own type and width.
+//!   - [`Encoding::Dictionary`]: row `i` is value `packed[i]` of the dictionary, a raw column
+//!     of the same type stored once per segment (no nulls, no zones).
+//! - Decoding trusts nothing: [`unpack_fixed`] checks every value against the range of its
+//!   type (unless the reference and the width prove it), [`unpack_codes`] every code against
+//!   the dictionary's size; a failure names the row. O(rows), one allocation sized by the
+//!   row count the layout check has bounded.
+
+use super::bitpack::Unpacker;
+use super::footer::ColumnMeta;
+use super::schema::ColumnType;
+
+/// Footer tag of [`Encoding::Packed`].
+pub const PACKED_TAG: u8 = 1;
+/// Footer tag of [`Encoding::Dictionary`].
+pub const DICTIONARY_TAG: u8 = 2;
+/// Widest dictionary code: a dictionary holds at most `2^32` values.
+pub const MAX_CODE_WIDTH: u8 = 32;
+
+/// How an encoded column's `data` region stores its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encoding {
+    /// Frame of reference and bit packing: row `i` is `reference + packed[i]`.
+    Packed {
+        /// The value packed zeros stand for (usually the smallest non-null value).
+        reference: i128,
+        /// Bits per row, 0 to 64.
+        width: u8,
+    },
+    /// Dictionary codes: row `i` is row `packed[i]` of `values`.
+    Dictionary {
+        /// Bits per code, 0 to [`MAX_CODE_WIDTH`].
+        width: u8,
+        /// Bytes the column's raw `data` region would hold (informational: `quiver info`'s
+        /// ratio; nothing reads values by it).
+        raw_data_len: u64,
+        /// The distinct values: a raw column of the encoded column's type, without nulls.
+        values: Box<ColumnMeta>,
+    },
+}
+
+impl Encoding {
+    /// Bits per row of the `data` region.
+    pub fn width(&self) -> u8 {
+        match self {
+            Encoding::Packed { width, .. } | Encoding::Dictionary { width, .. } => *width,
+        }
+    }
+
+    /// A short name for tools (`quiver info`): `packed(12 bits)`, `dict(25 values)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Encoding::Packed { width, .. } => format!("packed {width}-bit"),
+            Encoding::Dictionary { values, .. } => format!("dict {} values", values.rows),
+        }
+    }
+}
+
+/// An integer-like fixed-width type as a frame of reference sees it: its byte width and
+/// whether its values are signed (two's complement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntKind {
+    /// Bytes per value: 1, 2, 4, 8 or 16.
+    pub width: usize,
+    /// Signed (two's complement) or unsigned.
+    pub signed: bool,
+}
+
+impl IntKind {
+    /// The kind of `t` if packed storage serves it: integers, dates, times, timestamps,
+    /// durations, year-month intervals, and decimals up to 128 bits (their unscaled values).
+    pub fn of(t: &ColumnType) -> Option<Self> {
+        use ColumnType::*;
+        let signed = |width| {
+            Some(Self {
+                width,
+                signed: true,
+            })
+        };
+        let unsigned = |width| {
+            Some(Self {
+                width,
+                signed: false,
+            })
+        };
+        match t {
+            Int8 => signed(1),
+            Int16 => signed(2),
+            Int32 | Date32 | Time32(_) | Decimal32(..) => signed(4),
+            Interval(super::schema::IntervalUnit::YearMonth) => signed(4),
+            Int64 | Date64 | Time64(_) | Timestamp(..) | Duration(_) | Decimal64(..) => signed(8),
+            Decimal128(..) => signed(16),
+            UInt8 => unsigned(1),
+            UInt16 => unsigned(2),
+            UInt32 => unsigned(4),
+            UInt64 => unsigned(8),
+            Dictionary(_, value) => Self::of(value),
+            _ => None,
+        }
+    }
+
+    /// The smallest value of the type.
+    pub fn min(&self) -> i128 {
+        match (self.signed, self.width) {
+            (false, _) => 0,
+            (true, 16) => i128::MIN,
+            (true, w) => -(1i128 << (8 * w - 1)),
+        }
+    }
+
+    /// The largest value of the type.
+    pub fn max(&self) -> i128 {
+        match (self.signed, self.width) {
+            (true, 16) => i128::MAX,
+            (true, w) => (1i128 << (8 * w - 1)) - 1,
+            (false, w) => (1i128 << (8 * w)) - 1,
+        }
+    }
+
+    /// The value stored little-endian in `bytes` (exactly `width` bytes).
+    pub fn read(&self, bytes: &[u8]) -> i128 {
+        let mut wide = [0u8; 16];
+        wide[..self.width].copy_from_slice(bytes);
+        let negative = self.signed && bytes[self.width - 1] & 0x80 != 0;
+        if negative {
+            wide[self.width..].fill(0xff);
+        }
+        i128::from_le_bytes(wide)
+    }
+}
+
+/// A problem with one row of an encoded column: the row and what is wrong.
+pub type RowError = (usize, String);
+
+/// The `n` rows of a packed column (`reference + packed[i]`) in the raw fixed-width layout:
+/// `n * kind.width` little-endian bytes. Fails on the first value outside the type's range,
+/// or if `bytes` is shorter than the values need (`(n, ...)` then).
+pub fn unpack_fixed(
+    bytes: &[u8],
+    reference: i128,
+    width: u8,
+    kind: IntKind,
+    n: usize,
+) -> Result<Vec<u8>, RowError> {
+    let run = Unpacker::new(bytes, width, n).ok_or_else(|| {
+        (
+            n,
+            format!(
+                "{} bytes cannot hold {n} values of {width} bits",
+                bytes.len()
+            ),
+        )
+    })?;
+    let top = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    let in_range = |v: i128| v >= kind.min() && v <= kind.max();
+    // Every value lies in reference ..= reference + top: check each row only when that
+    // range is not inside the type's.
+    let proven =
+        in_range(reference) && reference.checked_add(i128::from(top)).is_some_and(in_range);
+    let mut out = Vec::with_capacity(n * kind.width);
+    if proven && kind.width <= 8 {
+        // In range, so the low 64 bits of the sum are the value's two's complement bits.
+        let base = reference as u64;
+        for v in run.iter() {
+            out.extend_from_slice(&base.wrapping_add(v).to_le_bytes()[..kind.width]);
+        }
+        return Ok(out);
+    }
+    if proven {
+        for v in run.iter() {
+            out.extend_from_slice(&(reference + i128::from(v)).to_le_bytes()[..kind.width]);
+        }
+        return Ok(out);
+    }
+    for (row, v) in run.iter().enumerate() {
+        let value = reference
+            .checked_add(i128::from(v))
+            .filter(|&v| in_range(v))
+            .ok_or_else(|| {
+                (
+                    row,
+                    format!("value {reference} + {v} is outside the column type's range"),
+                )
+            })?;
+        out.extend_from_slice(&value.to_le_bytes()[..kind.width]);
+    }
+    Ok(out)
+}
+
+/// The `n` dictionary codes of `bytes` (`width` bits each), every one checked to be below
+/// `dictionary_rows`.
+pub fn unpack_codes(
+    bytes: &[u8],
+    width: u8,
+    n: usize,
+    dictionary_rows: u64,
+) -> Result<Vec<u32>, RowError> {
+    if width > MAX_CODE_WIDTH {
+        return Err((0, format!("code width {width} is above {MAX_CODE_WIDTH}")));
+    }
+    let run = Unpacker::new(bytes, width, n).ok_or_else(|| {
+        (
+            n,
+            format!(
+                "{} bytes cannot hold {n} codes of {width} bits",
+                bytes.len()
+            ),
+        )
+    })?;
+    let mut out = Vec::with_capacity(n);
+    for (row, code) in run.iter().enumerate() {
+        if code >= dictionary_rows {
+            return Err((
+                row,
+                format!("code {code} is past the dictionary's {dictionary_rows} values"),
+            ));
+        }
+        out.push(code as u32);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::bitpack::pack;
+
+    #[test]
+    fn int_kinds_read_and_bound_their_values() {
+        let i8k = IntKind::of(&ColumnType::Int8).unwrap();
+        assert_eq!((i8k.min(), i8k.max()), (-128, 127));
+        assert_eq!(i8k.read(&[0xff]), -1);
+        let u64k = IntKind::of(&ColumnType::UInt64).unwrap();
+        assert_eq!(u64k.max(), u64::MAX as i128);
+        assert_eq!(u64k.read(&[0xff; 8]), u64::MAX as i128);
+        let d = IntKind::of(&ColumnType::Decimal128(15, 2)).unwrap();
+        assert_eq!(d.read(&(-5i128).to_le_bytes()), -5);
+        assert_eq!(IntKind::of(&ColumnType::Float64), None);
+        assert_eq!(IntKind::of(&ColumnType::Utf8), None);
+    }
+
+    #[test]
+    fn unpacked_values_are_the_raw_layout_and_out_of_range_ones_are_refused() {
+        let kind = IntKind::of(&ColumnType::Int16).unwrap();
+        let bytes = pack([0u64, 5, 10].into_iter(), 4);
+        let raw = unpack_fixed(&bytes, -3, 4, kind, 3).unwrap();
+        assert_eq!(
+            raw,
+            [(-3i16), 2, 7]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<_>>()
+        );
+        // 32,760 + 10 does not fit an Int16: row 2 is named.
+        let (row, msg) = unpack_fixed(&bytes, 32_760, 4, kind, 3).unwrap_err();
+        assert_eq!(row, 2, "{msg}");
+        assert!(unpack_fixed(&bytes[..0], 0, 4, kind, 3).is_err());
+    }
+
+    #[test]
+    fn codes_past_the_dictionary_are_refused_with_their_row() {
+        let bytes = pack([0u64, 2, 3].into_iter(), 2);
+        assert_eq!(unpack_codes(&bytes, 2, 3, 4).unwrap(), vec![0, 2, 3]);
+        assert_eq!(unpack_codes(&bytes, 2, 3, 3).unwrap_err().0, 2);
+        assert!(unpack_codes(&bytes, 33, 3, 3).is_err());
+    }
+}
