@@ -255,11 +255,23 @@ fn every_single_bit_flip_in_a_segment_of_encoded_columns_is_detected_by_verify()
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("word", DataType::Utf8, true),
+        Field::new("text", DataType::Utf8, true),
     ]));
-    let batch =
-        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(words)]).unwrap();
+    let text = StringArray::from(vec![
+        Some("some text"),
+        None,
+        Some("more text"),
+        Some(""),
+        Some("é"),
+        Some("end"),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(ids), Arc::new(words), Arc::new(text)],
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let spec = quiver_store::EncodingSpec::parse("id=packed,word=dict").unwrap();
+    let spec = quiver_store::EncodingSpec::parse("id=packed,word=dict,text=zstd").unwrap();
     let options = quiver_store::WriteOptions::default().with_encoding(spec);
     let mut w = TableWriter::create_with(dir.path(), schema, options).unwrap();
     w.write(&batch).unwrap();

@@ -1,5 +1,5 @@
 //! Encoded columns (format v3) read back exactly what the raw layout does: every stored type
-//! under every encoding choice (`dict`, `packed`, `compact`, `auto`), null rates of 0%, some
+//! under every encoding choice (`dict`, `packed`, `zstd`, `compact`, `auto`), null rates of 0%, some
 //! and 100%, low and high cardinality, values at the edges of every bit width, all-equal
 //! columns and dictionaries of 2^16+ values, through scans (batch sizes, row ranges,
 //! projections), `take`, `verify` and reopening; the choice is remembered by the table; a
@@ -18,9 +18,10 @@ use common::*;
 use quiver_store::{EncodingChoice, EncodingSpec, Table, TableWriter, WriteOptions};
 use rand::Rng;
 
-const CHOICES: [EncodingChoice; 4] = [
+const CHOICES: [EncodingChoice; 5] = [
     EncodingChoice::Dictionary,
     EncodingChoice::Packed,
+    EncodingChoice::Zstd,
     EncodingChoice::Compact,
     EncodingChoice::Auto,
 ];
@@ -163,6 +164,30 @@ fn values_at_the_edges_of_every_width_survive_packing() {
         let (e, ..) = table.segments()[0].column_storage(c).unwrap();
         assert_eq!(e, format!("packed {want}-bit"), "column {c}");
     }
+}
+
+#[test]
+fn high_cardinality_text_is_stored_in_zstd_blocks_under_compact_and_reads_back() {
+    let rows = 10_000;
+    let text: Vec<Option<String>> = (0..rows)
+        .map(|i| {
+            (i % 11 != 0).then(|| format!("comment {i}: the quick brown fox é {}", i * 7919 % 1000))
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("t", DataType::Utf8, true)]));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(text))]).unwrap();
+    let options = WriteOptions::default()
+        .with_segment_rows(6_000)
+        .with_zone_rows(1_000)
+        .with_encoding(EncodingSpec::all(EncodingChoice::Compact));
+    let table = check_round_trip(3, &[batch], options);
+    for s in table.segments() {
+        let (encoding, stored, raw) = s.column_storage(0).unwrap();
+        assert_eq!(encoding, "zstd 4096-row blocks");
+        assert!(stored * 3 < raw, "{stored} vs {raw}");
+    }
+    table.verify().unwrap();
 }
 
 #[test]

@@ -45,6 +45,12 @@ pub struct SessionArgs {
     /// it fails with an error and the process lives on.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub memory_limit: Option<usize>,
+    /// Memory for decoded columns of tables stored encoded (`--encoding compact`), shared by
+    /// every query of the process, e.g. 1GiB (default 4GiB). Beyond it the least recently
+    /// used are decoded again when next read; raw columns are read from the file and never
+    /// count.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub decoded_cache: Option<usize>,
     /// Where queries spill to (default: the system temp directory).
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
@@ -149,6 +155,9 @@ pub(super) fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime>
 
 /// The session `args` describe.
 pub(super) fn session(args: &SessionArgs) -> Result<QuiverSession> {
+    if let Some(bytes) = args.decoded_cache {
+        quiver_store::set_decoded_cache_bytes(bytes);
+    }
     let limits = args.limits();
     let session = match &args.db {
         Some(db) => QuiverSession::open_db_with_limits(db, Default::default(), &limits)?,

@@ -658,3 +658,60 @@ fn users_add_and_token_edit_the_file_and_serve_refuses_exposure_without_protecti
     let err = fails(&["serve", "--db", s(&db), "--users", s(&empty)]);
     assert!(err.contains("lists no user"), "{err}");
 }
+
+#[test]
+fn import_encoding_compact_info_shows_it_and_rewrite_converts_back_to_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lineitem = tpch_parquet(tmp.path(), "lineitem");
+    let t = tmp.path().join("lineitem");
+    let sum = "SELECT l_returnflag, count(*) AS n, sum(l_extendedprice) AS s FROM lineitem \
+               WHERE l_shipmode IN ('AIR', 'MAIL') AND l_comment LIKE '%fox%' \
+               GROUP BY l_returnflag ORDER BY l_returnflag";
+    let table = format!("lineitem={}", s(&t));
+    ok(&["import", "-q", s(&lineitem), s(&t)]);
+    let raw_answer = ok(&["sql", "--table", &table, "--format", "csv", sum]);
+    let raw_bytes = json(&ok(&["info", "--json", s(&t)]))["bytes"]
+        .as_u64()
+        .unwrap();
+    // The same rows stored compact: smaller, the same answers.
+    ok(&["rewrite", s(&t), "--encoding", "compact,l_comment=zstd"]);
+    let info = json(&ok(&["info", "--json", s(&t)]));
+    assert!(info["bytes"].as_u64().unwrap() * 2 < raw_bytes, "{info}");
+    let encoding = |name: &str| {
+        let cols = info["columns"].as_array().unwrap();
+        let c = cols.iter().find(|c| c["name"] == name).unwrap();
+        c["encoding"].as_str().unwrap().to_owned()
+    };
+    assert!(encoding("l_orderkey").starts_with("packed"), "{info}");
+    assert!(encoding("l_shipmode").starts_with("dict 7"), "{info}");
+    assert_eq!(encoding("l_comment"), "zstd 4096-row blocks", "{info}");
+    let text = ok(&["info", s(&t)]);
+    assert!(
+        text.contains("encoding") && text.contains("ratio"),
+        "{text}"
+    );
+    assert_eq!(
+        ok(&["sql", "--table", &table, "--format", "csv", sum]),
+        raw_answer
+    );
+    ok(&["verify", s(&t)]);
+    // Appends keep the table's encoding; a rewrite to raw brings back zero-copy storage.
+    ok(&["import", "-q", "--mode", "append", s(&lineitem), s(&t)]);
+    let info = json(&ok(&["info", "--json", s(&t)]));
+    assert_eq!(info["segments"].as_array().unwrap().len(), 2, "{info}");
+    ok(&["rewrite", s(&t), "--encoding", "raw"]);
+    let info = json(&ok(&["info", "--json", s(&t)]));
+    for c in info["columns"].as_array().unwrap() {
+        assert_eq!(c["encoding"], "raw", "{info}");
+    }
+    // A wrong specification is one line naming what is wrong.
+    let err = fails(&[
+        "import",
+        "-q",
+        s(&lineitem),
+        s(&tmp.path().join("x")),
+        "--encoding",
+        "lz5",
+    ]);
+    assert!(err.contains("unknown encoding \"lz5\""), "{err}");
+}

@@ -1,6 +1,6 @@
 //! Write -> read round trip of batches shaped by the input: column types, null patterns,
 //! values, batch and segment sizes, the bag threshold and the column encoding (raw, dict,
-//! packed, compact) all come from the bytes. What is
+//! packed, zstd, compact) all come from the bytes. What is
 //! read back (scan and take) must equal what was written.
 #![no_main]
 
@@ -92,8 +92,9 @@ fuzz_target!(|data: &[u8]| {
                 quiver_store::EncodingChoice::Raw,
                 quiver_store::EncodingChoice::Dictionary,
                 quiver_store::EncodingChoice::Packed,
+                quiver_store::EncodingChoice::Zstd,
                 quiver_store::EncodingChoice::Compact,
-            ][(input.byte() % 4) as usize],
+            ][(input.byte() % 5) as usize],
         ));
     let mut batches = Vec::new();
     for _ in 0..1 + input.byte() % 3 {

@@ -7,7 +7,8 @@
 //! - [`ColumnArrays::build_encoded`] decodes with every check of `SegmentFile::check_encoded`
 //!   (values in their type's range, codes inside the dictionary) and builds with Arrow's
 //!   checked constructors and kernels: a packed column becomes the primitive array of its
-//!   type; a dictionary column is its dictionary (built as a raw column) gathered by codes.
+//!   type; a dictionary column is its dictionary (built as a raw column) gathered by codes; a
+//!   block-compressed one the `LargeUtf8` / `LargeBinary` array of its decompressed values.
 //! - [`ColumnArrays::dictionary_views`] gives a dictionary-encoded string or binary column
 //!   directly as a view array over the dictionary's bytes: only the 16-byte views are built
 //!   per row, no value bytes are copied; [`ColumnArrays::dictionary_distinct`] gives its
@@ -43,6 +44,19 @@ impl ColumnArrays<'_> {
                 let array = ArrayDataBuilder::new(read_field(&meta.def).data_type().clone())
                     .len(meta.rows as usize)
                     .add_buffer(Buffer::from_vec(bytes))
+                    .nulls(nulls)
+                    .build()
+                    .map_err(corrupt)?;
+                Ok(make_array(array))
+            }
+            (Encoding::Blocks { .. }, Decoded::Variable(values, ends)) => {
+                let offsets: Vec<i64> = std::iter::once(0)
+                    .chain(ends.iter().map(|&e| e as i64))
+                    .collect();
+                let array = ArrayDataBuilder::new(read_field(&meta.def).data_type().clone())
+                    .len(meta.rows as usize)
+                    .add_buffer(Buffer::from_vec(offsets))
+                    .add_buffer(Buffer::from_vec(values))
                     .nulls(nulls)
                     .build()
                     .map_err(corrupt)?;

@@ -15,8 +15,9 @@
 //!   zero-copy arrays and their unsafe constructors), `encoded_arrays.rs` (arrays of encoded
 //!   columns), `views.rs` (`Utf8View` forms), `owned_slices.rs` (slices whose buffers own only
 //!   their rows' bytes, for memory accounting) and
-//!   `distinct.rs` (distinct-value tables of low-cardinality columns), `distinct_cache.rs` (those
-//!   tables shared by every open of a segment file in the process);
+//!   `distinct.rs` (distinct-value tables of low-cardinality columns), `segment_cache.rs` (those
+//!   tables, and decoded encoded columns, shared by every open of a segment file in the
+//!   process within a byte budget);
 //!   `bag_decode.rs` for overflow keys; `visibility.rs` (a segment minus its deletion vector).
 //! - write: `writer.rs` ([`TableWriter`]: segments, commits), `changes.rs` (row-level
 //!   changes: deleting rows, merge by key, compaction), `sort_key.rs` (clustered
@@ -32,11 +33,11 @@ mod bag_encode;
 mod changes;
 mod column_arrays;
 mod distinct;
-mod distinct_cache;
 mod encoded_arrays;
 mod owned_slices;
 mod placement;
 mod segment_build;
+mod segment_cache;
 mod segment_reader;
 mod sort_key;
 pub mod stats;
@@ -57,6 +58,9 @@ pub use changes::{
 #[cfg(feature = "sql")]
 pub use distinct::DistinctValues;
 pub use placement::Placement;
+pub use segment_cache::{
+    decoded_cache_bytes, set_decoded_cache_bytes, DEFAULT_DECODED_CACHE_BYTES,
+};
 pub use segment_reader::SegmentReader;
 pub use table::{Scan, ScanOptions, Table, DEFAULT_BATCH_SIZE};
 pub use writer::{TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_ZONE_ROWS};

@@ -10,10 +10,12 @@
 //!   variable-width columns, the validity bitmap's null count for all — once per open segment;
 //!   the array is then cached. Arrays of columns that are never asked for are never built, so a
 //!   query that reads two columns never touches the pages of the others.
-//! - A dense column stored encoded (format v3: dictionary codes, packed integers) is decoded
-//!   on first use into the same array the raw layout gives (`encoded_arrays.rs`) and cached
-//!   like it: not zero-copy, but every later slice of it is. Its view form is built from the
-//!   dictionary directly (views over the dictionary's bytes, no value copied).
+//! - A dense column stored encoded (format v3: dictionary codes, packed integers, zstd blocks)
+//!   is decoded on first use into the same array the raw layout gives (`encoded_arrays.rs`) and
+//!   kept in the process-wide cache of decoded columns, within its byte budget
+//!   ([`crate::set_decoded_cache_bytes`], `segment_cache.rs`): not zero-copy, but every slice
+//!   of it is. The view form of a dictionary column is built from the dictionary directly
+//!   (views over the dictionary's bytes, no value copied).
 //! - A table column may be a dense column of the segment (zero-copy as above), an overflow-bag
 //!   key (decoded for the rows asked, never cached), absent (all null: written before the
 //!   column existed), or stored as a narrower type (cast once to the table's type and cached:
@@ -27,9 +29,9 @@ use arrow::datatypes::{DataType, SchemaRef};
 use super::bag_decode::{self as bag, Rows};
 use super::column_arrays::ColumnArrays;
 use super::distinct::DistinctValues;
-use super::distinct_cache::{shared, SegmentKey};
 use super::owned_slices::owned_slice;
 use super::placement::{map_columns, Placement};
+use super::segment_cache::{decoded_columns, distinct_tables, DecodedColumn, SegmentKey};
 use super::types::{read_schema, view_type};
 use super::views::{to_view, to_view_in_blocks, BlockViews};
 use crate::error::{Error, Result};
@@ -234,6 +236,55 @@ impl SegmentReader {
         }
     }
 
+    /// This segment as the process-wide caches know it (`segment_cache.rs`).
+    fn segment_key(&self) -> SegmentKey<'_> {
+        SegmentKey {
+            path: self.file.path(),
+            len: self.file_len(),
+            footer_crc32c: self.file.footer_crc32c(),
+        }
+    }
+
+    /// The encoded footer column behind table column `index`, if it is one (stored dense,
+    /// encoded, in the table's own type).
+    fn encoded_meta(&self, index: usize) -> Option<&crate::native::footer::ColumnMeta> {
+        match self.placements[index] {
+            (Placement::Dense(i), false) => {
+                let meta = &self.file.footer().columns[i];
+                meta.encoding.is_some().then_some(meta)
+            }
+            _ => None,
+        }
+    }
+
+    /// Decoded column `index` (encoded, see [`Self::encoded_meta`]) in form `views` or not,
+    /// through the process-wide cache of decoded columns (`segment_cache.rs`).
+    fn decoded(&self, index: usize, views: bool) -> Result<DecodedColumn> {
+        let meta = self
+            .encoded_meta(index)
+            .expect("called for encoded columns");
+        decoded_columns().get_or_build(
+            self.segment_key(),
+            2 * index + usize::from(views),
+            || {
+                let arrays = ColumnArrays { file: &self.file };
+                if views {
+                    if let Some(v) = arrays.dictionary_views(meta)? {
+                        return Ok(DecodedColumn::Views(v));
+                    }
+                    let zone_rows = self.file.footer().zone_rows.clamp(1, usize::MAX as u64);
+                    let array = self.column(index)?;
+                    return Ok(DecodedColumn::Views(to_view_in_blocks(
+                        &array,
+                        zone_rows as usize,
+                    )));
+                }
+                Ok(DecodedColumn::Array(arrays.build(meta)?))
+            },
+            DecodedColumn::bytes,
+        )
+    }
+
     /// The address range of the mapping, for callers that prove buffers point into it.
     pub fn mapping_range(&self) -> std::ops::Range<usize> {
         let bytes = self.file.bytes();
@@ -309,6 +360,12 @@ impl SegmentReader {
     pub fn column(&self, index: usize) -> Result<ArrayRef> {
         self.check_index(index)?;
         match self.placements[index].0 {
+            Placement::Dense(_) if self.encoded_meta(index).is_some() => {
+                match self.decoded(index, false)? {
+                    DecodedColumn::Array(a) => Ok(a),
+                    DecodedColumn::Views(_) => unreachable!("slot of the array form"),
+                }
+            }
             Placement::Dense(i) => {
                 let cell = &self.columns[index];
                 if let Some(array) = cell.get() {
@@ -335,25 +392,30 @@ impl SegmentReader {
     pub fn column_view(&self, index: usize) -> Result<ArrayRef> {
         self.check_index(index)?;
         Ok(match self.dense_views(index)? {
-            Some(views) => Arc::clone(&views.array),
+            Some(views) => views.array,
             None => self.view_of_other(index)?,
         })
     }
 
     /// The cached view form of dense string or binary column `index` (one data block per
-    /// zone); `None` for other columns.
-    fn dense_views(&self, index: usize) -> Result<Option<&BlockViews>> {
+    /// zone; for a dictionary-encoded column, views over its dictionary); `None` for other
+    /// columns.
+    fn dense_views(&self, index: usize) -> Result<Option<BlockViews>> {
         if !matches!(self.placements[index].0, Placement::Dense(_)) {
             return Ok(None);
         }
-        if let Some(v) = self.view_columns[index].get() {
-            return Ok(Some(v));
-        }
-        if let (Placement::Dense(i), false) = self.placements[index] {
-            let arrays = ColumnArrays { file: &self.file };
-            if let Some(v) = arrays.dictionary_views(&self.file.footer().columns[i])? {
-                return Ok(Some(self.view_columns[index].get_or_init(|| v)));
+        if self.encoded_meta(index).is_some() {
+            let t = self.schema.field(index).data_type();
+            if !matches!(t, DataType::LargeUtf8 | DataType::LargeBinary) {
+                return Ok(None);
             }
+            return match self.decoded(index, true)? {
+                DecodedColumn::Views(v) => Ok(Some(v)),
+                DecodedColumn::Array(_) => unreachable!("slot of the view form"),
+            };
+        }
+        if let Some(v) = self.view_columns[index].get() {
+            return Ok(Some(v.clone()));
         }
         let array = self.column(index)?;
         if !matches!(
@@ -364,7 +426,7 @@ impl SegmentReader {
         }
         let zone_rows = self.file.footer().zone_rows.clamp(1, usize::MAX as u64) as usize;
         let v = to_view_in_blocks(&array, zone_rows);
-        Ok(Some(self.view_columns[index].get_or_init(|| v)))
+        Ok(Some(self.view_columns[index].get_or_init(|| v).clone()))
     }
 
     /// [`Self::column_view`] of a column without a cached view form.
@@ -373,7 +435,8 @@ impl SegmentReader {
     }
 
     /// The distinct-value table of dense string or binary column `index` (`distinct.rs`),
-    /// built on first use and cached, across opens of the same file (`distinct_cache.rs`); `None` for other columns and for columns with more than
+    /// built on first use and cached, across opens of the same file (`segment_cache.rs`); `None`
+    /// for other columns and for columns with more than
     /// [`MAX_DISTINCT`](super::distinct::MAX_DISTINCT) distinct values in this segment.
     pub fn distinct_values(&self, index: usize) -> Result<Option<Arc<DistinctValues>>> {
         self.check_index(index)?;
@@ -384,22 +447,25 @@ impl SegmentReader {
         if let Some(d) = cell.get() {
             return Ok(d.clone());
         }
-        let segment = SegmentKey {
-            path: self.file.path(),
-            len: self.file_len(),
-            footer_crc32c: self.file.footer_crc32c(),
-        };
-        let built = shared(segment, index, || {
-            if let (Placement::Dense(i), false) = self.placements[index] {
-                let meta = &self.file.footer().columns[i];
-                if meta.encoding.is_some() {
-                    let arrays = ColumnArrays { file: &self.file };
-                    return Ok(arrays.dictionary_distinct(meta)?.map(Arc::new));
+        let built = distinct_tables().get_or_build(
+            self.segment_key(),
+            index,
+            || {
+                if let (Placement::Dense(i), false) = self.placements[index] {
+                    let meta = &self.file.footer().columns[i];
+                    if meta.encoding.is_some() {
+                        let arrays = ColumnArrays { file: &self.file };
+                        return Ok(arrays.dictionary_distinct(meta)?.map(Arc::new));
+                    }
                 }
-            }
-            let column = self.column(index)?;
-            Ok::<_, crate::Error>(DistinctValues::build(column.as_ref()).map(Arc::new))
-        })?;
+                let column = self.column(index)?;
+                Ok::<_, crate::Error>(DistinctValues::build(column.as_ref()).map(Arc::new))
+            },
+            |t| {
+                t.as_ref()
+                    .map_or(0, |t| t.codes.len() + t.values.get_array_memory_size())
+            },
+        )?;
         Ok(cell.get_or_init(|| built).clone())
     }
 

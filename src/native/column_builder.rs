@@ -14,9 +14,10 @@
 
 use std::path::Path;
 
+use super::blocks::BLOCK_ROWS;
 use super::buffer::{BitBuilder, MmapBytes, MmapOrVec};
 use super::column_encoder::{plan_fixed, plan_variable, DictionaryValues, Plan};
-use super::encoding::Encoding;
+use super::encoding::{Encoding, ZSTD_CODEC};
 use super::encoding_choice::EncodingChoice;
 use super::footer::{ColumnMeta, ColumnRegions, ColumnStats, Region};
 use super::schema::{ColumnDef, Layout};
@@ -330,8 +331,9 @@ impl ColumnBuilder {
         match (&self.values, plan) {
             (_, Some(plan)) => {
                 let def = encode.expect("a plan is made only when encoding").0;
-                let (data, planned) = write_plan(w, def, plan)?;
+                let (data, offsets, planned) = write_plan(w, def, plan)?;
                 regions.data = Some(data);
+                regions.offsets = offsets;
                 encoding = Some(planned);
             }
             (Values::Null | Values::Children, None) => {}
@@ -366,10 +368,15 @@ impl ColumnBuilder {
     }
 }
 
-/// Writes an encoded column's `data` region and, for a dictionary, the dictionary's regions;
-/// returns the data region and the footer's encoding record.
-fn write_plan(w: &mut SegmentWriter, def: &ColumnDef, plan: Plan) -> Result<(Region, Encoding)> {
-    Ok(match plan {
+/// Writes an encoded column's `data` region (and `offsets`, for blocks) and, for a
+/// dictionary, the dictionary's regions; returns those regions and the footer's encoding
+/// record.
+fn write_plan(
+    w: &mut SegmentWriter,
+    def: &ColumnDef,
+    plan: Plan,
+) -> Result<(Region, Option<Region>, Encoding)> {
+    let (data, encoding) = match plan {
         Plan::Packed {
             reference,
             width,
@@ -378,6 +385,21 @@ fn write_plan(w: &mut SegmentWriter, def: &ColumnDef, plan: Plan) -> Result<(Reg
             w.write_region(&[&packed])?,
             Encoding::Packed { reference, width },
         ),
+        Plan::Blocks {
+            data,
+            block_ends,
+            raw_data_len,
+        } => {
+            let region = w.write_region(&[&data])?;
+            let ends: Vec<u8> = block_ends.iter().flat_map(|e| e.to_le_bytes()).collect();
+            let offsets = w.write_offsets_region(&[&ends])?;
+            let encoding = Encoding::Blocks {
+                codec: ZSTD_CODEC,
+                block_rows: BLOCK_ROWS,
+                raw_data_len,
+            };
+            return Ok((region, Some(offsets), encoding));
+        }
         Plan::Dictionary {
             width,
             packed,
@@ -413,5 +435,6 @@ fn write_plan(w: &mut SegmentWriter, def: &ColumnDef, plan: Plan) -> Result<(Reg
                 },
             )
         }
-    })
+    };
+    Ok((data, None, encoding))
 }

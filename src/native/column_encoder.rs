@@ -10,7 +10,10 @@
 //!     non-null value, width = the bits of `max - min` (at most 64); null rows pack 0.
 //!   - `dict` (fixed- or variable-width values): the distinct non-null values in order of first
 //!     appearance, at most [`MAX_DICTIONARY_VALUES`]; null rows get code 0.
-//!   - `compact`: the smaller of the two (where the type allows each), if smaller than raw;
+//!   - `zstd` (variable-width values): blocks of [`blocks::BLOCK_ROWS`] rows, each one zstd
+//!     frame (`blocks.rs`).
+//!   - `compact`: the smallest of these (where the type allows each), if smaller than raw —
+//!     for variable-width values a dictionary when the values fit one, else zstd blocks;
 //!     variable-width values are tried as a dictionary only while the first
 //!     [`SAMPLE_ROWS`] rows stay under half distinct (so high-cardinality text costs a sample,
 //!     not a full hash). `auto`: as `compact`, only when saving at least
@@ -20,6 +23,7 @@
 use foldhash::HashMap;
 
 use super::bitpack::{bit_width, pack, packed_len};
+use super::blocks;
 use super::encoding::IntKind;
 use super::encoding_choice::EncodingChoice;
 use super::schema::ColumnType;
@@ -68,6 +72,15 @@ pub enum Plan {
         /// The `data` region.
         packed: Vec<u8>,
     },
+    /// zstd-compressed blocks of rows (`blocks.rs`).
+    Blocks {
+        /// The `data` region: the blocks.
+        data: Vec<u8>,
+        /// The blocks' cumulative end offsets (the `offsets` region).
+        block_ends: Vec<u64>,
+        /// Bytes of the column's values.
+        raw_data_len: u64,
+    },
     /// Dictionary codes.
     Dictionary {
         /// Bits per code.
@@ -89,6 +102,9 @@ impl Plan {
         match self {
             Plan::Packed { packed, .. } => packed.len() as u64,
             Plan::Dictionary { packed, values, .. } => packed.len() as u64 + values.bytes(),
+            Plan::Blocks {
+                data, block_ends, ..
+            } => (data.len() + 8 * block_ends.len()) as u64,
         }
     }
 }
@@ -102,7 +118,9 @@ fn pick(choice: EncodingChoice, raw: u64, candidates: Vec<Option<Plan>>) -> Opti
     let best = candidates.into_iter().flatten().min_by_key(Plan::bytes)?;
     let limit = match choice {
         EncodingChoice::Raw => return None,
-        EncodingChoice::Dictionary | EncodingChoice::Packed => return Some(best),
+        EncodingChoice::Dictionary | EncodingChoice::Packed | EncodingChoice::Zstd => {
+            return Some(best)
+        }
         EncodingChoice::Compact => raw.saturating_sub(1),
         EncodingChoice::Auto => ((1.0 - AUTO_MIN_SAVING) * raw as f64) as u64,
     };
@@ -152,27 +170,63 @@ pub fn plan_variable(
     nulls: Option<&[u8]>,
     choice: EncodingChoice,
 ) -> Option<Plan> {
-    if !matches!(
+    use EncodingChoice::*;
+    let n = ends.len() / 8;
+    let dictionary = match choice {
+        Dictionary | Compact | Auto => {
+            let sample = (choice != Dictionary).then_some(SAMPLE_ROWS);
+            variable_dictionary(data, ends, nulls, sample)
+        }
+        _ => None,
+    };
+    // A dictionary of few values (at most one per 16 rows) beats compressed blocks; try those
+    // only without one.
+    let few = |d: &Option<Plan>| matches!(d, Some(Plan::Dictionary { rows, .. }) if *rows as usize <= n / 16);
+    let blocks = match choice {
+        Zstd => true,
+        Compact | Auto => !few(&dictionary),
+        _ => false,
+    };
+    let blocks = match blocks {
+        true => blocks::compress(data, ends, blocks::BLOCK_ROWS).ok().map(
+            |(data_region, block_ends)| Plan::Blocks {
+                data: data_region,
+                block_ends,
+                raw_data_len: data.len() as u64,
+            },
+        ),
+        false => None,
+    };
+    pick(
         choice,
-        EncodingChoice::Dictionary | EncodingChoice::Compact | EncodingChoice::Auto
-    ) {
-        return None;
-    }
+        (data.len() + 8 * n) as u64,
+        vec![dictionary, blocks],
+    )
+}
+
+/// The dictionary plan of variable-width values (see [`plan_dictionary`] for `sample`).
+fn variable_dictionary(
+    data: &[u8],
+    ends: &[u8],
+    nulls: Option<&[u8]>,
+    sample: Option<usize>,
+) -> Option<Plan> {
     let n = ends.len() / 8;
     let end = |r: usize| u64_at(ends, 8 * r) as usize;
     let rows = (0..n).map(|r| &data[if r == 0 { 0 } else { end(r - 1) }..end(r)]);
-    let sample = (choice != EncodingChoice::Dictionary).then_some(SAMPLE_ROWS);
     let (codes, values) = plan_dictionary(rows, nulls, sample)?;
-    let mut ends = Vec::with_capacity(values.len());
+    let mut value_ends = Vec::with_capacity(values.len());
     let mut bytes = Vec::new();
     for v in &values {
         bytes.extend_from_slice(v);
-        ends.push(bytes.len() as u64);
+        value_ends.push(bytes.len() as u64);
     }
     let count = values.len();
-    let values = DictionaryValues::Variable { data: bytes, ends };
-    let plan = dictionary_plan(codes, count, values, data.len());
-    pick(choice, (data.len() + 8 * n) as u64, vec![Some(plan)])
+    let values = DictionaryValues::Variable {
+        data: bytes,
+        ends: value_ends,
+    };
+    Some(dictionary_plan(codes, count, values, data.len()))
 }
 
 /// The packed plan of fixed-width integer-like values, if their range fits 64 bits.
@@ -204,8 +258,8 @@ fn plan_packed(data: &[u8], kind: IntKind, nulls: Option<&[u8]>) -> Option<Plan>
 }
 
 /// Codes per row and distinct values in order of first appearance, or `None` past
-/// [`MAX_DICTIONARY_VALUES`] values (or, with `sample`, if the first `sample` rows are more
-/// than half distinct).
+/// [`MAX_DICTIONARY_VALUES`] values (or, with `sample`, if the first `sample` rows — or all
+/// rows, when fewer — are more than half distinct).
 fn plan_dictionary<'a>(
     rows: impl Iterator<Item = &'a [u8]>,
     nulls: Option<&[u8]>,
@@ -234,6 +288,10 @@ fn plan_dictionary<'a>(
     }
     if values.is_empty() {
         // All null: nothing to look up.
+        return None;
+    }
+    if sample.is_some() && values.len() * 2 > codes.len() {
+        // Shorter than the sample and more than half distinct.
         return None;
     }
     Some((codes, values))

@@ -10,6 +10,8 @@
 //!     integer-like types of [`IntKind::of`]; served in the column's own type and width.
 //!   - [`Encoding::Dictionary`]: row `i` is value `packed[i]` of the dictionary, a raw column
 //!     of the same type stored once per segment (no nulls, no zones).
+//!   - [`Encoding::Blocks`]: variable-width values zstd-compressed in blocks of rows
+//!     (`blocks.rs`); its `data` holds the blocks and `offsets` their ends, not per-row.
 //! - Decoding trusts nothing: [`unpack_fixed`] checks every value against the range of its
 //!   type (unless the reference and the width prove it), [`unpack_codes`] every code against
 //!   the dictionary's size; a failure names the row. O(rows), one allocation sized by the
@@ -23,6 +25,10 @@ use super::schema::ColumnType;
 pub const PACKED_TAG: u8 = 1;
 /// Footer tag of [`Encoding::Dictionary`].
 pub const DICTIONARY_TAG: u8 = 2;
+/// Footer tag of [`Encoding::Blocks`].
+pub const BLOCKS_TAG: u8 = 3;
+/// [`Encoding::Blocks`] codec: zstd.
+pub const ZSTD_CODEC: u8 = 1;
 /// Widest dictionary code: a dictionary holds at most `2^32` values.
 pub const MAX_CODE_WIDTH: u8 = 32;
 
@@ -46,21 +52,34 @@ pub enum Encoding {
         /// The distinct values: a raw column of the encoded column's type, without nulls.
         values: Box<ColumnMeta>,
     },
+    /// Block compression of variable-width values (`blocks.rs`): `data` holds the compressed
+    /// blocks, `offsets` their cumulative ends.
+    Blocks {
+        /// The codec: [`ZSTD_CODEC`].
+        codec: u8,
+        /// Rows per block (at least 1).
+        block_rows: u32,
+        /// Bytes of the column's values (its raw `data` region's length).
+        raw_data_len: u64,
+    },
 }
 
 impl Encoding {
-    /// Bits per row of the `data` region.
+    /// Bits per row of the `data` region (0 for block compression, which has no fixed width).
     pub fn width(&self) -> u8 {
         match self {
             Encoding::Packed { width, .. } | Encoding::Dictionary { width, .. } => *width,
+            Encoding::Blocks { .. } => 0,
         }
     }
 
-    /// A short name for tools (`quiver info`): `packed(12 bits)`, `dict(25 values)`.
+    /// A short name for tools (`quiver info`): `packed 12-bit`, `dict 25 values`, `zstd
+    /// 4096-row blocks`.
     pub fn describe(&self) -> String {
         match self {
             Encoding::Packed { width, .. } => format!("packed {width}-bit"),
             Encoding::Dictionary { values, .. } => format!("dict {} values", values.rows),
+            Encoding::Blocks { block_rows, .. } => format!("zstd {block_rows}-row blocks"),
         }
     }
 }

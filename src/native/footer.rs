@@ -8,7 +8,7 @@
 //!   [`SegmentFooter::check_layout`] (`layout.rs`).
 
 use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
-use super::encoding::{Encoding, DICTIONARY_TAG, PACKED_TAG};
+use super::encoding::{Encoding, BLOCKS_TAG, DICTIONARY_TAG, PACKED_TAG};
 use super::schema::ColumnDef;
 
 /// One region of a segment file: where it is and its CRC-32C.
@@ -121,7 +121,9 @@ impl ColumnMeta {
                 };
                 nulls + self.rows.saturating_mul(width)
             }
-            Some(Encoding::Dictionary { raw_data_len, .. }) => nulls + raw_data_len + offsets,
+            Some(
+                Encoding::Dictionary { raw_data_len, .. } | Encoding::Blocks { raw_data_len, .. },
+            ) => nulls + raw_data_len + offsets,
         }
     }
 
@@ -271,6 +273,16 @@ fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
             e.u64(values.rows);
             encode_body(e, values);
         }
+        Some(Encoding::Blocks {
+            codec,
+            block_rows,
+            raw_data_len,
+        }) => {
+            e.u8(BLOCKS_TAG);
+            e.u8(*codec);
+            e.u32(*block_rows);
+            e.u64(*raw_data_len);
+        }
     }
     encode_stats(e, &c.stats);
     for z in &c.zones {
@@ -357,6 +369,11 @@ fn decode_encoding(d: &mut Decoder<'_>, def: &ColumnDef) -> DecodeResult<Encodin
                 values: Box::new(values),
             })
         }
+        BLOCKS_TAG => Ok(Encoding::Blocks {
+            codec: d.u8("block codec")?,
+            block_rows: d.u32("block rows")?,
+            raw_data_len: d.u64("raw data length")?,
+        }),
         tag => Err(DecodeError {
             offset: at,
             detail: format!("unknown encoding tag {tag}"),

@@ -9,7 +9,7 @@
 //!   from the others. O(metadata).
 
 use super::bitpack::packed_len;
-use super::encoding::{Encoding, IntKind, MAX_CODE_WIDTH};
+use super::encoding::{Encoding, IntKind, MAX_CODE_WIDTH, ZSTD_CODEC};
 use super::footer::{zone_count, BagMeta, ColumnMeta, ColumnStats, Region, SegmentFooter};
 use super::schema::{ColumnDef, Layout};
 use super::{ALIGNMENT, HEADER_LEN};
@@ -329,6 +329,47 @@ fn check_encoded(
     if !c.children.is_empty() || c.def.column_type.is_nested() {
         return fail("encoding", "a nested column cannot be encoded".into());
     }
+    if let Encoding::Blocks {
+        codec, block_rows, ..
+    } = encoding
+    {
+        if !matches!(layout, Layout::Variable { .. }) {
+            return fail(
+                "encoding",
+                "block compression holds variable-width values".into(),
+            );
+        }
+        if *codec != ZSTD_CODEC || *block_rows == 0 {
+            return fail(
+                "encoding",
+                format!("codec {codec} with {block_rows}-row blocks is not known"),
+            );
+        }
+        let blocks = c.rows.div_ceil(u64::from(*block_rows));
+        match (c.regions.data, c.regions.offsets) {
+            (Some(_), Some(o))
+                if o.len == blocks.saturating_mul(8) && o.offset >= HEADER_LEN + 8 => {}
+            (Some(_), Some(o)) => {
+                return fail(
+                    "offsets",
+                    format!(
+                        "length {} at byte {} but expected {} block ends after a zero prefix",
+                        o.len, o.offset, blocks
+                    ),
+                )
+            }
+            _ => {
+                return fail(
+                    "data",
+                    "block compression needs data and offsets regions".into(),
+                )
+            }
+        }
+        for (name, region) in c.regions.named() {
+            all.push((region.offset, region.len, path.to_owned(), name));
+        }
+        return Ok(());
+    }
     if c.regions.offsets.is_some() {
         return fail("offsets", "present but must be absent".into());
     }
@@ -376,6 +417,7 @@ fn check_encoded(
             }
             check_column(values, &format!("{path} (dictionary)"), all)?;
         }
+        Encoding::Blocks { .. } => unreachable!("handled above"),
     }
     let want = packed_len(c.rows, width);
     match (c.regions.data, want) {

@@ -5,6 +5,7 @@
 //! little-endian.
 
 pub mod bitpack;
+pub mod blocks;
 pub mod buffer;
 pub mod codec;
 pub mod column_builder;

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use memmap2::Mmap;
 
-use super::encoding::{unpack_codes, unpack_fixed, Encoding, IntKind};
+use super::blocks;
+use super::encoding::{unpack_codes, unpack_fixed, Encoding, IntKind, RowError};
 use super::footer::{ColumnMeta, Region, SegmentFooter};
 use super::schema::Layout;
 use super::{ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC};
@@ -53,6 +54,9 @@ pub enum Decoded {
     Fixed(Vec<u8>),
     /// A dictionary column's codes, each below the dictionary's size.
     Codes(Vec<u32>),
+    /// A block-compressed column's values back to back and their cumulative end offsets
+    /// (UTF-8 at every row for string types).
+    Variable(Vec<u8>, Vec<u64>),
 }
 
 /// The little-endian `u64` at byte `at` of `b` (which must hold it).
@@ -464,6 +468,26 @@ impl SegmentFile {
             Encoding::Dictionary { width, values, .. } => {
                 unpack_codes(bytes, *width, n, values.rows).map(Decoded::Codes)
             }
+            Encoding::Blocks {
+                block_rows,
+                raw_data_len,
+                ..
+            } => {
+                let ends = self.region(col.regions.offsets.expect(
+                    "check_layout guarantees an offsets region for block-compressed columns",
+                ));
+                blocks::decompress(bytes, ends, *block_rows, n, *raw_data_len).and_then(
+                    |(values, ends)| {
+                        if matches!(
+                            col.def.column_type.layout(),
+                            Layout::Variable { utf8: true }
+                        ) {
+                            check_utf8_rows(&values, &ends)?;
+                        }
+                        Ok(Decoded::Variable(values, ends))
+                    },
+                )
+            }
         };
         decoded.map_err(|(row, detail)| {
             self.corrupt_at(col, "data", data.offset, format!("row {row}: {detail}"))
@@ -543,6 +567,22 @@ impl SegmentFile {
         }
         Ok(())
     }
+}
+
+/// Every row of `values` (cut at the cumulative `ends`) is valid UTF-8.
+fn check_utf8_rows(values: &[u8], ends: &[u64]) -> std::result::Result<(), RowError> {
+    let mut start = 0usize;
+    for (row, &end) in ends.iter().enumerate() {
+        let end = end as usize;
+        std::str::from_utf8(&values[start..end]).map_err(|e| {
+            (
+                row,
+                format!("invalid UTF-8 at byte {} of the value", e.valid_up_to()),
+            )
+        })?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// Set bits among the first `n` bits of `bitmap` (Arrow bit order).

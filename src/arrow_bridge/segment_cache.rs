@@ -1,0 +1,274 @@
+//! Process-wide caches of what is derived from immutable segment files, shared by every open of
+//! the same file and bounded in bytes (least recently used entries go first): distinct-value
+//! tables of low-cardinality string columns, and the decoded arrays of encoded columns.
+//!
+//! # Contract
+//! - An entry is keyed by the segment's path, file length and footer checksum, and a slot (a
+//!   column, and which form of it): segment files are immutable and never reuse a name
+//!   (`native/names.rs`), and a file that changed would have to keep both length and footer
+//!   checksum to be confused with the one the entry was built from — even then the entry is
+//!   self-consistent (it was built from validated data), so nothing unsound follows.
+//! - Builds run outside the lock, so different segments build in parallel; two threads may
+//!   build the same entry at once, and the later insert wins (both results are equal).
+//! - When the entries' bytes exceed the budget, the least recently used go. Evicting only
+//!   drops the cache's reference: arrays handed out stay valid. This caches derived forms of
+//!   stored data, never a query result.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::array::{Array, ArrayRef};
+
+use super::distinct::DistinctValues;
+use super::views::BlockViews;
+
+/// Most bytes of distinct-value tables kept (one byte per row, plus the distinct values).
+pub const DISTINCT_CACHE_BYTES: usize = 256 << 20;
+
+/// Default budget of decoded encoded columns ([`set_decoded_cache_bytes`]): 4 GiB, which holds
+/// every column the 22 TPC-H queries read at scale factor 1 (1,074 MiB decoded, measured:
+/// BENCHMARKS.md, "Encoded columns") almost four times over.
+pub const DEFAULT_DECODED_CACHE_BYTES: usize = 4 << 30;
+
+/// The segment file an entry belongs to.
+pub struct SegmentKey<'a> {
+    pub path: &'a Path,
+    pub len: u64,
+    pub footer_crc32c: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    path: PathBuf,
+    len: u64,
+    footer_crc32c: u32,
+    slot: usize,
+}
+
+struct Entry<V> {
+    value: V,
+    bytes: usize,
+    used: u64,
+}
+
+struct Entries<V> {
+    map: HashMap<Key, Entry<V>>,
+    bytes: usize,
+    clock: u64,
+}
+
+/// One bounded cache of values of type `V` (module contract).
+pub struct SegmentCache<V> {
+    entries: Mutex<Entries<V>>,
+    budget: AtomicUsize,
+}
+
+impl<V: Clone> SegmentCache<V> {
+    fn new(budget: usize) -> Self {
+        Self {
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                bytes: 0,
+                clock: 0,
+            }),
+            budget: AtomicUsize::new(budget),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<V>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached value of `slot` of `segment`, or `build()`'s, which is then kept (charged
+    /// `bytes(value)`) if it fits the budget.
+    pub fn get_or_build<E>(
+        &self,
+        segment: SegmentKey<'_>,
+        slot: usize,
+        build: impl FnOnce() -> Result<V, E>,
+        bytes: impl Fn(&V) -> usize,
+    ) -> Result<V, E> {
+        let key = Key {
+            path: segment.path.to_path_buf(),
+            len: segment.len,
+            footer_crc32c: segment.footer_crc32c,
+            slot,
+        };
+        {
+            let mut c = self.lock();
+            c.clock += 1;
+            let now = c.clock;
+            if let Some(e) = c.map.get_mut(&key) {
+                e.used = now;
+                return Ok(e.value.clone());
+            }
+        }
+        let value = build()?;
+        let size = bytes(&value);
+        let budget = self.budget.load(Ordering::Relaxed);
+        if size > budget {
+            return Ok(value);
+        }
+        let mut c = self.lock();
+        c.clock += 1;
+        let used = c.clock;
+        let entry = Entry {
+            value: value.clone(),
+            bytes: size,
+            used,
+        };
+        if let Some(old) = c.map.insert(key, entry) {
+            c.bytes -= old.bytes;
+        }
+        c.bytes += size;
+        c.evict_to(budget);
+        Ok(value)
+    }
+
+    /// Sets the budget, evicting at once what no longer fits.
+    pub fn set_budget(&self, bytes: usize) {
+        self.budget.store(bytes, Ordering::Relaxed);
+        self.lock().evict_to(bytes);
+    }
+
+    /// Bytes the entries are charged now.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+impl<V> Entries<V> {
+    fn evict_to(&mut self, budget: usize) {
+        while self.bytes > budget {
+            let Some(oldest) = self
+                .map
+                .iter()
+                .filter(|(_, e)| e.bytes > 0)
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(e) = self.map.remove(&oldest) {
+                self.bytes -= e.bytes;
+            }
+        }
+    }
+}
+
+/// A decoded encoded column in the form a reader asked for.
+#[derive(Debug, Clone)]
+pub enum DecodedColumn {
+    /// As the raw layout reads (`SegmentReader::column`).
+    Array(ArrayRef),
+    /// The view form of a string or binary column (`SegmentReader::column_view`).
+    Views(BlockViews),
+}
+
+impl DecodedColumn {
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            DecodedColumn::Array(a) => a.get_array_memory_size(),
+            DecodedColumn::Views(v) => v.array.get_array_memory_size(),
+        }
+    }
+}
+
+/// The distinct-value tables (`None` inside: too many distinct values, remembered too).
+pub fn distinct_tables() -> &'static SegmentCache<Option<Arc<DistinctValues>>> {
+    static CACHE: OnceLock<SegmentCache<Option<Arc<DistinctValues>>>> = OnceLock::new();
+    CACHE.get_or_init(|| SegmentCache::new(DISTINCT_CACHE_BYTES))
+}
+
+/// The decoded encoded columns.
+pub fn decoded_columns() -> &'static SegmentCache<DecodedColumn> {
+    static CACHE: OnceLock<SegmentCache<DecodedColumn>> = OnceLock::new();
+    CACHE.get_or_init(|| SegmentCache::new(DEFAULT_DECODED_CACHE_BYTES))
+}
+
+/// Sets the process-wide budget for decoded columns of encoded (format v3) segments, in bytes
+/// (default [`DEFAULT_DECODED_CACHE_BYTES`]). Columns beyond it are decoded again when next
+/// read; `0` keeps none. Raw columns are never decoded and never counted.
+pub fn set_decoded_cache_bytes(bytes: usize) {
+    decoded_columns().set_budget(bytes);
+}
+
+/// Bytes of decoded columns the cache holds now.
+pub fn decoded_cache_bytes() -> usize {
+    decoded_columns().bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::LargeStringArray;
+
+    fn key(len: u64) -> SegmentKey<'static> {
+        SegmentKey {
+            path: Path::new("/nonexistent/seg-test-segment-cache.qseg"),
+            len,
+            footer_crc32c: 7,
+        }
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_segment_reuses_the_entry() {
+        let cache = SegmentCache::new(1 << 20);
+        let array = LargeStringArray::from(vec!["a", "b", "a"]);
+        let built = || Ok::<_, ()>(DistinctValues::build(&array).map(Arc::new));
+        let size = |v: &Option<Arc<DistinctValues>>| v.as_ref().map_or(0, |t| t.codes.len());
+        let first = cache
+            .get_or_build(key(10), 0, built, size)
+            .unwrap()
+            .unwrap();
+        let again = cache
+            .get_or_build(key(10), 0, || -> Result<_, ()> { panic!("rebuilt") }, size)
+            .unwrap()
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        // Another slot, or a different file, is another entry.
+        let other = cache.get_or_build(key(11), 0, || Ok::<_, ()>(None), size);
+        assert!(other.unwrap().is_none());
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_past_the_budget() {
+        let cache: SegmentCache<usize> = SegmentCache::new(100);
+        let put = |len: u64, size: usize| {
+            cache
+                .get_or_build(key(len), 0, || Ok::<_, ()>(size), |v| *v)
+                .unwrap()
+        };
+        put(1, 40);
+        put(2, 40);
+        put(1, 0); // touches entry 1: entry 2 is now the oldest
+        put(3, 40);
+        assert_eq!(cache.bytes(), 80);
+        let rebuilt = std::cell::Cell::new(false);
+        let probe = |len: u64| {
+            rebuilt.set(false);
+            cache
+                .get_or_build(
+                    key(len),
+                    0,
+                    || {
+                        rebuilt.set(true);
+                        Ok::<_, ()>(40)
+                    },
+                    |v| *v,
+                )
+                .unwrap();
+            rebuilt.get()
+        };
+        assert!(!probe(1), "entry 1 was used last and stays");
+        assert!(probe(2), "entry 2 was evicted");
+        // Larger than the whole budget: handed out, not kept.
+        assert_eq!(put(9, 500), 500);
+        assert!(cache.bytes() <= 100);
+        cache.set_budget(0);
+        assert_eq!(cache.bytes(), 0);
+    }
+}
