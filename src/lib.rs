@@ -2,14 +2,18 @@
 //!
 //! Tables live on local disk as immutable, memory-mapped segment files. Reading a column hands
 //! out Arrow arrays whose buffers point straight into the mapping — no decode, no copy — so a
-//! table is "loaded" the moment it is opened. The byte-level format is specified in
+//! table is "loaded" the moment it is opened. Columns may instead be stored encoded
+//! (dictionary codes, packed integers, zstd blocks: [`WriteOptions::encoding`]), Parquet-sized
+//! on disk and decoded once into the same arrays. The byte-level format is specified in
 //! `docs/FORMAT.md`.
 //!
 //! # Map of the crate
 //! The public API is what this page re-exports, plus the documented feature modules:
 //! - [`Table`] (open a version, [`Table::scan`], [`Table::take`], time travel), [`Scan`] /
 //!   [`ScanOptions`], [`TableWriter`] / [`WriteOptions`] (atomic commits), [`vacuum`];
-//!   [`SegmentReader`], [`Placement`] and [`ColumnStats`] for what a segment holds.
+//!   [`SegmentReader`], [`Placement`] and [`ColumnStats`] for what a segment holds;
+//!   [`EncodingSpec`] / [`EncodingChoice`] for how columns are stored, and
+//!   [`set_decoded_cache_bytes`] for the memory decoded columns may take.
 //! - Row-level changes on immutable segments: [`Table::delete_rows`], [`merge`] by key,
 //!   [`optimize`] (compaction), each one commit; SQL `DELETE`, `UPDATE` and `TRUNCATE` in
 //!   [`sql`]. Deleted rows live in per-segment deletion vectors (docs/FORMAT.md).
@@ -30,11 +34,14 @@
 //!  commits)    keys)         Table, writer) └── ffi
 //! ```
 //! - `native/`: segment files (header, 64-byte aligned regions, footer grammar and layout
-//!   checks, trailer), manifests, file names, atomic publish, vacuum, locks, and the build
-//!   buffers that spill to unnamed scratch files. Knows nothing of Arrow.
+//!   checks, trailer), column encodings (`encoding.rs`, `bitpack.rs`, `blocks.rs`, the choice
+//!   in `encoding_choice.rs` and `column_encoder.rs`), manifests, file names, atomic publish,
+//!   vacuum, locks, and the build buffers that spill to unnamed scratch files. Knows nothing
+//!   of Arrow.
 //! - `overflow/`: the overflow bag — sparse columns stored per row, only where present (blob
 //!   encoding, key dictionary, per-key postings). Knows nothing of Arrow.
-//! - `arrow_bridge/`: native <-> Arrow — zero-copy arrays over the mapping, the write path
+//! - `arrow_bridge/`: native <-> Arrow — zero-copy arrays over the mapping, decoded arrays of
+//!   encoded columns and the process-wide caches (`segment_cache.rs`), the write path
 //!   from `RecordBatch`es (routing sparse columns to the bag, schema merging), statistics, and
 //!   the [`Table`] / [`TableWriter`] API. `sql`, `io`, `ffi` and `flight` reach storage only
 //!   through it.
