@@ -127,6 +127,23 @@ impl<V: Clone> SegmentCache<V> {
         Ok(value)
     }
 
+    /// The cached value of `slot` of `segment`, if there is one (marked as used).
+    pub fn get(&self, segment: SegmentKey<'_>, slot: usize) -> Option<V> {
+        let key = Key {
+            path: segment.path.to_path_buf(),
+            len: segment.len,
+            footer_crc32c: segment.footer_crc32c,
+            slot,
+        };
+        let mut c = self.lock();
+        c.clock += 1;
+        let now = c.clock;
+        c.map.get_mut(&key).map(|e| {
+            e.used = now;
+            e.value.clone()
+        })
+    }
+
     /// Sets the budget, evicting at once what no longer fits.
     pub fn set_budget(&self, bytes: usize) {
         self.budget.store(bytes, Ordering::Relaxed);

@@ -285,6 +285,12 @@ impl SegmentReader {
         )
     }
 
+    /// Whether encoded column `index` is in the decoded-column cache, in either form.
+    fn is_decoded(&self, index: usize) -> bool {
+        let cache = decoded_columns();
+        (0..2).any(|form| cache.get(self.segment_key(), 2 * index + form).is_some())
+    }
+
     /// The address range of the mapping, for callers that prove buffers point into it.
     pub fn mapping_range(&self) -> std::ops::Range<usize> {
         let bytes = self.file.bytes();
@@ -512,23 +518,29 @@ impl SegmentReader {
     }
 
     /// As [`Self::read_rows`], each column `(index, as view)` as in [`Self::read_range`]. A
-    /// string or binary column not yet built is gathered for just these rows when they are
-    /// few (under one in [`GATHER_FRACTION`] of the segment), reading and checking only their
-    /// pages instead of building and validating the whole column.
+    /// string or binary column not yet built, or an encoded column not yet decoded, is
+    /// gathered for just these rows when they are few (under one in [`GATHER_FRACTION`] of
+    /// the segment), reading and checking only their pages (and blocks) instead of building
+    /// and validating the whole column.
     pub fn read_rows_as(&self, columns: &[(usize, bool)], rows: &[usize]) -> Result<Vec<ArrayRef>> {
         let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
         let few = rows.len() * GATHER_FRACTION < self.num_rows();
         self.read_with(
             columns,
             |c, view| {
-                if let (true, Placement::Dense(i), None, false) = (
-                    few,
-                    self.placements[c].0,
-                    self.columns[c].get(),
-                    self.placements[c].1,
-                ) {
+                if let (true, Placement::Dense(i), false) =
+                    (few, self.placements[c].0, self.placements[c].1)
+                {
+                    let meta = &self.file.footer().columns[i];
                     let arrays = ColumnArrays { file: &self.file };
-                    if let Some(a) = arrays.gather_variable(&self.file.footer().columns[i], rows)? {
+                    let gathered = match meta.encoding {
+                        None if self.columns[c].get().is_none() => {
+                            arrays.gather_variable(meta, rows)?
+                        }
+                        Some(_) if !self.is_decoded(c) => arrays.gather_encoded(meta, rows)?,
+                        _ => None,
+                    };
+                    if let Some(a) = gathered {
                         return Ok(if view { to_view(&a) } else { a });
                     }
                 }

@@ -53,6 +53,55 @@ pub fn compress(data: &[u8], ends: &[u8], block_rows: u32) -> std::io::Result<(V
     Ok((out, block_ends))
 }
 
+/// Block `b` of a blocks-encoded column of `n` rows alone (for a `take` of a few rows): its
+/// values back to back and their cumulative end offsets from 0, with every check of
+/// [`decompress`] that does not need the other blocks.
+pub fn decompress_block(
+    data: &[u8],
+    block_ends: &[u8],
+    block_rows: u32,
+    n: usize,
+    b: usize,
+) -> Result<(Vec<u8>, Vec<u64>), RowError> {
+    let rows = block_rows.max(1) as usize;
+    let blocks = n.div_ceil(rows);
+    if block_ends.len() != 8 * blocks || b >= blocks {
+        return Err((
+            0,
+            format!(
+                "block {b} of {} block offsets for {blocks} blocks",
+                block_ends.len() / 8
+            ),
+        ));
+    }
+    let start = if b == 0 {
+        0
+    } else {
+        u64_at(block_ends, 8 * (b - 1))
+    };
+    let stop = u64_at(block_ends, 8 * b);
+    let first = b * rows;
+    if start > stop || stop > data.len() as u64 {
+        return Err((
+            first,
+            format!(
+                "block {b}: bytes {start}..{stop} outside the {}-byte data region",
+                data.len()
+            ),
+        ));
+    }
+    // The block's bytes as a one-block column: `decompress` checks them all.
+    let block = &data[start as usize..stop as usize];
+    if block.len() < 4 {
+        return Err((first, format!("block {b}: too short for its header")));
+    }
+    let declared = u32::from_le_bytes([block[0], block[1], block[2], block[3]]) as u64;
+    let m = rows.min(n - first);
+    let one_end = (block.len() as u64).to_le_bytes();
+    decompress(block, &one_end, m as u32, m, declared)
+        .map_err(|(row, detail)| (first + row, detail))
+}
+
 /// The `n` rows of a blocks-encoded column in the raw variable-width layout: the values back
 /// to back and their `n` cumulative end offsets (module contract).
 pub fn decompress(

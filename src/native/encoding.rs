@@ -160,6 +160,13 @@ impl IntKind {
 /// A problem with one row of an encoded column: the row and what is wrong.
 pub type RowError = (usize, String);
 
+/// The value a packed `v` stands for (`reference + v`), if it lies in the range of `kind`.
+pub fn packed_value(reference: i128, v: u64, kind: IntKind) -> Option<i128> {
+    reference
+        .checked_add(i128::from(v))
+        .filter(|&x| x >= kind.min() && x <= kind.max())
+}
+
 /// The `n` rows of a packed column (`reference + packed[i]`) in the raw fixed-width layout:
 /// `n * kind.width` little-endian bytes. Fails on the first value outside the type's range,
 /// or if `bytes` is shorter than the values need (`(n, ...)` then).
@@ -205,15 +212,12 @@ pub fn unpack_fixed(
         return Ok(out);
     }
     for (row, v) in run.iter().enumerate() {
-        let value = reference
-            .checked_add(i128::from(v))
-            .filter(|&v| in_range(v))
-            .ok_or_else(|| {
-                (
-                    row,
-                    format!("value {reference} + {v} is outside the column type's range"),
-                )
-            })?;
+        let value = packed_value(reference, v, kind).ok_or_else(|| {
+            (
+                row,
+                format!("value {reference} + {v} is outside the column type's range"),
+            )
+        })?;
         out.extend_from_slice(&value.to_le_bytes()[..kind.width]);
     }
     Ok(out)
