@@ -296,8 +296,9 @@ fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
 
 /// Decodes a column body for `def` with `rows` rows and `zones` zone statistics; child bodies
 /// follow recursively (bounded by the depth of `def`, itself bounded when it was decoded).
-/// `encodings`: whether the body may carry an encoding (format version 3, and not inside a
-/// dictionary: a dictionary is raw, which bounds that recursion to one level).
+/// `encodings`: whether the body may carry an encoding (format version 3, top-level columns
+/// only: child columns and dictionaries are raw, which also bounds the recursion through
+/// dictionaries to one level).
 fn decode_body(
     d: &mut Decoder<'_>,
     def: &ColumnDef,
@@ -337,7 +338,7 @@ fn decode_body(
     let mut children = Vec::with_capacity(def.children.len());
     for child in &def.children {
         let rows = d.u64("child row count")?;
-        children.push(decode_body(d, child, rows, 0, encodings)?);
+        children.push(decode_body(d, child, rows, 0, false)?);
     }
     Ok(ColumnMeta {
         def: def.clone(),
@@ -622,6 +623,41 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn encodings_are_refused_outside_version_3_top_level_columns() {
+        let mut f = footer();
+        f.columns[0].encoding = Some(Encoding::Packed {
+            reference: 1,
+            width: 4,
+        });
+        let bytes = f.encode();
+        assert!(SegmentFooter::decode(&bytes, 3).is_ok());
+        let err = SegmentFooter::decode(&bytes, 2).unwrap_err();
+        assert!(err.detail.contains("unknown bits"), "{err}");
+        // A child column's body with the encoded bit: refused even in version 3.
+        let child = ColumnMeta {
+            def: ColumnDef::new("item", ColumnType::Int32, true),
+            rows: 0,
+            regions: ColumnRegions::default(),
+            encoding: Some(Encoding::Packed {
+                reference: 0,
+                width: 0,
+            }),
+            stats: ColumnStats::default(),
+            zones: Vec::new(),
+            children: Vec::new(),
+        };
+        let mut f = footer();
+        f.columns[0].def = ColumnDef {
+            column_type: ColumnType::List,
+            children: vec![child.def.clone()],
+            ..f.columns[0].def.clone()
+        };
+        f.columns[0].children = vec![child];
+        let err = SegmentFooter::decode(&f.encode(), 3).unwrap_err();
+        assert!(err.detail.contains("unknown bits"), "{err}");
     }
 
     #[test]
