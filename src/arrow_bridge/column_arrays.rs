@@ -2,8 +2,9 @@
 //! `unsafe` Arrow constructor of the segment read path is here, each after the check it relies on.
 //!
 //! # Contract
-//! - [`ColumnArrays::build`] runs `SegmentFile::check_contents` on the column (and each child)
-//!   first, then builds the array with the stored validity bitmap and offsets: leaves are slices
+//! - [`ColumnArrays::build`] runs the checks of `SegmentFile::check_contents` on the column
+//!   (and each child) first — the validity in [`ColumnArrays::nulls`], then `check_values`,
+//!   each once — then builds the array with the stored validity bitmap and offsets: leaves are slices
 //!   of the mapping, nested arrays are assembled with Arrow's checked constructors around them
 //!   (map offsets, which Arrow keeps as `i32`, are converted).
 //! - Strings read as `LargeUtf8` and binaries as `LargeBinary`: the offsets buffer starts 8
@@ -48,7 +49,8 @@ impl ColumnArrays<'_> {
     ///
     /// # Safety
     /// `meta` is a variable-width or list column of this segment's footer, and
-    /// [`SegmentFile::check_contents`] returned `Ok` for it: the ends are then non-decreasing
+    /// [`SegmentFile::check_contents`] (or its offsets part, [`SegmentFile::check_values`])
+    /// returned `Ok` for it: the ends are then non-decreasing
     /// and the last is the data length or the child's row count.
     unsafe fn offsets(&self, meta: &ColumnMeta) -> OffsetBuffer<i64> {
         let region = meta
@@ -63,7 +65,7 @@ impl ColumnArrays<'_> {
         let scalars = ScalarBuffer::<i64>::new(self.slice(with_prefix), 0, meta.rows as usize + 1);
         // SAFETY: `OffsetBuffer` needs non-empty, non-negative, non-decreasing `i64` entries:
         // - entry 0 is the zero prefix `SegmentFile::from_bytes` checked;
-        // - the caller's `check_contents` (this fn's contract) checked the ends non-decreasing
+        // - the caller's `check_values` (this fn's contract) checked the ends non-decreasing
         //   up to the last, the data length or the child's row count;
         // - both fit in `i64`: a data region lies inside the file, and `check_layout` refuses
         //   any column (list children included) of more than `i64::MAX` rows;
@@ -84,6 +86,65 @@ impl ColumnArrays<'_> {
         }))
     }
 
+    /// An error at row `row` of column `meta`.
+    pub(crate) fn row_error(&self, meta: &ColumnMeta, row: usize, detail: String) -> Error {
+        Error::corrupt(
+            self.file.path(),
+            format!("column \"{}\", row {row}", meta.def.name),
+            detail,
+        )
+    }
+
+    /// The start of a gather of `rows` of `meta` (`gather_variable`, `gather_encoded`): checks
+    /// every row is inside the column and returns each row's validity, read from its own bit
+    /// (no whole-bitmap check); `None` when the column has no nulls.
+    pub(crate) fn gathered_validity(
+        &self,
+        meta: &ColumnMeta,
+        rows: &[usize],
+    ) -> Result<Option<Vec<bool>>> {
+        if let Some(&row) = rows.iter().find(|&&r| r as u64 >= meta.rows) {
+            return Err(Error::invalid(format!(
+                "row {row} is past the end of column \"{}\" ({} rows)",
+                meta.def.name, meta.rows
+            )));
+        }
+        Ok(meta.regions.validity.map(|v| {
+            let bits = self.file.region(v);
+            rows.iter()
+                .map(|&r| bits[r / 8] >> (r % 8) & 1 == 1)
+                .collect()
+        }))
+    }
+
+    /// Gathered values of variable-width column `meta` (one per row of `rows`, `None` for
+    /// nulls) as a `LargeUtf8` array, each value checked to be UTF-8, or for binary columns a
+    /// `LargeBinary` one.
+    pub(crate) fn gathered_bytes(
+        &self,
+        meta: &ColumnMeta,
+        rows: &[usize],
+        values: Vec<Option<&[u8]>>,
+    ) -> Result<ArrayRef> {
+        if !matches!(
+            meta.def.column_type.layout(),
+            Layout::Variable { utf8: true }
+        ) {
+            return Ok(Arc::new(LargeBinaryArray::from_iter(values)));
+        }
+        let strings = values
+            .into_iter()
+            .zip(rows)
+            .map(|(v, &row)| {
+                v.map(|b| {
+                    std::str::from_utf8(b).map_err(|e| self.row_error(meta, row, format!("{e}")))
+                })
+                .transpose()
+            })
+            .collect::<Result<Vec<Option<&str>>>>()?;
+        Ok(Arc::new(LargeStringArray::from_iter(strings)))
+    }
+
     /// Rows `rows` (each `< meta.rows`, any order) of variable-width column `meta`, copied
     /// into a new array, checking only what is read; `None` for other layouts.
     pub(crate) fn gather_variable(
@@ -91,9 +152,9 @@ impl ColumnArrays<'_> {
         meta: &ColumnMeta,
         rows: &[usize],
     ) -> Result<Option<ArrayRef>> {
-        let Layout::Variable { utf8 } = meta.def.column_type.layout() else {
+        if !matches!(meta.def.column_type.layout(), Layout::Variable { .. }) {
             return Ok(None);
-        };
+        }
         if meta.encoding.is_some() {
             return Ok(None);
         }
@@ -101,23 +162,10 @@ impl ColumnArrays<'_> {
             unreachable!("check_layout guarantees data and offsets for variable columns")
         };
         let (data, offsets) = (self.file.region(data_r), self.file.region(off_r));
-        let validity = meta.regions.validity.map(|v| self.file.region(v));
-        let corrupt = |row: usize, detail: String| {
-            Error::corrupt(
-                self.file.path(),
-                format!("column \"{}\", row {row}", meta.def.name),
-                detail,
-            )
-        };
+        let validity = self.gathered_validity(meta, rows)?;
         let mut values: Vec<Option<&[u8]>> = Vec::with_capacity(rows.len());
-        for &row in rows {
-            if row as u64 >= meta.rows {
-                return Err(Error::invalid(format!(
-                    "row {row} is past the end of column \"{}\" ({} rows)",
-                    meta.def.name, meta.rows
-                )));
-            }
-            if validity.is_some_and(|bits| bits[row / 8] & (1 << (row % 8)) == 0) {
+        for (i, &row) in rows.iter().enumerate() {
+            if validity.as_ref().is_some_and(|v| !v[i]) {
                 values.push(None);
                 continue;
             }
@@ -129,7 +177,8 @@ impl ColumnArrays<'_> {
                 u64_at(offsets, 8 * (row - 1))
             };
             if start > end || end > data.len() as u64 {
-                return Err(corrupt(
+                return Err(self.row_error(
+                    meta,
                     row,
                     format!(
                         "offsets {start}..{end} outside the {}-byte data region",
@@ -139,18 +188,7 @@ impl ColumnArrays<'_> {
             }
             values.push(Some(&data[start as usize..end as usize]));
         }
-        if !utf8 {
-            return Ok(Some(Arc::new(LargeBinaryArray::from_iter(values))));
-        }
-        let strings = values
-            .into_iter()
-            .zip(rows)
-            .map(|(v, &row)| {
-                v.map(|b| std::str::from_utf8(b).map_err(|e| corrupt(row, format!("{e}"))))
-                    .transpose()
-            })
-            .collect::<Result<Vec<Option<&str>>>>()?;
-        Ok(Some(Arc::new(LargeStringArray::from_iter(strings))))
+        self.gathered_bytes(meta, rows, values).map(Some)
     }
 
     /// Builds the array of one column (recursively for nested columns), checking its contents
@@ -165,11 +203,11 @@ impl ColumnArrays<'_> {
             return Ok(new_null_array(&DataType::Null, n));
         }
         if let Some(encoding) = &meta.encoding {
-            let nulls = self.nulls(meta)?;
-            return self.build_encoded(meta, encoding, nulls);
+            return self.build_encoded(meta, encoding);
         }
-        self.file.check_contents(meta)?;
+        // The validity first (`nulls` checks it), then the values: each checked once.
         let nulls = self.nulls(meta)?;
+        self.file.check_values(meta)?;
         let corrupt = |e: arrow::error::ArrowError| {
             Error::corrupt(self.file.path(), format!("column \"{}\"", meta.def.name), e)
         };
@@ -203,10 +241,10 @@ impl ColumnArrays<'_> {
                 Ok(make_array(array))
             }
             Layout::Variable { utf8 } => {
-                // SAFETY: `check_contents(meta)` returned `Ok` above; `meta` is variable-width.
+                // SAFETY: `check_values(meta)` returned `Ok` above; `meta` is variable-width.
                 let offsets = unsafe { self.offsets(meta) };
                 if utf8 {
-                    // SAFETY: the offsets are valid (see `offsets`), and `check_contents`
+                    // SAFETY: the offsets are valid (see `offsets`), and `check_values`
                     // validated that the data is UTF-8 and that every offset falls on a
                     // character boundary.
                     Ok(Arc::new(unsafe {
@@ -220,7 +258,7 @@ impl ColumnArrays<'_> {
                 }
             }
             Layout::List => {
-                // SAFETY: `check_contents(meta)` returned `Ok` above; `meta` is a list.
+                // SAFETY: `check_values(meta)` returned `Ok` above; `meta` is a list.
                 let offsets = unsafe { self.offsets(meta) };
                 let child = children()?.remove(0);
                 if let ColumnType::Map(sorted) = meta.def.column_type {

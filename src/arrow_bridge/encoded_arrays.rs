@@ -20,11 +20,8 @@
 //!   it reads.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arrow::array::{
-    make_array, ArrayDataBuilder, ArrayRef, LargeBinaryArray, LargeStringArray, UInt32Array,
-};
+use arrow::array::{make_array, Array, ArrayDataBuilder, ArrayRef, UInt32Array};
 use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 
@@ -37,50 +34,67 @@ use crate::native::bitpack::Unpacker;
 use crate::native::blocks::decompress_block;
 use crate::native::encoding::{packed_value, Encoding, IntKind};
 use crate::native::footer::ColumnMeta;
-use crate::native::schema::Layout;
 use crate::native::segment::Decoded;
 
 impl ColumnArrays<'_> {
-    /// The array of encoded column `meta` (whose validity `nulls` the caller checked).
-    pub(crate) fn build_encoded(
-        &self,
-        meta: &ColumnMeta,
-        encoding: &Encoding,
-        nulls: Option<NullBuffer>,
-    ) -> Result<ArrayRef> {
-        let corrupt = |e: arrow::error::ArrowError| {
-            Error::corrupt(self.file.path(), format!("column \"{}\"", meta.def.name), e)
-        };
-        match (encoding, self.file.check_encoded(meta, encoding)?) {
-            (Encoding::Packed { .. }, Decoded::Fixed(bytes)) => {
-                let array = ArrayDataBuilder::new(read_field(&meta.def).data_type().clone())
-                    .len(meta.rows as usize)
-                    .add_buffer(Buffer::from_vec(bytes))
-                    .nulls(nulls)
-                    .build()
-                    .map_err(corrupt)?;
-                Ok(make_array(array))
+    /// The array of encoded column `meta` (module contract).
+    pub(crate) fn build_encoded(&self, meta: &ColumnMeta, encoding: &Encoding) -> Result<ArrayRef> {
+        if let Some((values, codes)) = self.dictionary(meta)? {
+            return arrow::compute::take(values.as_ref(), &codes, None)
+                .map_err(|e| self.column_error(meta, e));
+        }
+        let nulls = self.nulls(meta)?;
+        let n = meta.rows as usize;
+        match self.file.check_encoded(meta, encoding)? {
+            Decoded::Fixed(bytes) => {
+                self.checked_array(meta, n, vec![Buffer::from_vec(bytes)], nulls)
             }
-            (Encoding::Blocks { .. }, Decoded::Variable(values, ends)) => {
+            Decoded::Variable(values, ends) => {
                 let offsets: Vec<i64> = std::iter::once(0)
                     .chain(ends.iter().map(|&e| e as i64))
                     .collect();
-                let array = ArrayDataBuilder::new(read_field(&meta.def).data_type().clone())
-                    .len(meta.rows as usize)
-                    .add_buffer(Buffer::from_vec(offsets))
-                    .add_buffer(Buffer::from_vec(values))
-                    .nulls(nulls)
-                    .build()
-                    .map_err(corrupt)?;
-                Ok(make_array(array))
+                let buffers = vec![Buffer::from_vec(offsets), Buffer::from_vec(values)];
+                self.checked_array(meta, n, buffers, nulls)
             }
-            (Encoding::Dictionary { values, .. }, Decoded::Codes(codes)) => {
-                let values = self.build(values)?;
-                let codes = UInt32Array::new(ScalarBuffer::from(codes), nulls);
-                Ok(arrow::compute::take(values.as_ref(), &codes, None).map_err(corrupt)?)
-            }
-            _ => unreachable!("check_encoded decodes each encoding to its own form"),
+            Decoded::Codes(_) => unreachable!("dictionary columns are handled above"),
         }
+    }
+
+    /// An Arrow error about column `meta` as a corruption of its file.
+    fn column_error(&self, meta: &ColumnMeta, e: arrow::error::ArrowError) -> Error {
+        Error::corrupt(self.file.path(), format!("column \"{}\"", meta.def.name), e)
+    }
+
+    /// `len` rows of `meta`'s read type over `buffers` and `nulls`, through Arrow's full
+    /// validation (offsets and UTF-8 included).
+    fn checked_array(
+        &self,
+        meta: &ColumnMeta,
+        len: usize,
+        buffers: Vec<Buffer>,
+        nulls: Option<NullBuffer>,
+    ) -> Result<ArrayRef> {
+        let array = ArrayDataBuilder::new(read_field(&meta.def).data_type().clone())
+            .len(len)
+            .buffers(buffers)
+            .nulls(nulls)
+            .build()
+            .map_err(|e| self.column_error(meta, e))?;
+        Ok(make_array(array))
+    }
+
+    /// The dictionary of dictionary-encoded column `meta` (built as a raw column) and its
+    /// codes, checked and carrying the column's validity; `None` for other columns.
+    fn dictionary(&self, meta: &ColumnMeta) -> Result<Option<(ArrayRef, UInt32Array)>> {
+        let Some(encoding @ Encoding::Dictionary { values, .. }) = &meta.encoding else {
+            return Ok(None);
+        };
+        let nulls = self.nulls(meta)?;
+        let Decoded::Codes(codes) = self.file.check_encoded(meta, encoding)? else {
+            unreachable!("a dictionary decodes to codes")
+        };
+        let codes = UInt32Array::new(ScalarBuffer::from(codes), nulls);
+        Ok(Some((self.build(values)?, codes)))
     }
 
     /// Rows `rows` (each `< meta.rows`, any order) of encoded column `meta`, decoding only what
@@ -94,75 +108,59 @@ impl ColumnArrays<'_> {
         let Some(encoding) = &meta.encoding else {
             return Ok(None);
         };
+        let validity = self.gathered_validity(meta, rows)?;
         let n = meta.rows as usize;
-        if let Some(&row) = rows.iter().find(|&&r| r >= n) {
-            return Err(Error::invalid(format!(
-                "row {row} is past the end of column \"{}\" ({n} rows)",
-                meta.def.name
-            )));
-        }
-        let corrupt = |row: usize, detail: String| {
-            Error::corrupt(
-                self.file.path(),
-                format!("column \"{}\", row {row}", meta.def.name),
-                detail,
-            )
-        };
-        let validity = meta.regions.validity.map(|v| self.file.region(v));
-        let valid = |r: usize| validity.is_none_or(|bits| bits[r / 8] >> (r % 8) & 1 == 1);
-        let nulls = validity
-            .map(|_| NullBuffer::from(rows.iter().map(|&r| valid(r)).collect::<Vec<bool>>()));
         let data = self.file.region(
             meta.regions
                 .data
                 .expect("check_layout guarantees a data region for encoded columns"),
         );
-        let read_type = read_field(&meta.def).data_type().clone();
-        let arrow_error = |e: arrow::error::ArrowError| corrupt(0, e.to_string());
+        let packed = |width: u8| {
+            Unpacker::new(data, width, n)
+                .ok_or_else(|| self.row_error(meta, 0, "the data region is too short".into()))
+        };
         match encoding {
             Encoding::Packed { reference, width } => {
                 let kind = IntKind::of(&meta.def.column_type)
                     .expect("check_layout guarantees an integer-like type for packed columns");
-                let run = Unpacker::new(data, *width, n)
-                    .ok_or_else(|| corrupt(0, "the data region is too short".into()))?;
+                let run = packed(*width)?;
                 let mut bytes = Vec::with_capacity(rows.len() * kind.width);
                 for &r in rows {
                     let v = packed_value(*reference, run.get(r), kind).ok_or_else(|| {
-                        corrupt(r, "the value is outside the column type's range".into())
+                        self.row_error(
+                            meta,
+                            r,
+                            "the value is outside the column type's range".into(),
+                        )
                     })?;
                     bytes.extend_from_slice(&v.to_le_bytes()[..kind.width]);
                 }
-                let array = ArrayDataBuilder::new(read_type)
-                    .len(rows.len())
-                    .add_buffer(Buffer::from_vec(bytes))
-                    .nulls(nulls)
-                    .build()
-                    .map_err(arrow_error)?;
-                Ok(Some(make_array(array)))
+                let nulls = validity.map(NullBuffer::from);
+                let buffers = vec![Buffer::from_vec(bytes)];
+                self.checked_array(meta, rows.len(), buffers, nulls)
+                    .map(Some)
             }
             Encoding::Dictionary { width, values, .. } => {
-                let run = Unpacker::new(data, *width, n)
-                    .ok_or_else(|| corrupt(0, "the data region is too short".into()))?;
+                let run = packed(*width)?;
                 let codes = rows
                     .iter()
                     .map(|&r| {
                         let code = run.get(r);
                         (code < values.rows).then_some(code as u32).ok_or_else(|| {
-                            corrupt(
-                                r,
-                                format!(
-                                    "code {code} is past the dictionary's {} values",
-                                    values.rows
-                                ),
-                            )
+                            let detail = format!(
+                                "code {code} is past the dictionary's {} values",
+                                values.rows
+                            );
+                            self.row_error(meta, r, detail)
                         })
                     })
                     .collect::<Result<Vec<u32>>>()?;
                 let dictionary = self.build(values)?;
-                let codes = UInt32Array::new(ScalarBuffer::from(codes), nulls);
-                Ok(Some(
-                    arrow::compute::take(dictionary.as_ref(), &codes, None).map_err(arrow_error)?,
-                ))
+                let codes =
+                    UInt32Array::new(ScalarBuffer::from(codes), validity.map(NullBuffer::from));
+                let array = arrow::compute::take(dictionary.as_ref(), &codes, None)
+                    .map_err(|e| self.column_error(meta, e))?;
+                Ok(Some(array))
             }
             Encoding::Blocks { block_rows, .. } => {
                 let ends = self.file.region(
@@ -176,7 +174,7 @@ impl ColumnArrays<'_> {
                     let b = r / per_block;
                     if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(b) {
                         let block = decompress_block(data, ends, *block_rows, n, b)
-                            .map_err(|(row, detail)| corrupt(row, detail))?;
+                            .map_err(|(row, detail)| self.row_error(meta, row, detail))?;
                         e.insert(block);
                     }
                 }
@@ -186,23 +184,12 @@ impl ColumnArrays<'_> {
                     let start = if i == 0 { 0 } else { ends[i - 1] as usize };
                     &bytes[start..ends[i] as usize]
                 };
-                let picked = rows.iter().map(|&r| valid(r).then(|| value(r)));
-                if matches!(
-                    meta.def.column_type.layout(),
-                    Layout::Variable { utf8: true }
-                ) {
-                    let strings = rows
-                        .iter()
-                        .zip(picked)
-                        .map(|(&r, v)| {
-                            v.map(|b| std::str::from_utf8(b).map_err(|e| corrupt(r, e.to_string())))
-                                .transpose()
-                        })
-                        .collect::<Result<Vec<Option<&str>>>>()?;
-                    Ok(Some(Arc::new(LargeStringArray::from_iter(strings))))
-                } else {
-                    Ok(Some(Arc::new(LargeBinaryArray::from_iter(picked))))
-                }
+                let values = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &r)| validity.as_ref().is_none_or(|v| v[i]).then(|| value(r)))
+                    .collect();
+                self.gathered_bytes(meta, rows, values).map(Some)
             }
         }
     }
@@ -211,45 +198,35 @@ impl ColumnArrays<'_> {
     /// dictionary and codes (no row decoded); `None` for other columns and dictionaries of more
     /// than [`MAX_DISTINCT`](super::distinct::MAX_DISTINCT) values.
     pub(crate) fn dictionary_distinct(&self, meta: &ColumnMeta) -> Result<Option<DistinctValues>> {
-        let Some(encoding @ Encoding::Dictionary { values, .. }) = &meta.encoding else {
-            return Ok(None);
-        };
-        if values.rows > super::distinct::MAX_DISTINCT as u64 {
-            return Ok(None);
+        if let Some(Encoding::Dictionary { values, .. }) = &meta.encoding {
+            if values.rows > super::distinct::MAX_DISTINCT as u64 {
+                return Ok(None);
+            }
         }
-        let nulls = self.nulls(meta)?;
-        let Decoded::Codes(codes) = self.file.check_encoded(meta, encoding)? else {
-            unreachable!("a dictionary decodes to codes")
+        let Some((values, codes)) = self.dictionary(meta)? else {
+            return Ok(None);
         };
-        let values = self.build(values)?;
         Ok(DistinctValues::from_dictionary(
             &values,
-            &codes,
-            nulls.as_ref(),
+            codes.values(),
+            codes.nulls(),
         ))
     }
 
     /// Dictionary-encoded string or binary column `meta` as a view array over its dictionary's
     /// bytes (module contract); `None` for other columns.
     pub(crate) fn dictionary_views(&self, meta: &ColumnMeta) -> Result<Option<BlockViews>> {
-        let Some(encoding @ Encoding::Dictionary { values, .. }) = &meta.encoding else {
-            return Ok(None);
-        };
-        let nulls = self.nulls(meta)?;
-        let Decoded::Codes(codes) = self.file.check_encoded(meta, encoding)? else {
-            unreachable!("a dictionary decodes to codes")
-        };
-        let values = to_view(&self.build(values)?);
         if !matches!(
-            values.data_type(),
-            DataType::Utf8View | DataType::BinaryView
+            read_field(&meta.def).data_type(),
+            DataType::LargeUtf8 | DataType::LargeBinary
         ) {
             return Ok(None);
         }
-        let codes = UInt32Array::new(ScalarBuffer::from(codes), nulls);
-        let views = arrow::compute::take(values.as_ref(), &codes, None).map_err(|e| {
-            Error::corrupt(self.file.path(), format!("column \"{}\"", meta.def.name), e)
-        })?;
+        let Some((values, codes)) = self.dictionary(meta)? else {
+            return Ok(None);
+        };
+        let views = arrow::compute::take(to_view(&values).as_ref(), &codes, None)
+            .map_err(|e| self.column_error(meta, e))?;
         Ok(Some(BlockViews::gathered(views)))
     }
 }

@@ -90,20 +90,9 @@ impl<V: Clone> SegmentCache<V> {
         build: impl FnOnce() -> Result<V, E>,
         bytes: impl Fn(&V) -> usize,
     ) -> Result<V, E> {
-        let key = Key {
-            path: segment.path.to_path_buf(),
-            len: segment.len,
-            footer_crc32c: segment.footer_crc32c,
-            slot,
-        };
-        {
-            let mut c = self.lock();
-            c.clock += 1;
-            let now = c.clock;
-            if let Some(e) = c.map.get_mut(&key) {
-                e.used = now;
-                return Ok(e.value.clone());
-            }
+        let key = Key::new(segment, slot);
+        if let Some(value) = self.lock().touch(&key) {
+            return Ok(value);
         }
         let value = build()?;
         let size = bytes(&value);
@@ -127,21 +116,9 @@ impl<V: Clone> SegmentCache<V> {
         Ok(value)
     }
 
-    /// The cached value of `slot` of `segment`, if there is one (marked as used).
-    pub fn get(&self, segment: SegmentKey<'_>, slot: usize) -> Option<V> {
-        let key = Key {
-            path: segment.path.to_path_buf(),
-            len: segment.len,
-            footer_crc32c: segment.footer_crc32c,
-            slot,
-        };
-        let mut c = self.lock();
-        c.clock += 1;
-        let now = c.clock;
-        c.map.get_mut(&key).map(|e| {
-            e.used = now;
-            e.value.clone()
-        })
+    /// Whether `slot` of `segment` is cached (without marking it used).
+    pub fn contains(&self, segment: SegmentKey<'_>, slot: usize) -> bool {
+        self.lock().map.contains_key(&Key::new(segment, slot))
     }
 
     /// Sets the budget, evicting at once what no longer fits.
@@ -153,6 +130,29 @@ impl<V: Clone> SegmentCache<V> {
     /// Bytes the entries are charged now.
     pub fn bytes(&self) -> usize {
         self.lock().bytes
+    }
+}
+
+impl Key {
+    fn new(segment: SegmentKey<'_>, slot: usize) -> Self {
+        Self {
+            path: segment.path.to_path_buf(),
+            len: segment.len,
+            footer_crc32c: segment.footer_crc32c,
+            slot,
+        }
+    }
+}
+
+impl<V: Clone> Entries<V> {
+    /// The value under `key`, if any, marked as used now.
+    fn touch(&mut self, key: &Key) -> Option<V> {
+        self.clock += 1;
+        let now = self.clock;
+        self.map.get_mut(key).map(|e| {
+            e.used = now;
+            e.value.clone()
+        })
     }
 }
 

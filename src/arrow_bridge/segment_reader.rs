@@ -272,12 +272,7 @@ impl SegmentReader {
                     if let Some(v) = arrays.dictionary_views(meta)? {
                         return Ok(DecodedColumn::Views(v));
                     }
-                    let zone_rows = self.file.footer().zone_rows.clamp(1, usize::MAX as u64);
-                    let array = self.column(index)?;
-                    return Ok(DecodedColumn::Views(to_view_in_blocks(
-                        &array,
-                        zone_rows as usize,
-                    )));
+                    return Ok(DecodedColumn::Views(self.zone_views(&self.column(index)?)));
                 }
                 Ok(DecodedColumn::Array(arrays.build(meta)?))
             },
@@ -288,7 +283,7 @@ impl SegmentReader {
     /// Whether encoded column `index` is in the decoded-column cache, in either form.
     fn is_decoded(&self, index: usize) -> bool {
         let cache = decoded_columns();
-        (0..2).any(|form| cache.get(self.segment_key(), 2 * index + form).is_some())
+        (0..2).any(|form| cache.contains(self.segment_key(), 2 * index + form))
     }
 
     /// The address range of the mapping, for callers that prove buffers point into it.
@@ -430,9 +425,15 @@ impl SegmentReader {
         ) {
             return Ok(None);
         }
-        let zone_rows = self.file.footer().zone_rows.clamp(1, usize::MAX as u64) as usize;
-        let v = to_view_in_blocks(&array, zone_rows);
+        let v = self.zone_views(&array);
         Ok(Some(self.view_columns[index].get_or_init(|| v).clone()))
+    }
+
+    /// `array` (a whole string or binary column of this segment) as views, one data block per
+    /// zone.
+    fn zone_views(&self, array: &ArrayRef) -> BlockViews {
+        let zone_rows = self.file.footer().zone_rows.clamp(1, usize::MAX as u64) as usize;
+        to_view_in_blocks(array, zone_rows)
     }
 
     /// [`Self::column_view`] of a column without a cached view form.
@@ -457,12 +458,9 @@ impl SegmentReader {
             self.segment_key(),
             index,
             || {
-                if let (Placement::Dense(i), false) = self.placements[index] {
-                    let meta = &self.file.footer().columns[i];
-                    if meta.encoding.is_some() {
-                        let arrays = ColumnArrays { file: &self.file };
-                        return Ok(arrays.dictionary_distinct(meta)?.map(Arc::new));
-                    }
+                if let Some(meta) = self.encoded_meta(index) {
+                    let arrays = ColumnArrays { file: &self.file };
+                    return Ok(arrays.dictionary_distinct(meta)?.map(Arc::new));
                 }
                 let column = self.column(index)?;
                 Ok::<_, crate::Error>(DistinctValues::build(column.as_ref()).map(Arc::new))

@@ -53,6 +53,104 @@ pub fn compress(data: &[u8], ends: &[u8], block_rows: u32) -> std::io::Result<(V
     Ok((out, block_ends))
 }
 
+/// Rows per block and the number of blocks of a column of `n` rows, checked against the
+/// `block_ends` region (8 bytes a block).
+fn block_count(block_ends: &[u8], block_rows: u32, n: usize) -> Result<(usize, usize), RowError> {
+    let rows = block_rows.max(1) as usize;
+    let blocks = n.div_ceil(rows);
+    if block_ends.len() != 8 * blocks {
+        return Err((
+            0,
+            format!("{} block offsets for {blocks} blocks", block_ends.len() / 8),
+        ));
+    }
+    Ok((rows, blocks))
+}
+
+/// The bytes of block `b` (its header and frame), checked to lie after the previous block's
+/// end and inside `data`, and to hold at least the header. `first`: the block's first row.
+fn block_bytes<'a>(
+    data: &'a [u8],
+    block_ends: &[u8],
+    b: usize,
+    first: usize,
+) -> Result<&'a [u8], RowError> {
+    let start = if b == 0 {
+        0
+    } else {
+        u64_at(block_ends, 8 * (b - 1))
+    };
+    let stop = u64_at(block_ends, 8 * b);
+    if stop < start || stop > data.len() as u64 || stop - start < 4 {
+        return Err((
+            first,
+            format!(
+                "block {b}: ends at byte {stop}, outside {start}..={} or too short for its header",
+                data.len()
+            ),
+        ));
+    }
+    Ok(&data[start as usize..stop as usize])
+}
+
+/// Decodes one block's bytes (`block_bytes`) of `m` rows, appending its values to `values` and
+/// their cumulative ends (offsets into `values`) to `ends`; its value bytes may be at most
+/// `limit`. `lengths` is scratch. Returns the block's value byte count.
+fn decode_block(
+    block: &[u8],
+    (b, first, m): (usize, usize, usize),
+    limit: u64,
+    values: &mut Vec<u8>,
+    ends: &mut Vec<u64>,
+    lengths: &mut Vec<u8>,
+) -> Result<u64, RowError> {
+    let fail = |detail: String| (first, format!("block {b}: {detail}"));
+    let declared = u32::from_le_bytes([block[0], block[1], block[2], block[3]]) as u64;
+    if declared > limit {
+        return Err(fail(format!(
+            "{declared} value bytes run past the column's {limit} left"
+        )));
+    }
+    let want = 4 * m as u64 + declared;
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(&block[4..])
+        .map_err(|e| fail(format!("not a zstd frame: {e}")))?
+        .single_frame();
+    lengths.clear();
+    // Lengths first, then the values straight into their place: both bounded by `want`.
+    let mut limited = (&mut decoder).take(4 * m as u64);
+    limited
+        .read_to_end(lengths)
+        .map_err(|e| fail(format!("zstd: {e}")))?;
+    let before = values.len();
+    let mut rest = (&mut decoder).take(declared + 1);
+    rest.read_to_end(values)
+        .map_err(|e| fail(format!("zstd: {e}")))?;
+    let got = lengths.len() as u64 + (values.len() - before) as u64;
+    if got != want {
+        return Err(fail(format!(
+            "decompressed to {got} bytes, expected {want}"
+        )));
+    }
+    let mut end = before as u64;
+    for (i, len) in lengths.chunks_exact(4).enumerate() {
+        end += u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as u64;
+        if end > values.len() as u64 {
+            return Err((
+                first + i,
+                format!("block {b}: lengths exceed the block's {declared} value bytes"),
+            ));
+        }
+        ends.push(end);
+    }
+    if end != values.len() as u64 {
+        return Err(fail(format!(
+            "lengths sum to {} of {declared} value bytes",
+            end - before as u64
+        )));
+    }
+    Ok(declared)
+}
+
 /// Block `b` of a blocks-encoded column of `n` rows alone (for a `take` of a few rows): its
 /// values back to back and their cumulative end offsets from 0, with every check of
 /// [`decompress`] that does not need the other blocks.
@@ -63,43 +161,23 @@ pub fn decompress_block(
     n: usize,
     b: usize,
 ) -> Result<(Vec<u8>, Vec<u64>), RowError> {
-    let rows = block_rows.max(1) as usize;
-    let blocks = n.div_ceil(rows);
-    if block_ends.len() != 8 * blocks || b >= blocks {
-        return Err((
-            0,
-            format!(
-                "block {b} of {} block offsets for {blocks} blocks",
-                block_ends.len() / 8
-            ),
-        ));
+    let (rows, blocks) = block_count(block_ends, block_rows, n)?;
+    if b >= blocks {
+        return Err((n, format!("block {b} of a column of {blocks} blocks")));
     }
-    let start = if b == 0 {
-        0
-    } else {
-        u64_at(block_ends, 8 * (b - 1))
-    };
-    let stop = u64_at(block_ends, 8 * b);
     let first = b * rows;
-    if start > stop || stop > data.len() as u64 {
-        return Err((
-            first,
-            format!(
-                "block {b}: bytes {start}..{stop} outside the {}-byte data region",
-                data.len()
-            ),
-        ));
-    }
-    // The block's bytes as a one-block column: `decompress` checks them all.
-    let block = &data[start as usize..stop as usize];
-    if block.len() < 4 {
-        return Err((first, format!("block {b}: too short for its header")));
-    }
-    let declared = u32::from_le_bytes([block[0], block[1], block[2], block[3]]) as u64;
     let m = rows.min(n - first);
-    let one_end = (block.len() as u64).to_le_bytes();
-    decompress(block, &one_end, m as u32, m, declared)
-        .map_err(|(row, detail)| (first + row, detail))
+    let block = block_bytes(data, block_ends, b, first)?;
+    let (mut values, mut ends) = (Vec::new(), Vec::with_capacity(m));
+    decode_block(
+        block,
+        (b, first, m),
+        u64::MAX,
+        &mut values,
+        &mut ends,
+        &mut Vec::new(),
+    )?;
+    Ok((values, ends))
 }
 
 /// The `n` rows of a blocks-encoded column in the raw variable-width layout: the values back
@@ -111,80 +189,31 @@ pub fn decompress(
     n: usize,
     raw_data_len: u64,
 ) -> Result<(Vec<u8>, Vec<u64>), RowError> {
-    let rows = block_rows.max(1) as usize;
-    let blocks = n.div_ceil(rows);
-    if block_ends.len() != 8 * blocks {
-        return Err((
-            0,
-            format!("{} block offsets for {blocks} blocks", block_ends.len() / 8),
-        ));
-    }
+    let (rows, blocks) = block_count(block_ends, block_rows, n)?;
     let mut values = Vec::new();
     let mut ends = Vec::with_capacity(n);
-    let mut start = 0usize;
     let mut lengths = Vec::with_capacity(4 * rows);
+    let mut stop = 0;
     for b in 0..blocks {
         let first = b * rows;
         let m = rows.min(n - first);
-        let fail = |detail: String| (first, format!("block {b}: {detail}"));
-        let stop = u64_at(block_ends, 8 * b);
-        if stop < start as u64 || stop > data.len() as u64 || stop - (start as u64) < 4 {
-            return Err(fail(format!(
-                "ends at byte {stop}, outside {start}..={} or too short for its header",
-                data.len()
-            )));
-        }
-        let block = &data[start..stop as usize];
-        let declared = u32::from_le_bytes([block[0], block[1], block[2], block[3]]) as u64;
-        if values.len() as u64 + declared > raw_data_len {
-            return Err(fail(format!(
-                "{declared} value bytes run past the column's {raw_data_len}"
-            )));
-        }
-        let want = 4 * m as u64 + declared;
-        let mut decoder = zstd::stream::read::Decoder::with_buffer(&block[4..])
-            .map_err(|e| fail(format!("not a zstd frame: {e}")))?
-            .single_frame();
-        lengths.clear();
-        // Lengths first, then the values straight into their place: both bounded by `want`.
-        let mut limited = (&mut decoder).take(4 * m as u64);
-        limited
-            .read_to_end(&mut lengths)
-            .map_err(|e| fail(format!("zstd: {e}")))?;
-        let before = values.len();
-        let mut rest = (&mut decoder).take(declared + 1);
-        rest.read_to_end(&mut values)
-            .map_err(|e| fail(format!("zstd: {e}")))?;
-        let got = lengths.len() as u64 + (values.len() - before) as u64;
-        if got != want {
-            return Err(fail(format!(
-                "decompressed to {got} bytes, expected {want}"
-            )));
-        }
-        let mut end = before as u64;
-        for (i, len) in lengths.chunks_exact(4).enumerate() {
-            end += u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as u64;
-            if end > values.len() as u64 {
-                return Err((
-                    first + i,
-                    format!("block {b}: lengths exceed the block's {declared} value bytes"),
-                ));
-            }
-            ends.push(end);
-        }
-        if end != values.len() as u64 {
-            return Err(fail(format!(
-                "lengths sum to {} of {declared} value bytes",
-                end - before as u64
-            )));
-        }
-        start = stop as usize;
+        let block = block_bytes(data, block_ends, b, first)?;
+        let limit = raw_data_len - values.len() as u64;
+        decode_block(
+            block,
+            (b, first, m),
+            limit,
+            &mut values,
+            &mut ends,
+            &mut lengths,
+        )?;
+        stop = u64_at(block_ends, 8 * b) as usize;
     }
-    if values.len() as u64 != raw_data_len || start != data.len() {
+    if values.len() as u64 != raw_data_len || stop != data.len() {
         return Err((
             n,
             format!(
-                "{} value bytes in {start} of {} data bytes; the footer records {raw_data_len} value bytes",
+                "{} value bytes in {stop} of {} data bytes; the footer records {raw_data_len} value bytes",
                 values.len(),
                 data.len()
             ),

@@ -65,14 +65,6 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// Bits per row of the `data` region (0 for block compression, which has no fixed width).
-    pub fn width(&self) -> u8 {
-        match self {
-            Encoding::Packed { width, .. } | Encoding::Dictionary { width, .. } => *width,
-            Encoding::Blocks { .. } => 0,
-        }
-    }
-
     /// A short name for tools (`quiver info`): `packed 12-bit`, `dict 25 values`, `zstd
     /// 4096-row blocks`.
     pub fn describe(&self) -> String {

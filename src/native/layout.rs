@@ -314,6 +314,24 @@ fn check_bound_widths(c: &ColumnMeta, width: usize, path: &str) -> Result<(), La
     Ok(())
 }
 
+/// The regions of a packed or dictionary column: a `data` region of exactly the packed length
+/// of its rows at `width` bits, and no `offsets`.
+fn check_packed_data(c: &ColumnMeta, width: u8, path: &str) -> Result<(), LayoutError> {
+    let fail = |region: &'static str, msg: String| Err((path.to_owned(), region, msg));
+    if c.regions.offsets.is_some() {
+        return fail("offsets", "present but must be absent".into());
+    }
+    match (c.regions.data, packed_len(c.rows, width)) {
+        (Some(r), Some(w)) if r.len == w => Ok(()),
+        (Some(r), Some(w)) => fail("data", format!("length {} but expected {w}", r.len)),
+        (None, _) => fail("data", "absent but must be present".into()),
+        (Some(_), None) => fail(
+            "data",
+            format!("{} rows of {width} bits overflow u64", c.rows),
+        ),
+    }
+}
+
 /// Checks an encoded column (docs/FORMAT.md, "Encoded columns"), whose null regions
 /// `check_column` has checked: a leaf of a type the encoding serves, a `data` region of
 /// exactly the packed length and no offsets; a dictionary laid out as a raw column of the same
@@ -329,72 +347,64 @@ fn check_encoded(
     if !c.children.is_empty() || c.def.column_type.is_nested() {
         return fail("encoding", "a nested column cannot be encoded".into());
     }
-    if let Encoding::Blocks {
-        codec, block_rows, ..
-    } = encoding
-    {
-        if !matches!(layout, Layout::Variable { .. }) {
-            return fail(
-                "encoding",
-                "block compression holds variable-width values".into(),
-            );
-        }
-        if *codec != ZSTD_CODEC || *block_rows == 0 {
-            return fail(
-                "encoding",
-                format!("codec {codec} with {block_rows}-row blocks is not known"),
-            );
-        }
-        let blocks = c.rows.div_ceil(u64::from(*block_rows));
-        match (c.regions.data, c.regions.offsets) {
-            (Some(_), Some(o))
-                if o.len == blocks.saturating_mul(8) && o.offset >= HEADER_LEN + 8 => {}
-            (Some(_), Some(o)) => {
-                return fail(
-                    "offsets",
-                    format!(
-                        "length {} at byte {} but expected {} block ends after a zero prefix",
-                        o.len, o.offset, blocks
-                    ),
-                )
-            }
-            _ => {
-                return fail(
-                    "data",
-                    "block compression needs data and offsets regions".into(),
-                )
-            }
-        }
-        for (name, region) in c.regions.named() {
-            all.push((region.offset, region.len, path.to_owned(), name));
-        }
-        return Ok(());
-    }
-    if c.regions.offsets.is_some() {
-        return fail("offsets", "present but must be absent".into());
-    }
-    let width = encoding.width();
     match encoding {
-        Encoding::Packed { .. } => {
+        Encoding::Blocks {
+            codec, block_rows, ..
+        } => {
+            if !matches!(layout, Layout::Variable { .. }) {
+                return fail(
+                    "encoding",
+                    "block compression holds variable-width values".into(),
+                );
+            }
+            if *codec != ZSTD_CODEC || *block_rows == 0 {
+                return fail(
+                    "encoding",
+                    format!("codec {codec} with {block_rows}-row blocks is not known"),
+                );
+            }
+            let blocks = c.rows.div_ceil(u64::from(*block_rows));
+            match (c.regions.data, c.regions.offsets) {
+                (Some(_), Some(o))
+                    if o.len == blocks.saturating_mul(8) && o.offset >= HEADER_LEN + 8 => {}
+                (Some(_), Some(o)) => {
+                    return fail(
+                        "offsets",
+                        format!(
+                            "length {} at byte {} but expected {} block ends after a zero prefix",
+                            o.len, o.offset, blocks
+                        ),
+                    )
+                }
+                _ => {
+                    return fail(
+                        "data",
+                        "block compression needs data and offsets regions".into(),
+                    )
+                }
+            }
+        }
+        Encoding::Packed { width, .. } => {
             let Some(kind) = IntKind::of(&c.def.column_type) else {
                 return fail(
                     "encoding",
                     "frame-of-reference packing needs an integer-like type".into(),
                 );
             };
-            if width > 64 {
+            if *width > 64 {
                 return fail("encoding", format!("bit width {width} is above 64"));
             }
             check_bound_widths(c, kind.width, path)?;
+            check_packed_data(c, *width, path)?;
         }
-        Encoding::Dictionary { values, .. } => {
+        Encoding::Dictionary { width, values, .. } => {
             if !matches!(layout, Layout::Fixed { .. } | Layout::Variable { .. }) {
                 return fail(
                     "encoding",
                     "dictionaries hold fixed-width or variable-width values".into(),
                 );
             }
-            if width > MAX_CODE_WIDTH {
+            if *width > MAX_CODE_WIDTH {
                 return fail(
                     "encoding",
                     format!("code width {width} is above {MAX_CODE_WIDTH}"),
@@ -415,20 +425,8 @@ fn check_encoded(
             if let Layout::Fixed { width } = layout {
                 check_bound_widths(c, width, path)?;
             }
+            check_packed_data(c, *width, path)?;
             check_column(values, &format!("{path} (dictionary)"), all)?;
-        }
-        Encoding::Blocks { .. } => unreachable!("handled above"),
-    }
-    let want = packed_len(c.rows, width);
-    match (c.regions.data, want) {
-        (Some(r), Some(w)) if r.len == w => {}
-        (Some(r), Some(w)) => return fail("data", format!("length {} but expected {w}", r.len)),
-        (None, _) => return fail("data", "absent but must be present".into()),
-        (Some(_), None) => {
-            return fail(
-                "data",
-                format!("{} rows of {width} bits overflow u64", c.rows),
-            )
         }
     }
     for (name, region) in c.regions.named() {

@@ -383,6 +383,11 @@ impl SegmentFile {
     /// bytes); callers cache the outcome per open segment.
     pub fn check_contents(&self, col: &ColumnMeta) -> Result<()> {
         self.check_validity(col)?;
+        self.check_values(col)
+    }
+
+    /// [`Self::check_contents`] without the validity check (for callers that made it).
+    pub fn check_values(&self, col: &ColumnMeta) -> Result<()> {
         if let Some(encoding) = &col.encoding {
             return self.check_encoded(col, encoding).map(drop);
         }
