@@ -124,10 +124,11 @@ pub mod sql;
 pub mod tpch;
 
 pub use arrow_bridge::{
-    decoded_cache_bytes, describe_versions, merge, optimize, set_decoded_cache_bytes, stats,
-    ChangeReport, ColumnStats, MergeOptions, MergeReport, OptimizeOptions, OptimizeReport,
-    Placement, Scan, ScanOptions, SegmentReader, Table, TableWriter, WriteOptions,
-    DEFAULT_BAG_THRESHOLD, DEFAULT_BATCH_SIZE, DEFAULT_DECODED_CACHE_BYTES, DEFAULT_ZONE_ROWS,
+    decoded_cache_budget, decoded_cache_bytes, describe_versions, merge, optimize,
+    set_decoded_cache_bytes, stats, ChangeReport, ColumnStats, MergeOptions, MergeReport,
+    OptimizeOptions, OptimizeReport, Placement, Scan, ScanOptions, SegmentReader, Table,
+    TableWriter, WriteOptions, DEFAULT_BAG_THRESHOLD, DEFAULT_BATCH_SIZE,
+    DEFAULT_DECODED_CACHE_BYTES, DEFAULT_ZONE_ROWS,
 };
 pub use error::{Error, ErrorKind, Location, Result};
 pub use native::encoding_choice::{EncodingChoice, EncodingSpec};

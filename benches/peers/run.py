@@ -356,13 +356,21 @@ class QuiverLib(Engine):
 # --sort-by l_shipdate`), so date-range filters skip whole zones. Reported as their own columns:
 # no peer gets a clustered copy, so these must never be read as a like-for-like comparison.
 CLUSTERED_BY = {"lineitem": "l_shipdate"}
+# Compact layout: every table imported with `quiver import --encoding compact` (format v3
+# encoded columns: dictionary codes, packed integers, zstd blocks; issue 15).
+COMPACT = ["--encoding", "compact"]
 
 
-def convert_clustered(engine: Engine, dest: Path) -> None:
+def convert_layout(engine: Engine, dest: Path, import_args) -> None:
+    """`quiver import` of every table, with `import_args(table)` added to its command line."""
     for table in TABLES:
-        key = ["--sort-by", CLUSTERED_BY[table]] if table in CLUSTERED_BY else []
-        QuiverCli.run(engine, "import", "-q", "--threads", str(engine.threads()), *key,
-                      str(engine.spec.parquet(table)), str(engine.table_path(table, dest)))
+        QuiverCli.run(engine, "import", "-q", "--threads", str(engine.threads()),
+                      *import_args(table), str(engine.spec.parquet(table)),
+                      str(engine.table_path(table, dest)))
+
+
+def clustered_args(table: str) -> list[str]:
+    return ["--sort-by", CLUSTERED_BY[table]] if table in CLUSTERED_BY else []
 
 
 class QuiverCliClustered(QuiverCli):
@@ -371,7 +379,7 @@ class QuiverCliClustered(QuiverCli):
     data = "quiver-clustered"
 
     def convert(self, dest):
-        convert_clustered(self, dest)
+        convert_layout(self, dest, clustered_args)
 
 
 class QuiverLibClustered(QuiverLib):
@@ -380,7 +388,34 @@ class QuiverLibClustered(QuiverLib):
     data = "quiver-clustered"
 
     def convert(self, dest):
-        convert_clustered(self, dest)
+        convert_layout(self, dest, clustered_args)
+
+
+class QuiverCliCompact(QuiverCli):
+    """quiver-cli over the compact layout (every table `--encoding compact`, see COMPACT)."""
+    name = "quiver-cli-compact"
+    data = "quiver-compact"
+
+    def convert(self, dest):
+        convert_layout(self, dest, lambda _table: COMPACT)
+
+
+class QuiverLibCompact(QuiverLib):
+    """quiver-lib over the compact layout (see COMPACT). Closing a handle also empties the
+    process's cache of decoded columns (`quiver.set_decoded_cache_bytes`), so a cold repetition
+    decodes from the file again, as a new process would."""
+    name = "quiver-lib-compact"
+    data = "quiver-compact"
+
+    def close(self, handle):
+        import quiver
+        super().close(handle)
+        _, budget = quiver.decoded_cache()
+        quiver.set_decoded_cache_bytes(0)
+        quiver.set_decoded_cache_bytes(budget)
+
+    def convert(self, dest):
+        convert_layout(self, dest, lambda _table: COMPACT)
 
 
 class QuiverLibAggregatesOff(QuiverLib):
@@ -677,7 +712,7 @@ class Vortex(Engine):
 
 
 ENGINES = {e.name: e for e in [QuiverCli, QuiverLib, QuiverCliClustered, QuiverLibClustered,
-                               QuiverLibAggregatesOff,
+                               QuiverCliCompact, QuiverLibCompact, QuiverLibAggregatesOff,
                                DataFusionParquet, DataFusionMemTable,
                                DuckDbParquet, DuckDbNative, PolarsParquet, PolarsIpc, Lance,
                                Vortex]}
@@ -1258,10 +1293,10 @@ def parse_args(argv: list[str]):
     p.add_argument("--plot", help="write a PNG of the query times here")
     p.add_argument("--json", help="write every raw result here (default: OUT with .json)")
     args = p.parse_args(argv)
-    # The clustered layouts and the aggregates-off session are other experiments: only when
-    # asked for by name.
+    # The clustered and compact layouts and the aggregates-off session are other experiments:
+    # only when asked for by name.
     args.only = (args.only.split(",") if args.only
-                 else [e for e in ENGINES if not e.endswith(("-clustered", "-off"))])
+                 else [e for e in ENGINES if not e.endswith(("-clustered", "-compact", "-off"))])
     unknown = [e for e in args.only if e not in ENGINES]
     if unknown:
         p.error(f"unknown engine(s) {unknown}; known: {', '.join(ENGINES)}")

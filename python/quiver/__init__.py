@@ -31,8 +31,10 @@ from ._quiver import (
     Table,
     __version__,
     connect,
+    decoded_cache,
     open,
     optimize,
+    set_decoded_cache_bytes,
     sql,
 )
 from ._quiver import merge as _merge
@@ -45,25 +47,29 @@ __all__ = [
     "Scan",
     "Table",
     "connect",
+    "decoded_cache",
     "merge",
     "open",
     "optimize",
+    "set_decoded_cache_bytes",
     "sql",
     "write",
     "__version__",
 ]
 
 
-def write(path, data, mode="create"):
+def write(path, data, mode="create", encoding=None):
     """Write ``data`` to the table at ``path`` as one commit; return the committed version.
 
     ``data`` is anything with ``__arrow_c_stream__`` (pyarrow tables and readers, Polars
     frames, DuckDB results, Quiver scans) or a pandas DataFrame (converted through pyarrow).
     ``mode`` is ``"create"`` (the table must not exist), ``"append"`` (same schema) or
-    ``"overwrite"`` (new rows and schema; created if missing). On any error nothing is
-    committed.
+    ``"overwrite"`` (new rows and schema; created if missing). ``encoding`` is how columns
+    are stored: ``"raw"`` (the default: zero-copy), ``"compact"``, ``"auto"`` or per column
+    (``"l_comment=zstd,l_shipmode=dict"``); encoded columns are decoded once into memory when
+    read (``set_decoded_cache_bytes`` bounds that memory). On any error nothing is committed.
     """
-    return _write(_os.fspath(path), _as_stream(data), mode)
+    return _write(_os.fspath(path), _as_stream(data), mode, encoding)
 
 
 def merge(path, data, keys, delete_unmatched=False):

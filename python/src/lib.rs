@@ -71,9 +71,17 @@ fn open(py: Python<'_>, path: PathBuf, version: Option<u64>) -> PyResult<Table> 
 /// Writes every batch of `data` (any object with `__arrow_c_stream__`) to the table at `path`
 /// as one commit and returns the committed version. `mode`: "create" (the table must not
 /// exist), "append" (same schema) or "overwrite" (new rows and schema; created if missing).
+/// `encoding`: how columns are stored (`quiver import --encoding`'s text: "raw", "compact",
+/// "auto", or per column "COL=dict|packed|zstd|raw,..."); the table keeps it for appends.
 #[pyfunction]
-#[pyo3(signature = (path, data, mode="create"))]
-fn write(py: Python<'_>, path: PathBuf, data: PyRecordBatchReader, mode: &str) -> PyResult<u64> {
+#[pyo3(signature = (path, data, mode="create", encoding=None))]
+fn write(
+    py: Python<'_>,
+    path: PathBuf,
+    data: PyRecordBatchReader,
+    mode: &str,
+    encoding: Option<&str>,
+) -> PyResult<u64> {
     let mode = match mode {
         "create" => Mode::Create,
         "append" => Mode::Append,
@@ -84,8 +92,13 @@ fn write(py: Python<'_>, path: PathBuf, data: PyRecordBatchReader, mode: &str) -
             )))
         }
     };
+    let mut options = ImportOptions::default().with_mode(mode);
+    if let Some(text) = encoding {
+        let spec = quiver::EncodingSpec::parse(text)
+            .map_err(|e| PyValueError::new_err(format!("encoding {text:?}: {e}")))?;
+        options.write = options.write.with_encoding(spec);
+    }
     let reader = data.into_reader()?;
-    let options = ImportOptions::default().with_mode(mode);
     py.detach(move || {
         let schema = reader.schema();
         let batches = reader.map(|batch| batch.map_err(quiver::Error::from));
@@ -169,6 +182,25 @@ fn sql<'py>(
     py.detach(|| Session::open(db.as_deref(), tables, &Default::default())?.sql(query))
 }
 
+/// Sets how many bytes of decoded encoded columns (format v3: dictionary codes, packed
+/// integers, zstd blocks) this process keeps for reuse, evicting the least recently used at once
+/// past it; 0 keeps none, so every read decodes from the file again. Raw columns are zero-copy
+/// and take nothing from it.
+#[pyfunction]
+fn set_decoded_cache_bytes(bytes: usize) {
+    quiver::set_decoded_cache_bytes(bytes);
+}
+
+/// `(held, budget)`: the bytes of decoded columns the cache holds now, and its budget (see
+/// `set_decoded_cache_bytes`).
+#[pyfunction]
+fn decoded_cache() -> (usize, usize) {
+    (
+        quiver::decoded_cache_bytes(),
+        quiver::decoded_cache_budget(),
+    )
+}
+
 /// The `quiver._quiver` module.
 #[pymodule]
 fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -178,6 +210,8 @@ fn _quiver(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(optimize, m)?)?;
     m.add_function(wrap_pyfunction!(connection::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(set_decoded_cache_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(decoded_cache, m)?)?;
     m.add_class::<Table>()?;
     m.add_class::<Scan>()?;
     m.add_class::<Batches>()?;

@@ -184,3 +184,31 @@ def test_verify_reports_a_damaged_segment_naming_its_file(tmp_path):
     segment.write_bytes(bytes(data))
     with pytest.raises(quiver.QuiverError, match=r"\.qseg"):
         quiver.open(tmp_path / "t").verify()
+
+
+def test_compact_tables_read_back_exactly_and_decoded_columns_obey_the_cache_budget(tmp_path):
+    n = 50_000
+    data = pa.table({
+        "id": pa.array(range(n), pa.int64()),
+        "mode": pa.array([["AIR", "RAIL", "SHIP"][i % 3] for i in range(n)]),
+    })
+    quiver.write(tmp_path / "raw", data)
+    quiver.write(tmp_path / "compact", data, encoding="compact")
+    raw_bytes = sum(f.stat().st_size for f in (tmp_path / "raw").glob("**/*.qseg"))
+    compact_bytes = sum(f.stat().st_size for f in (tmp_path / "compact").glob("**/*.qseg"))
+    assert compact_bytes * 4 < raw_bytes, (compact_bytes, raw_bytes)
+    _, budget = quiver.decoded_cache()
+    try:
+        quiver.set_decoded_cache_bytes(0)
+        assert quiver.decoded_cache() == (0, 0)
+        want = data.to_pylist()
+        assert quiver.open(tmp_path / "compact").to_arrow().to_pylist() == want
+        assert quiver.decoded_cache()[0] == 0, "nothing kept with a budget of 0"
+        quiver.set_decoded_cache_bytes(1 << 30)
+        assert quiver.open(tmp_path / "compact").to_arrow().to_pylist() == want
+        held, _ = quiver.decoded_cache()
+        assert held > 0
+    finally:
+        quiver.set_decoded_cache_bytes(budget)
+    with pytest.raises(ValueError, match="encoding"):
+        quiver.write(tmp_path / "bad", data, encoding="id=bogus")

@@ -203,7 +203,7 @@ impl ColumnArrays<'_> {
             return Ok(new_null_array(&DataType::Null, n));
         }
         if let Some(encoding) = &meta.encoding {
-            return self.build_encoded(meta, encoding);
+            return self.build_encoded(meta, encoding, 0..n, None);
         }
         // The validity first (`nulls` checks it), then the values: each checked once.
         let nulls = self.nulls(meta)?;

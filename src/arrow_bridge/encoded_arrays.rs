@@ -18,11 +18,16 @@
 //!   column: their packed values or codes only (and the dictionary), and of zstd-block columns
 //!   only the blocks holding them — so it touches those rows' pages and blocks, checking what
 //!   it reads.
+//! - [`ColumnArrays::compare_packed`] answers `column OP literal` on a packed column's values
+//!   in the frame of reference, without decoding them (only when the reference and width
+//!   prove every value in range, so the answer is the decoded values' answer).
 
 use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 use arrow::array::{make_array, Array, ArrayDataBuilder, ArrayRef, UInt32Array};
-use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 
 use super::column_arrays::ColumnArrays;
@@ -31,21 +36,31 @@ use super::types::read_field;
 use super::views::{to_view, BlockViews};
 use crate::error::{Error, Result};
 use crate::native::bitpack::Unpacker;
-use crate::native::blocks::decompress_block;
+use crate::native::blocks::decompress_rows;
 use crate::native::encoding::{packed_value, Encoding, IntKind};
 use crate::native::footer::ColumnMeta;
+use crate::native::packed_predicate::{Comparison, PackedTest};
 use crate::native::segment::Decoded;
 
 impl ColumnArrays<'_> {
-    /// The array of encoded column `meta` (module contract).
-    pub(crate) fn build_encoded(&self, meta: &ColumnMeta, encoding: &Encoding) -> Result<ArrayRef> {
-        if let Some((values, codes)) = self.dictionary(meta)? {
+    /// Rows `rows` of encoded column `meta` (module contract), decoding only those rows (and
+    /// of a zstd-block column the blocks holding them). `dictionary`: the column's dictionary
+    /// if the caller holds it built (see [`Self::dictionary_values`]); built here otherwise.
+    pub(crate) fn build_encoded(
+        &self,
+        meta: &ColumnMeta,
+        encoding: &Encoding,
+        rows: Range<usize>,
+        dictionary: Option<&ArrayRef>,
+    ) -> Result<ArrayRef> {
+        if let Some(codes) = self.codes(meta, rows.clone())? {
+            let values = self.dictionary_or_built(meta, dictionary)?;
             return arrow::compute::take(values.as_ref(), &codes, None)
                 .map_err(|e| self.column_error(meta, e));
         }
-        let nulls = self.nulls(meta)?;
-        let n = meta.rows as usize;
-        match self.file.check_encoded(meta, encoding)? {
+        let nulls = self.nulls(meta)?.map(|n| n.slice(rows.start, rows.len()));
+        let n = rows.len();
+        match self.file.check_encoded_rows(meta, encoding, rows)? {
             Decoded::Fixed(bytes) => {
                 self.checked_array(meta, n, vec![Buffer::from_vec(bytes)], nulls)
             }
@@ -57,6 +72,29 @@ impl ColumnArrays<'_> {
                 self.checked_array(meta, n, buffers, nulls)
             }
             Decoded::Codes(_) => unreachable!("dictionary columns are handled above"),
+        }
+    }
+
+    /// The dictionary of dictionary-encoded column `meta`, built as a raw column (checked, and
+    /// zero-copy from the file where the raw layout is); `None` for other columns.
+    pub(crate) fn dictionary_values(&self, meta: &ColumnMeta) -> Result<Option<ArrayRef>> {
+        match &meta.encoding {
+            Some(Encoding::Dictionary { values, .. }) => self.build(values).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// `dictionary` if given, else [`Self::dictionary_values`] of dictionary column `meta`.
+    fn dictionary_or_built(
+        &self,
+        meta: &ColumnMeta,
+        dictionary: Option<&ArrayRef>,
+    ) -> Result<ArrayRef> {
+        match dictionary {
+            Some(d) => Ok(Arc::clone(d)),
+            None => Ok(self
+                .dictionary_values(meta)?
+                .expect("called for dictionary columns")),
         }
     }
 
@@ -83,18 +121,17 @@ impl ColumnArrays<'_> {
         Ok(make_array(array))
     }
 
-    /// The dictionary of dictionary-encoded column `meta` (built as a raw column) and its
-    /// codes, checked and carrying the column's validity; `None` for other columns.
-    fn dictionary(&self, meta: &ColumnMeta) -> Result<Option<(ArrayRef, UInt32Array)>> {
-        let Some(encoding @ Encoding::Dictionary { values, .. }) = &meta.encoding else {
+    /// The codes of rows `rows` of dictionary-encoded column `meta`, checked and carrying the
+    /// rows' validity; `None` for other columns.
+    fn codes(&self, meta: &ColumnMeta, rows: Range<usize>) -> Result<Option<UInt32Array>> {
+        let Some(encoding @ Encoding::Dictionary { .. }) = &meta.encoding else {
             return Ok(None);
         };
-        let nulls = self.nulls(meta)?;
-        let Decoded::Codes(codes) = self.file.check_encoded(meta, encoding)? else {
+        let nulls = self.nulls(meta)?.map(|n| n.slice(rows.start, rows.len()));
+        let Decoded::Codes(codes) = self.file.check_encoded_rows(meta, encoding, rows)? else {
             unreachable!("a dictionary decodes to codes")
         };
-        let codes = UInt32Array::new(ScalarBuffer::from(codes), nulls);
-        Ok(Some((self.build(values)?, codes)))
+        Ok(Some(UInt32Array::new(ScalarBuffer::from(codes), nulls)))
     }
 
     /// Rows `rows` (each `< meta.rows`, any order) of encoded column `meta`, decoding only what
@@ -104,6 +141,7 @@ impl ColumnArrays<'_> {
         &self,
         meta: &ColumnMeta,
         rows: &[usize],
+        dictionary: Option<&ArrayRef>,
     ) -> Result<Option<ArrayRef>> {
         let Some(encoding) = &meta.encoding else {
             return Ok(None);
@@ -155,7 +193,7 @@ impl ColumnArrays<'_> {
                         })
                     })
                     .collect::<Result<Vec<u32>>>()?;
-                let dictionary = self.build(values)?;
+                let dictionary = self.dictionary_or_built(meta, dictionary)?;
                 let codes =
                     UInt32Array::new(ScalarBuffer::from(codes), validity.map(NullBuffer::from));
                 let array = arrow::compute::take(dictionary.as_ref(), &codes, None)
@@ -173,7 +211,9 @@ impl ColumnArrays<'_> {
                 for &r in rows {
                     let b = r / per_block;
                     if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(b) {
-                        let block = decompress_block(data, ends, *block_rows, n, b)
+                        let first = b * per_block;
+                        let block_range = first..(first + per_block).min(n);
+                        let block = decompress_rows(data, ends, *block_rows, n, block_range)
                             .map_err(|(row, detail)| self.row_error(meta, row, detail))?;
                         e.insert(block);
                     }
@@ -194,18 +234,108 @@ impl ColumnArrays<'_> {
         }
     }
 
+    /// Which of rows `rows` of column `meta` (or of offsets `at` into them) satisfy
+    /// `column OP literal`, answered on the packed values in the frame of reference
+    /// (`native/packed_predicate.rs`): nothing is decoded, and NULL rows are false. `literal`
+    /// is one non-null value of the column's type. `None` when the column is not packed, the
+    /// literal does not fit that description, or the reference and width do not prove every
+    /// packed value inside the type's range (decoding checks each value then).
+    pub(crate) fn compare_packed(
+        &self,
+        meta: &ColumnMeta,
+        (op, literal): (Comparison, &dyn Array),
+        rows: Range<usize>,
+        at: Option<&[u32]>,
+    ) -> Result<Option<BooleanBuffer>> {
+        let Some(Encoding::Packed { reference, width }) = &meta.encoding else {
+            return Ok(None);
+        };
+        let kind = IntKind::of(&meta.def.column_type)
+            .expect("check_layout guarantees an integer-like type for packed columns");
+        if literal.len() != 1
+            || literal.null_count() != 0
+            || literal.data_type() != read_field(&meta.def).data_type()
+            || !kind.holds_every(*reference, *width)
+        {
+            return Ok(None);
+        }
+        let data = literal.to_data();
+        let start = data.offset() * kind.width;
+        let Some(bytes) = data
+            .buffers()
+            .first()
+            .and_then(|b| b.as_slice().get(start..start + kind.width))
+        else {
+            return Ok(None);
+        };
+        let test = PackedTest::new(op, kind.read(bytes), *reference, *width);
+        let n = meta.rows as usize;
+        if rows.start > rows.end
+            || rows.end > n
+            || at.is_some_and(|at| at.iter().any(|&o| o as usize >= rows.len()))
+        {
+            return Err(Error::invalid(format!(
+                "rows {rows:?} of column \"{}\" ({n} rows)",
+                meta.def.name
+            )));
+        }
+        let region = meta
+            .regions
+            .data
+            .expect("check_layout guarantees a data region for encoded columns");
+        let run = Unpacker::new(self.file.region(region), *width, n)
+            .ok_or_else(|| self.row_error(meta, 0, "the data region is too short".into()))?;
+        // `open` checked that a validity region holds ceil(n / 8) bytes.
+        let validity = meta.regions.validity.map(|v| self.file.region(v));
+        let valid = |r: usize| validity.is_none_or(|bits| bits[r / 8] >> (r % 8) & 1 == 1);
+        if let Some(at) = at {
+            let keep = |i: usize| {
+                let r = rows.start + at[i] as usize;
+                valid(r) && test.matches(run.get(r))
+            };
+            return Ok(Some(BooleanBuffer::collect_bool(at.len(), keep)));
+        }
+        let len = rows.len();
+        let values = run.iter_rows(rows.clone());
+        let matched = match test {
+            PackedTest::Never => return Ok(Some(BooleanBuffer::new_unset(len))),
+            PackedTest::Always => BooleanBuffer::new_set(len),
+            PackedTest::Compare(op, t) => match op {
+                Comparison::Eq => bitmap(len, values, |v| v == t),
+                Comparison::NotEq => bitmap(len, values, |v| v != t),
+                Comparison::Lt => bitmap(len, values, |v| v < t),
+                Comparison::LtEq => bitmap(len, values, |v| v <= t),
+                Comparison::Gt => bitmap(len, values, |v| v > t),
+                Comparison::GtEq => bitmap(len, values, |v| v >= t),
+            },
+        };
+        Ok(Some(match validity {
+            Some(bits) => {
+                let bytes = &bits[rows.start / 8..rows.end.div_ceil(8)];
+                let valid = BooleanBuffer::new(Buffer::from(bytes), rows.start % 8, len);
+                &matched & &valid
+            }
+            None => matched,
+        }))
+    }
+
     /// The distinct-value table of dictionary-encoded string or binary column `meta`, from its
     /// dictionary and codes (no row decoded); `None` for other columns and dictionaries of more
     /// than [`MAX_DISTINCT`](super::distinct::MAX_DISTINCT) values.
-    pub(crate) fn dictionary_distinct(&self, meta: &ColumnMeta) -> Result<Option<DistinctValues>> {
+    pub(crate) fn dictionary_distinct(
+        &self,
+        meta: &ColumnMeta,
+        dictionary: Option<&ArrayRef>,
+    ) -> Result<Option<DistinctValues>> {
         if let Some(Encoding::Dictionary { values, .. }) = &meta.encoding {
             if values.rows > super::distinct::MAX_DISTINCT as u64 {
                 return Ok(None);
             }
         }
-        let Some((values, codes)) = self.dictionary(meta)? else {
+        let Some(codes) = self.codes(meta, 0..meta.rows as usize)? else {
             return Ok(None);
         };
+        let values = self.dictionary_or_built(meta, dictionary)?;
         Ok(DistinctValues::from_dictionary(
             &values,
             codes.values(),
@@ -213,20 +343,40 @@ impl ColumnArrays<'_> {
         ))
     }
 
-    /// Dictionary-encoded string or binary column `meta` as a view array over its dictionary's
-    /// bytes (module contract); `None` for other columns.
-    pub(crate) fn dictionary_views(&self, meta: &ColumnMeta) -> Result<Option<BlockViews>> {
+    /// Rows `rows` of dictionary-encoded string or binary column `meta` as a view array over
+    /// its dictionary's bytes (module contract; `dictionary` as for [`Self::build_encoded`]);
+    /// `None` for other columns.
+    pub(crate) fn dictionary_views(
+        &self,
+        meta: &ColumnMeta,
+        rows: Range<usize>,
+        dictionary: Option<&ArrayRef>,
+    ) -> Result<Option<BlockViews>> {
         if !matches!(
             read_field(&meta.def).data_type(),
             DataType::LargeUtf8 | DataType::LargeBinary
         ) {
             return Ok(None);
         }
-        let Some((values, codes)) = self.dictionary(meta)? else {
+        let Some(codes) = self.codes(meta, rows)? else {
             return Ok(None);
         };
+        let values = self.dictionary_or_built(meta, dictionary)?;
         let views = arrow::compute::take(to_view(&values).as_ref(), &codes, None)
             .map_err(|e| self.column_error(meta, e))?;
         Ok(Some(BlockViews::gathered(views)))
     }
+}
+
+/// The bitmap of `len` values: bit `i` set where `keep` holds for the `i`-th of `values`.
+fn bitmap(
+    len: usize,
+    values: impl Iterator<Item = u64>,
+    keep: impl Fn(u64) -> bool,
+) -> BooleanBuffer {
+    let mut words = vec![0u64; len.div_ceil(64)];
+    for (i, v) in values.enumerate() {
+        words[i / 64] |= u64::from(keep(v)) << (i % 64);
+    }
+    BooleanBuffer::new(Buffer::from_vec(words), 0, len)
 }

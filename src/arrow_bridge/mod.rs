@@ -49,6 +49,7 @@ mod widen;
 mod writer;
 
 pub use crate::native::footer::ColumnStats;
+pub use crate::native::packed_predicate::Comparison;
 pub use crate::native::table_dir::describe_versions;
 #[cfg(feature = "sql")]
 pub(crate) use changes::commit_change;
@@ -59,7 +60,7 @@ pub use changes::{
 pub use distinct::DistinctValues;
 pub use placement::Placement;
 pub use segment_cache::{
-    decoded_cache_bytes, set_decoded_cache_bytes, DEFAULT_DECODED_CACHE_BYTES,
+    decoded_cache_budget, decoded_cache_bytes, set_decoded_cache_bytes, DEFAULT_DECODED_CACHE_BYTES,
 };
 pub use segment_reader::SegmentReader;
 pub use table::{Scan, ScanOptions, Table, DEFAULT_BATCH_SIZE};

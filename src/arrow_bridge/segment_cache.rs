@@ -4,7 +4,7 @@
 //!
 //! # Contract
 //! - An entry is keyed by the segment's path, file length and footer checksum, and a slot (a
-//!   column, and which form of it): segment files are immutable and never reuse a name
+//!   column, and which form or part of it): segment files are immutable and never reuse a name
 //!   (`native/names.rs`), and a file that changed would have to keep both length and footer
 //!   checksum to be confused with the one the entry was built from — even then the entry is
 //!   self-consistent (it was built from validated data), so nothing unsound follows.
@@ -32,7 +32,12 @@ pub const DISTINCT_CACHE_BYTES: usize = 256 << 20;
 /// BENCHMARKS.md, "Encoded columns") almost four times over.
 pub const DEFAULT_DECODED_CACHE_BYTES: usize = 4 << 30;
 
+/// Which entry of a segment: a table column and which derived form or part of it (the user of
+/// the cache numbers them).
+pub type Slot = (usize, usize);
+
 /// The segment file an entry belongs to.
+#[derive(Debug, Clone, Copy)]
 pub struct SegmentKey<'a> {
     pub path: &'a Path,
     pub len: u64,
@@ -44,7 +49,7 @@ struct Key {
     path: PathBuf,
     len: u64,
     footer_crc32c: u32,
-    slot: usize,
+    slot: Slot,
 }
 
 struct Entry<V> {
@@ -86,7 +91,7 @@ impl<V: Clone> SegmentCache<V> {
     pub fn get_or_build<E>(
         &self,
         segment: SegmentKey<'_>,
-        slot: usize,
+        slot: Slot,
         build: impl FnOnce() -> Result<V, E>,
         bytes: impl Fn(&V) -> usize,
     ) -> Result<V, E> {
@@ -117,8 +122,13 @@ impl<V: Clone> SegmentCache<V> {
     }
 
     /// Whether `slot` of `segment` is cached (without marking it used).
-    pub fn contains(&self, segment: SegmentKey<'_>, slot: usize) -> bool {
+    pub fn contains(&self, segment: SegmentKey<'_>, slot: Slot) -> bool {
         self.lock().map.contains_key(&Key::new(segment, slot))
+    }
+
+    /// The budget in bytes.
+    pub fn budget(&self) -> usize {
+        self.budget.load(Ordering::Relaxed)
     }
 
     /// Sets the budget, evicting at once what no longer fits.
@@ -134,7 +144,7 @@ impl<V: Clone> SegmentCache<V> {
 }
 
 impl Key {
-    fn new(segment: SegmentKey<'_>, slot: usize) -> Self {
+    fn new(segment: SegmentKey<'_>, slot: Slot) -> Self {
         Self {
             path: segment.path.to_path_buf(),
             len: segment.len,
@@ -200,6 +210,31 @@ pub fn distinct_tables() -> &'static SegmentCache<Option<Arc<DistinctValues>>> {
     CACHE.get_or_init(|| SegmentCache::new(DISTINCT_CACHE_BYTES))
 }
 
+/// Bytes a marker of [`compared_zones`] is charged (about what its key takes).
+const COMPARED_MARKER_BYTES: usize = 128;
+
+/// Most bytes of [`compared_zones`] markers kept: about 130,000 zones.
+pub const COMPARED_CACHE_BYTES: usize = 16 << 20;
+
+/// Zones of packed columns that a comparison has been answered on once from their packed
+/// values (`SegmentReader::compare_packed`; a slot is a column and a hash of the zone and the
+/// comparison): the same comparison a second time decodes the zone instead, so that queries
+/// run again compare decoded (and cached) values.
+pub fn compared_zones() -> &'static SegmentCache<()> {
+    static CACHE: OnceLock<SegmentCache<()>> = OnceLock::new();
+    CACHE.get_or_init(|| SegmentCache::new(COMPARED_CACHE_BYTES))
+}
+
+/// Marks `slot` of `segment` in [`compared_zones`]; whether it was not marked before.
+pub fn first_comparison(segment: SegmentKey<'_>, slot: Slot) -> bool {
+    let cache = compared_zones();
+    let first = !cache.contains(segment, slot);
+    // Marks it (or, if marked, touches it as used now).
+    let marked = cache.get_or_build(segment, slot, || Ok::<_, ()>(()), |_| COMPARED_MARKER_BYTES);
+    debug_assert!(marked.is_ok());
+    first
+}
+
 /// The decoded encoded columns.
 pub fn decoded_columns() -> &'static SegmentCache<DecodedColumn> {
     static CACHE: OnceLock<SegmentCache<DecodedColumn>> = OnceLock::new();
@@ -216,6 +251,11 @@ pub fn set_decoded_cache_bytes(bytes: usize) {
 /// Bytes of decoded columns the cache holds now.
 pub fn decoded_cache_bytes() -> usize {
     decoded_columns().bytes()
+}
+
+/// The budget [`set_decoded_cache_bytes`] set last (or the default).
+pub fn decoded_cache_budget() -> usize {
+    decoded_columns().budget()
 }
 
 #[cfg(test)]
@@ -238,16 +278,21 @@ mod tests {
         let built = || Ok::<_, ()>(DistinctValues::build(&array).map(Arc::new));
         let size = |v: &Option<Arc<DistinctValues>>| v.as_ref().map_or(0, |t| t.codes.len());
         let first = cache
-            .get_or_build(key(10), 0, built, size)
+            .get_or_build(key(10), (0, 0), built, size)
             .unwrap()
             .unwrap();
         let again = cache
-            .get_or_build(key(10), 0, || -> Result<_, ()> { panic!("rebuilt") }, size)
+            .get_or_build(
+                key(10),
+                (0, 0),
+                || -> Result<_, ()> { panic!("rebuilt") },
+                size,
+            )
             .unwrap()
             .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         // Another slot, or a different file, is another entry.
-        let other = cache.get_or_build(key(11), 0, || Ok::<_, ()>(None), size);
+        let other = cache.get_or_build(key(11), (0, 0), || Ok::<_, ()>(None), size);
         assert!(other.unwrap().is_none());
     }
 
@@ -256,7 +301,7 @@ mod tests {
         let cache: SegmentCache<usize> = SegmentCache::new(100);
         let put = |len: u64, size: usize| {
             cache
-                .get_or_build(key(len), 0, || Ok::<_, ()>(size), |v| *v)
+                .get_or_build(key(len), (0, 0), || Ok::<_, ()>(size), |v| *v)
                 .unwrap()
         };
         put(1, 40);
@@ -270,7 +315,7 @@ mod tests {
             cache
                 .get_or_build(
                     key(len),
-                    0,
+                    (0, 0),
                     || {
                         rebuilt.set(true);
                         Ok::<_, ()>(40)

@@ -15,12 +15,17 @@
 //!   kept in the process-wide cache of decoded columns, within its byte budget
 //!   ([`crate::set_decoded_cache_bytes`], `segment_cache.rs`): not zero-copy, but every slice
 //!   of it is. The view form of a dictionary column is built from the dictionary directly
-//!   (views over the dictionary's bytes, no value copied).
+//!   (views over the dictionary's bytes, no value copied). Encoded columns are decoded a zone
+//!   at a time ([`SegmentReader::read_range`] of rows inside one zone decodes only that zone),
+//!   so zones a scan skips are never decoded; [`SegmentReader::compare_packed`] answers
+//!   comparisons on packed columns without decoding at all.
 //! - A table column may be a dense column of the segment (zero-copy as above), an overflow-bag
 //!   key (decoded for the rows asked, never cached), absent (all null: written before the
 //!   column existed), or stored as a narrower type (cast once to the table's type and cached:
 //!   not zero-copy). See `placement.rs`.
 
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{new_null_array, ArrayRef};
@@ -31,11 +36,15 @@ use super::column_arrays::ColumnArrays;
 use super::distinct::DistinctValues;
 use super::owned_slices::owned_slice;
 use super::placement::{map_columns, Placement};
-use super::segment_cache::{decoded_columns, distinct_tables, DecodedColumn, SegmentKey};
+use super::segment_cache::{
+    decoded_columns, distinct_tables, first_comparison, DecodedColumn, SegmentKey, Slot,
+};
 use super::types::{read_schema, view_type};
 use super::views::{to_view, to_view_in_blocks, BlockViews};
 use crate::error::{Error, Result};
+use crate::native::encoding::Encoding;
 use crate::native::footer::{zone_count, zone_range, ColumnStats, SegmentFooter};
+use crate::native::packed_predicate::Comparison;
 use crate::native::schema::TableSchema;
 use crate::native::segment::SegmentFile;
 use crate::overflow::bag::check_keys;
@@ -44,6 +53,32 @@ use crate::overflow::Bag;
 /// [`SegmentReader::read_rows_as`] gathers a string column row by row, without building it,
 /// when it reads fewer than one row in this many.
 pub const GATHER_FRACTION: usize = 64;
+
+/// Which rows of an encoded column a decoded-cache entry holds.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// The whole column of the segment.
+    Whole,
+    /// The rows of one zone.
+    Zone(usize),
+}
+
+impl Part {
+    /// This part of table column `index`, in form `views` or not, as a cache slot (the
+    /// dictionary of a column has [`dictionary_slot`]).
+    fn slot(self, index: usize, views: bool) -> Slot {
+        let form = usize::from(views);
+        match self {
+            Part::Whole => (index, form),
+            Part::Zone(z) => (index, 3 + 2 * z + form),
+        }
+    }
+}
+
+/// The cache slot of the dictionary of dictionary-encoded table column `index`.
+fn dictionary_slot(index: usize) -> Slot {
+    (index, 2)
+}
 
 /// Statistics of a column that the footer cannot lend as they are: absent columns (all
 /// null) and columns stored as a narrower type (bounds dropped).
@@ -257,33 +292,180 @@ impl SegmentReader {
         }
     }
 
-    /// Decoded column `index` (encoded, see [`Self::encoded_meta`]) in form `views` or not,
-    /// through the process-wide cache of decoded columns (`segment_cache.rs`).
-    fn decoded(&self, index: usize, views: bool) -> Result<DecodedColumn> {
+    /// Whether table column `index` is stored encoded in this segment (format v3: decoded
+    /// when read, not zero-copy).
+    pub fn is_encoded(&self, index: usize) -> bool {
+        index < self.placements.len() && self.encoded_meta(index).is_some()
+    }
+
+    /// Part `part` of encoded column `index` (see [`Self::encoded_meta`]) in form `views` or
+    /// not, through the process-wide cache of decoded columns (`segment_cache.rs`): decoded
+    /// from only that part's rows. The view form is built from the decoded rows (or, for a
+    /// dictionary column, from the dictionary) without keeping the array form too.
+    fn decoded(&self, index: usize, part: Part, views: bool) -> Result<DecodedColumn> {
         let meta = self
             .encoded_meta(index)
             .expect("called for encoded columns");
+        let encoding = meta.encoding.as_ref().expect("an encoded column");
+        let rows = match part {
+            Part::Whole => 0..self.num_rows(),
+            Part::Zone(z) => self.zone_range(z),
+        };
         decoded_columns().get_or_build(
             self.segment_key(),
-            2 * index + usize::from(views),
+            part.slot(index, views),
             || {
                 let arrays = ColumnArrays { file: &self.file };
+                let dictionary = self.dictionary(index)?;
                 if views {
-                    if let Some(v) = arrays.dictionary_views(meta)? {
+                    if let Some(v) =
+                        arrays.dictionary_views(meta, rows.clone(), dictionary.as_ref())?
+                    {
                         return Ok(DecodedColumn::Views(v));
                     }
-                    return Ok(DecodedColumn::Views(self.zone_views(&self.column(index)?)));
                 }
-                Ok(DecodedColumn::Array(arrays.build(meta)?))
+                let array = arrays.build_encoded(meta, encoding, rows, dictionary.as_ref())?;
+                Ok(if views {
+                    DecodedColumn::Views(self.zone_views(&array))
+                } else {
+                    DecodedColumn::Array(array)
+                })
             },
             DecodedColumn::bytes,
         )
     }
 
-    /// Whether encoded column `index` is in the decoded-column cache, in either form.
-    fn is_decoded(&self, index: usize) -> bool {
+    /// The dictionary of encoded column `index`, built once (checked) and kept in the cache of
+    /// decoded columns; `None` unless it is dictionary-encoded.
+    fn dictionary(&self, index: usize) -> Result<Option<ArrayRef>> {
+        let meta = self
+            .encoded_meta(index)
+            .expect("called for encoded columns");
+        if !matches!(meta.encoding, Some(Encoding::Dictionary { .. })) {
+            return Ok(None);
+        }
+        let built = decoded_columns().get_or_build(
+            self.segment_key(),
+            dictionary_slot(index),
+            || {
+                let arrays = ColumnArrays { file: &self.file };
+                let values = arrays
+                    .dictionary_values(meta)?
+                    .expect("a dictionary column");
+                Ok::<_, Error>(DecodedColumn::Array(values))
+            },
+            DecodedColumn::bytes,
+        )?;
+        match built {
+            DecodedColumn::Array(values) => Ok(Some(values)),
+            DecodedColumn::Views(_) => unreachable!("the dictionary slot holds an array"),
+        }
+    }
+
+    /// Encoded column `index` in form `views` or not, as one array over rows `range`: a slice
+    /// of the whole decoded column if that is cached, else of the decoded zone holding the
+    /// range, decoding only that zone (a range across zones: the slices of each, concatenated).
+    fn decoded_rows(&self, index: usize, views: bool, range: Range<usize>) -> Result<ArrayRef> {
+        let whole = Part::Whole.slot(index, views);
+        let zone_rows = self.file.footer().zone_rows.max(1) as usize;
+        if range.is_empty() || decoded_columns().contains(self.segment_key(), whole) {
+            return self.decoded_slice(index, Part::Whole, views, range);
+        }
+        let zones = range.start / zone_rows..(range.end - 1) / zone_rows + 1;
+        let pieces = zones
+            .map(|z| {
+                let rows = self.zone_range(z);
+                let piece = range.start.max(rows.start)..range.end.min(rows.end);
+                self.decoded_slice(index, Part::Zone(z), views, piece)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        if let [one] = &pieces[..] {
+            return Ok(Arc::clone(one));
+        }
+        let pieces: Vec<&dyn arrow::array::Array> = pieces.iter().map(|a| a.as_ref()).collect();
+        Ok(arrow::compute::concat(&pieces)?)
+    }
+
+    /// Rows `range` (inside `part`) of part `part` of encoded column `index`, in form `views`
+    /// or not (see [`Self::decoded`]).
+    fn decoded_slice(
+        &self,
+        index: usize,
+        part: Part,
+        views: bool,
+        range: Range<usize>,
+    ) -> Result<ArrayRef> {
+        let first = match part {
+            Part::Whole => 0,
+            Part::Zone(z) => self.zone_range(z).start,
+        };
+        let local = range.start - first..range.end - first;
+        Ok(match self.decoded(index, part, views)? {
+            DecodedColumn::Array(a) => owned_slice(&a, local.start, local.len()),
+            DecodedColumn::Views(v) => v.rows(local),
+        })
+    }
+
+    /// The zone whose rows hold all of `range`, if one does (an empty range: none).
+    fn zone_holding(&self, range: Range<usize>) -> Option<usize> {
+        let zone_rows = self.file.footer().zone_rows.max(1) as usize;
+        let z = range.start / zone_rows;
+        (z < self.zone_count() && !range.is_empty() && range.end <= self.zone_range(z).end)
+            .then_some(z)
+    }
+
+    /// Whether encoded column `index` is in the decoded-column cache, whole in either form or
+    /// the zone of `rows` (all in one zone) in either form.
+    fn is_decoded(&self, index: usize, rows: Option<usize>) -> bool {
         let cache = decoded_columns();
-        (0..2).any(|form| cache.contains(self.segment_key(), 2 * index + form))
+        let parts = std::iter::once(Part::Whole).chain(rows.map(Part::Zone));
+        parts
+            .flat_map(|p| [p.slot(index, false), p.slot(index, true)])
+            .any(|slot| cache.contains(self.segment_key(), slot))
+    }
+
+    /// Which of rows `rows` of table column `index` (or of offsets `at` into them) satisfy
+    /// `column OP literal`, answered on its packed values without decoding them
+    /// (`ColumnArrays::compare_packed`); NULL rows are false. `None` when the column is not
+    /// packed in this segment, or is already decoded there (comparing decoded values is
+    /// faster), or the zone of `rows` was compared this way before and the decoded-column
+    /// cache may keep it (the caller then reads, so decodes and caches, the zone: a query run
+    /// again compares at the raw layout's speed), or the comparison cannot be answered that
+    /// way.
+    pub fn compare_packed(
+        &self,
+        index: usize,
+        comparison: (Comparison, &dyn arrow::array::Array),
+        rows: Range<usize>,
+        at: Option<&[u32]>,
+    ) -> Result<Option<arrow::buffer::BooleanBuffer>> {
+        self.check_index(index)?;
+        let Some(meta) = self.encoded_meta(index) else {
+            return Ok(None);
+        };
+        let zone = self.zone_holding(rows.clone());
+        if self.is_decoded(index, zone) {
+            return Ok(None);
+        }
+        // Compared on packed values the first time; the second time (a query run again), the
+        // zone is decoded and cached instead, unless the cache keeps nothing.
+        if let Some(z) = zone {
+            // One mark per zone and comparison: the conjuncts of one query (`a >= x AND a < y`)
+            // are each a first time.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (z, comparison.0).hash(&mut h);
+            let literal = comparison.1.to_data();
+            literal.offset().hash(&mut h);
+            literal
+                .buffers()
+                .iter()
+                .for_each(|b| b.as_slice().hash(&mut h));
+            let first = first_comparison(self.segment_key(), (index, h.finish() as usize));
+            if !first && decoded_columns().budget() > 0 {
+                return Ok(None);
+            }
+        }
+        ColumnArrays { file: &self.file }.compare_packed(meta, comparison, rows, at)
     }
 
     /// The address range of the mapping, for callers that prove buffers point into it.
@@ -362,7 +544,7 @@ impl SegmentReader {
         self.check_index(index)?;
         match self.placements[index].0 {
             Placement::Dense(_) if self.encoded_meta(index).is_some() => {
-                match self.decoded(index, false)? {
+                match self.decoded(index, Part::Whole, false)? {
                     DecodedColumn::Array(a) => Ok(a),
                     DecodedColumn::Views(_) => unreachable!("slot of the array form"),
                 }
@@ -410,7 +592,7 @@ impl SegmentReader {
             if !matches!(t, DataType::LargeUtf8 | DataType::LargeBinary) {
                 return Ok(None);
             }
-            return match self.decoded(index, true)? {
+            return match self.decoded(index, Part::Whole, true)? {
                 DecodedColumn::Views(v) => Ok(Some(v)),
                 DecodedColumn::Array(_) => unreachable!("slot of the view form"),
             };
@@ -456,11 +638,13 @@ impl SegmentReader {
         }
         let built = distinct_tables().get_or_build(
             self.segment_key(),
-            index,
+            (index, 0),
             || {
                 if let Some(meta) = self.encoded_meta(index) {
                     let arrays = ColumnArrays { file: &self.file };
-                    return Ok(arrays.dictionary_distinct(meta)?.map(Arc::new));
+                    let dictionary = self.dictionary(index)?;
+                    let distinct = arrays.dictionary_distinct(meta, dictionary.as_ref())?;
+                    return Ok(distinct.map(Arc::new));
                 }
                 let column = self.column(index)?;
                 Ok::<_, crate::Error>(DistinctValues::build(column.as_ref()).map(Arc::new))
@@ -496,6 +680,9 @@ impl SegmentReader {
         self.read_with(
             columns,
             |c, view| {
+                if self.encoded_meta(c).is_some() {
+                    return self.decoded_rows(c, self.views_of(c, view), range.clone());
+                }
                 if view {
                     if let Some(views) = self.dense_views(c)? {
                         return Ok(views.rows(range.clone()));
@@ -523,19 +710,33 @@ impl SegmentReader {
     pub fn read_rows_as(&self, columns: &[(usize, bool)], rows: &[usize]) -> Result<Vec<ArrayRef>> {
         let indices = arrow::array::UInt64Array::from_iter_values(rows.iter().map(|&r| r as u64));
         let few = rows.len() * GATHER_FRACTION < self.num_rows();
+        let span = match (rows.iter().min(), rows.iter().max()) {
+            (Some(&lo), Some(&hi)) => self.zone_holding(lo..hi + 1),
+            _ => None,
+        };
         self.read_with(
             columns,
             |c, view| {
-                if let (true, Placement::Dense(i), false) =
-                    (few, self.placements[c].0, self.placements[c].1)
-                {
+                if let (Placement::Dense(i), false) = self.placements[c] {
                     let meta = &self.file.footer().columns[i];
                     let arrays = ColumnArrays { file: &self.file };
                     let gathered = match meta.encoding {
-                        None if self.columns[c].get().is_none() => {
+                        None if few && self.columns[c].get().is_none() => {
                             arrays.gather_variable(meta, rows)?
                         }
-                        Some(_) if !self.is_decoded(c) => arrays.gather_encoded(meta, rows)?,
+                        Some(_) if few && !self.is_decoded(c, span) => {
+                            arrays.gather_encoded(meta, rows, self.dictionary(c)?.as_ref())?
+                        }
+                        Some(_) => {
+                            // Taken from the decoded zone holding the rows (or the whole column).
+                            let range = span.map_or(0..self.num_rows(), |z| self.zone_range(z));
+                            let part =
+                                self.decoded_rows(c, self.views_of(c, view), range.clone())?;
+                            let local = arrow::array::UInt64Array::from_iter_values(
+                                rows.iter().map(|&r| (r - range.start) as u64),
+                            );
+                            return Ok(arrow::compute::take(part.as_ref(), &local, None)?);
+                        }
                         _ => None,
                     };
                     if let Some(a) = gathered {
@@ -550,6 +751,15 @@ impl SegmentReader {
             },
             |cols, keys| self.decode_bag(cols, keys, Rows::List(rows)),
             rows.len(),
+        )
+    }
+
+    /// Whether encoded column `index`, asked for in view form or not (`view`), is decoded in
+    /// the view form: only string and binary columns have one.
+    fn views_of(&self, index: usize, view: bool) -> bool {
+        view && matches!(
+            self.schema.field(index).data_type(),
+            DataType::LargeUtf8 | DataType::LargeBinary
         )
     }
 

@@ -413,17 +413,20 @@ impl Table {
             };
             indices.push((slot, local));
         }
-        // Dense fixed-width columns are gathered straight from the whole zero-copy columns
-        // (building one checks only its validity bitmap). The others are first read at just
-        // the asked rows of each segment, then gathered by position: overflow keys, absent or
-        // widened columns, and strings and binaries — whose whole-column build would check
-        // every value, where `read_rows` checks only the rows it reads.
+        // Dense fixed-width columns in the raw layout are gathered straight from the whole
+        // zero-copy columns (building one checks only its validity bitmap). The others are
+        // first read at just the asked rows of each segment, then gathered by position:
+        // overflow keys, absent or widened columns, encoded columns (whose whole-column
+        // decode `read_rows` avoids for a few rows: it reads only their packed values, codes
+        // and blocks), and strings and binaries — whose whole-column build would check every
+        // value, where `read_rows` checks only the rows it reads.
         let segments = || touched.iter().map(|&s| &self.inner.segments[s]);
         let zero_copy = |c: usize| {
             !matches!(
                 self.inner.schema.field(c).data_type(),
                 DataType::LargeUtf8 | DataType::LargeBinary
-            ) && segments().all(|s| matches!(s.placement(c), Placement::Dense(_)))
+            ) && segments()
+                .all(|s| matches!(s.placement(c), Placement::Dense(_)) && !s.is_encoded(c))
         };
         let (mut local_rows, mut by_position) = (Vec::new(), Vec::new());
         if !projection.iter().all(|&c| zero_copy(c)) {

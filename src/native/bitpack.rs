@@ -106,7 +106,32 @@ impl<'a> Unpacker<'a> {
 
     /// Every value, in order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.len).map(|i| self.get(i))
+        self.iter_rows(0..self.len)
+    }
+
+    /// Values `rows`, in order (each `< len`; panics otherwise, like slice indexing). Walks
+    /// the bit stream once, without [`Self::get`]'s per-value bound assertion.
+    pub fn iter_rows(&self, rows: std::ops::Range<usize>) -> impl Iterator<Item = u64> + '_ {
+        assert!(
+            rows.start <= rows.end && rows.end <= self.len,
+            "values {rows:?} of a run of {}",
+            self.len
+        );
+        let w = usize::from(self.width);
+        let m = mask(self.width);
+        rows.map(move |i| {
+            if w == 0 {
+                return 0;
+            }
+            let bit = i * w;
+            let (word, shift) = (bit / 64, bit % 64);
+            let mut v = self.word(word) >> shift;
+            if shift + w > 64 {
+                // As in `get`: the next word exists, and the shift is in 1..64.
+                v |= self.word(word + 1) << (64 - shift);
+            }
+            v & m
+        })
     }
 }
 

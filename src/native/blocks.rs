@@ -16,7 +16,9 @@
 
 use std::io::Read;
 
-use super::encoding::RowError;
+use std::ops::Range;
+
+use super::encoding::{check_rows, RowError};
 use super::segment::u64_at;
 
 /// Rows per block written: large enough for zstd to find repeats in short strings, small
@@ -151,32 +153,29 @@ fn decode_block(
     Ok(declared)
 }
 
-/// Block `b` of a blocks-encoded column of `n` rows alone (for a `take` of a few rows): its
-/// values back to back and their cumulative end offsets from 0, with every check of
-/// [`decompress`] that does not need the other blocks.
-pub fn decompress_block(
+/// Rows `rows` (inside `0..n`) of a blocks-encoded column of `n` rows, decompressing only the
+/// blocks holding them (for a zone, or a `take` of a few rows): their values back to back and
+/// their cumulative end offsets from 0, with every check of [`decompress`] that does not need
+/// the other blocks.
+pub fn decompress_rows(
     data: &[u8],
     block_ends: &[u8],
     block_rows: u32,
     n: usize,
-    b: usize,
+    rows: Range<usize>,
 ) -> Result<(Vec<u8>, Vec<u64>), RowError> {
-    let (rows, blocks) = block_count(block_ends, block_rows, n)?;
-    if b >= blocks {
-        return Err((n, format!("block {b} of a column of {blocks} blocks")));
-    }
-    let first = b * rows;
-    let m = rows.min(n - first);
-    let block = block_bytes(data, block_ends, b, first)?;
-    let (mut values, mut ends) = (Vec::new(), Vec::with_capacity(m));
-    decode_block(
-        block,
-        (b, first, m),
-        u64::MAX,
-        &mut values,
-        &mut ends,
-        &mut Vec::new(),
-    )?;
+    check_rows(&rows, n)?;
+    let (per_block, _) = block_count(block_ends, block_rows, n)?;
+    let blocks = rows.start / per_block..rows.end.div_ceil(per_block);
+    let (mut values, mut ends) =
+        decode_blocks(data, block_ends, (per_block, n), blocks.clone(), u64::MAX)?;
+    // Cut the rows before `rows.start` and after `rows.end` out of the blocks' rows.
+    let skip = rows.start - blocks.start * per_block;
+    ends.truncate(skip + rows.len());
+    let cut = if skip == 0 { 0 } else { ends[skip - 1] };
+    values.truncate(ends.last().map_or(0, |&e| e as usize));
+    values.drain(..cut as usize);
+    let ends = ends[skip..].iter().map(|&e| e - cut).collect();
     Ok((values, ends))
 }
 
@@ -190,25 +189,10 @@ pub fn decompress(
     raw_data_len: u64,
 ) -> Result<(Vec<u8>, Vec<u64>), RowError> {
     let (rows, blocks) = block_count(block_ends, block_rows, n)?;
-    let mut values = Vec::new();
-    let mut ends = Vec::with_capacity(n);
-    let mut lengths = Vec::with_capacity(4 * rows);
-    let mut stop = 0;
-    for b in 0..blocks {
-        let first = b * rows;
-        let m = rows.min(n - first);
-        let block = block_bytes(data, block_ends, b, first)?;
-        let limit = raw_data_len - values.len() as u64;
-        decode_block(
-            block,
-            (b, first, m),
-            limit,
-            &mut values,
-            &mut ends,
-            &mut lengths,
-        )?;
-        stop = u64_at(block_ends, 8 * b) as usize;
-    }
+    let (values, ends) = decode_blocks(data, block_ends, (rows, n), 0..blocks, raw_data_len)?;
+    let stop = blocks
+        .checked_sub(1)
+        .map_or(0, |last| u64_at(block_ends, 8 * last) as usize);
     if values.len() as u64 != raw_data_len || stop != data.len() {
         return Err((
             n,
@@ -218,6 +202,35 @@ pub fn decompress(
                 data.len()
             ),
         ));
+    }
+    Ok((values, ends))
+}
+
+/// Blocks `blocks` of a column of `n` rows in blocks of `per_block` rows, decoded back to back:
+/// their values and cumulative ends from 0, at most `limit` value bytes in all.
+fn decode_blocks(
+    data: &[u8],
+    block_ends: &[u8],
+    (per_block, n): (usize, usize),
+    blocks: Range<usize>,
+    limit: u64,
+) -> Result<(Vec<u8>, Vec<u64>), RowError> {
+    let mut values = Vec::new();
+    let mut ends = Vec::with_capacity((blocks.len() * per_block).min(n));
+    let mut lengths = Vec::with_capacity(4 * per_block);
+    for b in blocks {
+        let first = b * per_block;
+        let m = per_block.min(n - first);
+        let block = block_bytes(data, block_ends, b, first)?;
+        let left = limit - values.len() as u64;
+        decode_block(
+            block,
+            (b, first, m),
+            left,
+            &mut values,
+            &mut ends,
+            &mut lengths,
+        )?;
     }
     Ok((values, ends))
 }

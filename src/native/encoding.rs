@@ -15,7 +15,10 @@
 //! - Decoding trusts nothing: [`unpack_fixed`] checks every value against the range of its
 //!   type (unless the reference and the width prove it), [`unpack_codes`] every code against
 //!   the dictionary's size; a failure names the row. O(rows), one allocation sized by the
-//!   row count the layout check has bounded.
+//!   row count the layout check has bounded. The `_rows` forms decode a range of rows alone
+//!   (a zone), reading only those rows' bits.
+
+use std::ops::Range;
 
 use super::bitpack::Unpacker;
 use super::footer::ColumnMeta;
@@ -137,6 +140,18 @@ impl IntKind {
         }
     }
 
+    /// Whether every packed value of `width` bits over `reference` (`reference ..= reference
+    /// + 2^width - 1`) lies in the type's range, so no value needs checking.
+    pub fn holds_every(&self, reference: i128, width: u8) -> bool {
+        let top = if width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        let in_range = |v: i128| v >= self.min() && v <= self.max();
+        in_range(reference) && reference.checked_add(i128::from(top)).is_some_and(in_range)
+    }
+
     /// The value stored little-endian in `bytes` (exactly `width` bytes).
     pub fn read(&self, bytes: &[u8]) -> i128 {
         let mut wide = [0u8; 16];
@@ -151,6 +166,17 @@ impl IntKind {
 
 /// A problem with one row of an encoded column: the row and what is wrong.
 pub type RowError = (usize, String);
+
+/// Checks that `rows` lies inside a column of `n` rows.
+pub fn check_rows(rows: &Range<usize>, n: usize) -> Result<(), RowError> {
+    if rows.start > rows.end || rows.end > n {
+        return Err((
+            rows.start.min(n),
+            format!("rows {rows:?} of a column of {n} rows"),
+        ));
+    }
+    Ok(())
+}
 
 /// The value a packed `v` stands for (`reference + v`), if it lies in the range of `kind`.
 pub fn packed_value(reference: i128, v: u64, kind: IntKind) -> Option<i128> {
@@ -169,6 +195,21 @@ pub fn unpack_fixed(
     kind: IntKind,
     n: usize,
 ) -> Result<Vec<u8>, RowError> {
+    unpack_fixed_rows(bytes, reference, width, kind, n, 0..n)
+}
+
+/// Rows `rows` (inside `0..n`) of a packed column of `n` rows, as [`unpack_fixed`] gives them
+/// and with its checks (a row error names the row in the whole column); only those rows'
+/// bits are read.
+pub fn unpack_fixed_rows(
+    bytes: &[u8],
+    reference: i128,
+    width: u8,
+    kind: IntKind,
+    n: usize,
+    rows: Range<usize>,
+) -> Result<Vec<u8>, RowError> {
+    check_rows(&rows, n)?;
     let run = Unpacker::new(bytes, width, n).ok_or_else(|| {
         (
             n,
@@ -178,32 +219,30 @@ pub fn unpack_fixed(
             ),
         )
     })?;
-    let top = if width >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    };
-    let in_range = |v: i128| v >= kind.min() && v <= kind.max();
-    // Every value lies in reference ..= reference + top: check each row only when that
-    // range is not inside the type's.
-    let proven =
-        in_range(reference) && reference.checked_add(i128::from(top)).is_some_and(in_range);
-    let mut out = Vec::with_capacity(n * kind.width);
+    // Every value lies in reference ..= reference + 2^width - 1: check each row only when
+    // that range is not inside the type's.
+    let proven = kind.holds_every(reference, width);
     if proven && kind.width <= 8 {
         // In range, so the low 64 bits of the sum are the value's two's complement bits.
         let base = reference as u64;
-        for v in run.iter() {
-            out.extend_from_slice(&base.wrapping_add(v).to_le_bytes()[..kind.width]);
+        let mut out = vec![0u8; rows.len() * kind.width];
+        let values = run.iter_rows(rows).map(|v| base.wrapping_add(v));
+        match kind.width {
+            1 => store::<1>(&mut out, values),
+            2 => store::<2>(&mut out, values),
+            4 => store::<4>(&mut out, values),
+            _ => store::<8>(&mut out, values),
         }
         return Ok(out);
     }
+    let mut out = Vec::with_capacity(rows.len() * kind.width);
     if proven {
-        for v in run.iter() {
+        for v in run.iter_rows(rows) {
             out.extend_from_slice(&(reference + i128::from(v)).to_le_bytes()[..kind.width]);
         }
         return Ok(out);
     }
-    for (row, v) in run.iter().enumerate() {
+    for (row, v) in rows.clone().zip(run.iter_rows(rows)) {
         let value = packed_value(reference, v, kind).ok_or_else(|| {
             (
                 row,
@@ -215,6 +254,15 @@ pub fn unpack_fixed(
     Ok(out)
 }
 
+/// Stores each of `values` as its low `W` bytes, little-endian, one after another in `out`
+/// (which holds `W` bytes per value): a fixed-size store per value, not a copy of a slice.
+fn store<const W: usize>(out: &mut [u8], values: impl Iterator<Item = u64>) {
+    for (slot, v) in out.chunks_exact_mut(W).zip(values) {
+        let bytes = v.to_le_bytes();
+        slot.copy_from_slice(&bytes[..W]);
+    }
+}
+
 /// The `n` dictionary codes of `bytes` (`width` bits each), every one checked to be below
 /// `dictionary_rows`.
 pub fn unpack_codes(
@@ -223,6 +271,19 @@ pub fn unpack_codes(
     n: usize,
     dictionary_rows: u64,
 ) -> Result<Vec<u32>, RowError> {
+    unpack_codes_rows(bytes, width, n, dictionary_rows, 0..n)
+}
+
+/// The codes of rows `rows` (inside `0..n`) of a dictionary column of `n` rows, with the
+/// checks of [`unpack_codes`]; only those rows' bits are read.
+pub fn unpack_codes_rows(
+    bytes: &[u8],
+    width: u8,
+    n: usize,
+    dictionary_rows: u64,
+    rows: Range<usize>,
+) -> Result<Vec<u32>, RowError> {
+    check_rows(&rows, n)?;
     if width > MAX_CODE_WIDTH {
         return Err((0, format!("code width {width} is above {MAX_CODE_WIDTH}")));
     }
@@ -235,8 +296,8 @@ pub fn unpack_codes(
             ),
         )
     })?;
-    let mut out = Vec::with_capacity(n);
-    for (row, code) in run.iter().enumerate() {
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, code) in rows.clone().zip(run.iter_rows(rows)) {
         if code >= dictionary_rows {
             return Err((
                 row,

@@ -18,6 +18,7 @@ pub mod layout;
 pub mod lock;
 pub mod manifest;
 pub mod names;
+pub mod packed_predicate;
 pub mod schema;
 pub mod segment;
 pub mod segment_writer;

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use memmap2::Mmap;
 
 use super::blocks;
-use super::encoding::{unpack_codes, unpack_fixed, Encoding, IntKind, RowError};
+use super::encoding::{unpack_codes_rows, unpack_fixed_rows, Encoding, IntKind, RowError};
 use super::footer::{ColumnMeta, Region, SegmentFooter};
 use super::schema::Layout;
 use super::{ALIGNMENT, FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC};
@@ -458,6 +458,19 @@ impl SegmentFile {
     /// type's range, codes inside the dictionary): the raw fixed-width bytes of a packed
     /// column, or the codes of a dictionary column (whose dictionary is checked on its own).
     pub fn check_encoded(&self, col: &ColumnMeta, encoding: &Encoding) -> Result<Decoded> {
+        self.check_encoded_rows(col, encoding, 0..col.rows as usize)
+    }
+
+    /// Rows `rows` of encoded column `col`, decoded and checked as by [`Self::check_encoded`]
+    /// but reading only what they need (their packed values or codes, the blocks holding
+    /// them); the whole-column checks (the blocks' total value bytes, the last block's end) are
+    /// made only when `rows` is the whole column. An error names the row in the column.
+    pub fn check_encoded_rows(
+        &self,
+        col: &ColumnMeta,
+        encoding: &Encoding,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Decoded> {
         let data = col
             .regions
             .data
@@ -468,10 +481,10 @@ impl SegmentFile {
             Encoding::Packed { reference, width } => {
                 let kind = IntKind::of(&col.def.column_type)
                     .expect("check_layout guarantees an integer-like type for packed columns");
-                unpack_fixed(bytes, *reference, *width, kind, n).map(Decoded::Fixed)
+                unpack_fixed_rows(bytes, *reference, *width, kind, n, rows).map(Decoded::Fixed)
             }
             Encoding::Dictionary { width, values, .. } => {
-                unpack_codes(bytes, *width, n, values.rows).map(Decoded::Codes)
+                unpack_codes_rows(bytes, *width, n, values.rows, rows).map(Decoded::Codes)
             }
             Encoding::Blocks {
                 block_rows,
@@ -481,17 +494,20 @@ impl SegmentFile {
                 let ends = self.region(col.regions.offsets.expect(
                     "check_layout guarantees an offsets region for block-compressed columns",
                 ));
-                blocks::decompress(bytes, ends, *block_rows, n, *raw_data_len).and_then(
-                    |(values, ends)| {
-                        if matches!(
-                            col.def.column_type.layout(),
-                            Layout::Variable { utf8: true }
-                        ) {
-                            check_utf8_rows(&values, &ends)?;
-                        }
-                        Ok(Decoded::Variable(values, ends))
-                    },
-                )
+                let decoded = if rows == (0..n) {
+                    blocks::decompress(bytes, ends, *block_rows, n, *raw_data_len)
+                } else {
+                    blocks::decompress_rows(bytes, ends, *block_rows, n, rows.clone())
+                };
+                decoded.and_then(|(values, ends)| {
+                    if matches!(
+                        col.def.column_type.layout(),
+                        Layout::Variable { utf8: true }
+                    ) {
+                        check_utf8_rows(&values, &ends).map_err(|(r, d)| (r + rows.start, d))?;
+                    }
+                    Ok(Decoded::Variable(values, ends))
+                })
             }
         };
         decoded.map_err(|(row, detail)| {

@@ -18,7 +18,9 @@
 //! - Columns are read as the scan serves them (views for strings when it serves views).
 //! - A conjunct on one low-cardinality string or binary column is decided once per distinct
 //!   value of the column in the segment and looked up by each row's one-byte code
-//!   (`distinct.rs`): no row's bytes are compared.
+//!   (`distinct.rs`): no row's bytes are compared. A comparison of one packed integer-like
+//!   column with a literal is answered on the packed values, in the frame of reference,
+//!   where the zone is not decoded yet: no row is decoded.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -32,7 +34,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{ColumnStatistics, DataFusionError, Result};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::analysis::{analyze, AnalysisContext};
-use datafusion::physical_expr::expressions::{BinaryExpr, InListExpr, LikeExpr};
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr, LikeExpr, Literal};
 use datafusion::physical_expr::intervals::utils::check_support;
 use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
@@ -40,7 +42,7 @@ use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
 use super::scan_units::Unit;
 use super::{external, read_as_view};
 use crate::arrow_bridge::visibility::visible_mask;
-use crate::arrow_bridge::SegmentReader;
+use crate::arrow_bridge::{Comparison, SegmentReader};
 use crate::Table;
 
 /// Below this fraction of surviving rows, later conjuncts run over a selection list of the
@@ -254,7 +256,11 @@ impl RowFilter {
                 Alive::Rows(r) => Some(&r[..]),
                 _ => None,
             };
-            if let Some(keep) = conjunct.on_distinct_values(segment, &rows, at_rows)? {
+            let decided = match conjunct.on_distinct_values(segment, &rows, at_rows)? {
+                Some(keep) => Some(keep),
+                None => conjunct.on_packed_values(segment, &rows, at_rows)?,
+            };
+            if let Some(keep) = decided {
                 alive = narrow(alive, &keep, n, k + 1 < order.len(), &mut read)?;
                 if is_empty(&alive) {
                     return Ok(Survivors::None);
@@ -393,6 +399,53 @@ impl Conjunct {
             None => BooleanBuffer::collect_bool(codes.len(), |i| decided.value(codes[i] as usize)),
         };
         Ok(Some(BooleanArray::new(keep, None)))
+    }
+
+    /// For a comparison of one packed integer-like column with a literal (`col OP lit` or
+    /// `lit OP col`, OP one of `= <> < <= > >=`): its value at `rows` of `segment` (or at
+    /// chunk offsets `at` of them), answered on the packed values in the frame of reference,
+    /// decoding nothing (`SegmentReader::compare_packed`). `None` for other conjuncts, and
+    /// where the column is not packed in this segment or is decoded already.
+    fn on_packed_values(
+        &self,
+        segment: &SegmentReader,
+        rows: &Range<usize>,
+        at: Option<&[u32]>,
+    ) -> Result<Option<BooleanArray>> {
+        let [(column, _)] = self.reads[..] else {
+            return Ok(None);
+        };
+        let Some(e) = self.expr.as_ref().downcast_ref::<BinaryExpr>() else {
+            return Ok(None);
+        };
+        let op = match e.op() {
+            Operator::Eq => Comparison::Eq,
+            Operator::NotEq => Comparison::NotEq,
+            Operator::Lt => Comparison::Lt,
+            Operator::LtEq => Comparison::LtEq,
+            Operator::Gt => Comparison::Gt,
+            Operator::GtEq => Comparison::GtEq,
+            _ => return Ok(None),
+        };
+        let is_column = |x: &Arc<dyn PhysicalExpr>| x.as_ref().downcast_ref::<Column>().is_some();
+        let literal = |x: &Arc<dyn PhysicalExpr>| {
+            x.as_ref()
+                .downcast_ref::<Literal>()
+                .map(|l| l.value().clone())
+        };
+        let (op, value) = match (literal(e.left()), literal(e.right())) {
+            (None, Some(v)) if is_column(e.left()) => (op, v),
+            (Some(v), None) if is_column(e.right()) => (op.flip(), v),
+            _ => return Ok(None),
+        };
+        if value.is_null() {
+            return Ok(None);
+        }
+        let value = value.to_array()?;
+        let keep = segment
+            .compare_packed(column, (op, value.as_ref()), rows.clone(), at)
+            .map_err(external)?;
+        Ok(keep.map(|k| BooleanArray::new(k, None)))
     }
 
     fn try_new(planned: Arc<dyn PhysicalExpr>, schema: &SchemaRef) -> Result<Self> {

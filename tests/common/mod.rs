@@ -2,6 +2,8 @@
 //! comparison of what was written with what a scan returns.
 #![allow(dead_code)]
 
+pub mod encoded;
+
 use std::sync::Arc;
 
 use arrow::array::{
