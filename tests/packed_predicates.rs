@@ -6,6 +6,8 @@
 //! (every comparison runs on packed values) and on (decoded zones compared by Arrow).
 //!
 //! A `take` of a few rows decodes nothing either (it reads only those rows' packed values).
+//! The same comparison or gather in a zone a second time (a query run again) decodes and
+//! caches that zone instead, so repeated queries read decoded values.
 //!
 //! One test in this file, so that the process-wide decoded-column cache it watches is its own.
 
@@ -210,20 +212,36 @@ async fn comparisons_on_packed_columns_decode_nothing_and_match_datafusion() {
         0,
         "a take decoded whole columns"
     );
+    // Rows all in one zone (zone_rows 333) no take read before: gathered from packed values
+    // the first time.
+    let one_zone = [700u64, 710, 990];
+    let want_one_zone: Vec<RecordBatch> = one_zone
+        .iter()
+        .map(|&r| data.slice(r as usize, 1))
+        .collect();
+    let want_one_zone = arrow::compute::concat_batches(&data.schema(), &want_one_zone).unwrap();
+    assert_eq!(table.take(&one_zone).unwrap(), want_one_zone);
+    assert_eq!(quiver_store::decoded_cache_bytes(), 0);
     // A filter-only column is compared on its packed values: nothing is decoded.
-    let count = "SELECT count(*) FROM {t} WHERE i32 < -990 AND day >= DATE '1992-01-01'";
-    assert_eq!(
-        count_of(ctx, &count.replace("{t}", "q")).await,
-        count_of(ctx, &count.replace("{t}", "m")).await
-    );
+    let count = "SELECT count(*) FROM {t} WHERE i32 < -990 AND i8 >= 100";
+    let want_count = count_of(ctx, &count.replace("{t}", "m")).await;
+    assert!(!want_count.contains("| 0 "), "the filter keeps some rows");
+    assert_eq!(count_of(ctx, &count.replace("{t}", "q")).await, want_count);
     assert_eq!(
         quiver_store::decoded_cache_bytes(),
         0,
         "a filter on packed columns decoded some"
     );
-    // Projecting it decodes the zones it reads.
-    count_of(ctx, "SELECT max(i32) FROM q WHERE i32 < -990").await;
-    assert!(quiver_store::decoded_cache_bytes() > 0);
+    // The same query again decodes (and caches) the zones it compared, with the same answer.
+    assert_eq!(count_of(ctx, &count.replace("{t}", "q")).await, want_count);
+    let after_repeat = quiver_store::decoded_cache_bytes();
+    assert!(after_repeat > 0, "a repeated filter decoded nothing");
+    // The same take again decodes the zone of its rows, with the same answer.
+    assert_eq!(table.take(&one_zone).unwrap(), want_one_zone);
+    assert!(
+        quiver_store::decoded_cache_bytes() > after_repeat,
+        "a repeated take in one zone decoded nothing"
+    );
 
     let budget = quiver_store::decoded_cache_budget();
     for cache in [0, budget] {

@@ -3,11 +3,14 @@
 //! tables of low-cardinality string columns, and the decoded arrays of encoded columns.
 //!
 //! # Contract
-//! - An entry is keyed by the segment's path, file length and footer checksum, and a slot (a
-//!   column, and which form or part of it): segment files are immutable and never reuse a name
+//! - An entry is keyed by the segment's [`SegmentKey`] and a slot (a column, and which form or
+//!   part of it). A `SegmentKey` is a number standing for the file's path, length and footer
+//!   checksum, given out once per distinct triple for the life of the process (so lookups hash
+//!   two small integers, not a path): segment files are immutable and never reuse a name
 //!   (`native/names.rs`), and a file that changed would have to keep both length and footer
 //!   checksum to be confused with the one the entry was built from — even then the entry is
-//!   self-consistent (it was built from validated data), so nothing unsound follows.
+//!   self-consistent (it was built from validated data), so nothing unsound follows. The
+//!   numbering keeps one small record per distinct segment file opened, never dropped.
 //! - Builds run outside the lock, so different segments build in parallel; two threads may
 //!   build the same entry at once, and the later insert wins (both results are equal).
 //! - When the entries' bytes exceed the budget, the least recently used go. Evicting only
@@ -36,21 +39,31 @@ pub const DEFAULT_DECODED_CACHE_BYTES: usize = 4 << 30;
 /// the cache numbers them).
 pub type Slot = (usize, usize);
 
-/// The segment file an entry belongs to.
-#[derive(Debug, Clone, Copy)]
-pub struct SegmentKey<'a> {
-    pub path: &'a Path,
-    pub len: u64,
-    pub footer_crc32c: u32,
+/// The segment file an entry belongs to (module contract): equal for every open of the same
+/// file, different for different files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SegmentKey(u64);
+
+impl SegmentKey {
+    /// The key of the segment file at `path` of `len` bytes whose footer checksum is
+    /// `footer_crc32c`. Takes a process-wide lock: call it once per open, not per lookup.
+    pub fn of(path: &Path, len: u64, footer_crc32c: u32) -> Self {
+        type Numbers = HashMap<(PathBuf, u64, u32), u64>;
+        static NUMBERS: OnceLock<Mutex<Numbers>> = OnceLock::new();
+        let mut numbers = NUMBERS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let next = numbers.len() as u64;
+        Self(
+            *numbers
+                .entry((path.to_path_buf(), len, footer_crc32c))
+                .or_insert(next),
+        )
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
-    path: PathBuf,
-    len: u64,
-    footer_crc32c: u32,
-    slot: Slot,
-}
+type Key = (SegmentKey, Slot);
 
 struct Entry<V> {
     value: V,
@@ -59,7 +72,8 @@ struct Entry<V> {
 }
 
 struct Entries<V> {
-    map: HashMap<Key, Entry<V>>,
+    // foldhash: the keys are small integers of our own, not untrusted input.
+    map: HashMap<Key, Entry<V>, foldhash::fast::RandomState>,
     bytes: usize,
     clock: u64,
 }
@@ -74,7 +88,7 @@ impl<V: Clone> SegmentCache<V> {
     fn new(budget: usize) -> Self {
         Self {
             entries: Mutex::new(Entries {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 bytes: 0,
                 clock: 0,
             }),
@@ -90,12 +104,12 @@ impl<V: Clone> SegmentCache<V> {
     /// `bytes(value)`) if it fits the budget.
     pub fn get_or_build<E>(
         &self,
-        segment: SegmentKey<'_>,
+        segment: SegmentKey,
         slot: Slot,
         build: impl FnOnce() -> Result<V, E>,
         bytes: impl Fn(&V) -> usize,
     ) -> Result<V, E> {
-        let key = Key::new(segment, slot);
+        let key = (segment, slot);
         if let Some(value) = self.lock().touch(&key) {
             return Ok(value);
         }
@@ -122,8 +136,8 @@ impl<V: Clone> SegmentCache<V> {
     }
 
     /// Whether `slot` of `segment` is cached (without marking it used).
-    pub fn contains(&self, segment: SegmentKey<'_>, slot: Slot) -> bool {
-        self.lock().map.contains_key(&Key::new(segment, slot))
+    pub fn contains(&self, segment: SegmentKey, slot: Slot) -> bool {
+        self.lock().map.contains_key(&(segment, slot))
     }
 
     /// The budget in bytes.
@@ -140,17 +154,6 @@ impl<V: Clone> SegmentCache<V> {
     /// Bytes the entries are charged now.
     pub fn bytes(&self) -> usize {
         self.lock().bytes
-    }
-}
-
-impl Key {
-    fn new(segment: SegmentKey<'_>, slot: Slot) -> Self {
-        Self {
-            path: segment.path.to_path_buf(),
-            len: segment.len,
-            footer_crc32c: segment.footer_crc32c,
-            slot,
-        }
     }
 }
 
@@ -174,7 +177,7 @@ impl<V> Entries<V> {
                 .iter()
                 .filter(|(_, e)| e.bytes > 0)
                 .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| *k)
             else {
                 break;
             };
@@ -210,27 +213,28 @@ pub fn distinct_tables() -> &'static SegmentCache<Option<Arc<DistinctValues>>> {
     CACHE.get_or_init(|| SegmentCache::new(DISTINCT_CACHE_BYTES))
 }
 
-/// Bytes a marker of [`compared_zones`] is charged (about what its key takes).
-const COMPARED_MARKER_BYTES: usize = 128;
+/// Bytes a marker of [`used_zones`] is charged (about what its key takes).
+const ZONE_USE_MARKER_BYTES: usize = 64;
 
-/// Most bytes of [`compared_zones`] markers kept: about 130,000 zones.
-pub const COMPARED_CACHE_BYTES: usize = 16 << 20;
+/// Most bytes of [`used_zones`] markers kept: about 260,000 zone uses.
+pub const ZONE_USE_CACHE_BYTES: usize = 16 << 20;
 
-/// Zones of packed columns that a comparison has been answered on once from their packed
-/// values (`SegmentReader::compare_packed`; a slot is a column and a hash of the zone and the
-/// comparison): the same comparison a second time decodes the zone instead, so that queries
-/// run again compare decoded (and cached) values.
-pub fn compared_zones() -> &'static SegmentCache<()> {
+/// Zones of encoded columns that a read has answered once from their encoded form, without
+/// decoding them (a comparison on packed values, a gather of a few rows; a slot is a column
+/// and a hash of the zone and the use, `SegmentReader::answer_encoded`): the same use a second
+/// time decodes the zone instead, into [`decoded_columns`], so that queries run again read
+/// decoded (and cached) values.
+pub fn used_zones() -> &'static SegmentCache<()> {
     static CACHE: OnceLock<SegmentCache<()>> = OnceLock::new();
-    CACHE.get_or_init(|| SegmentCache::new(COMPARED_CACHE_BYTES))
+    CACHE.get_or_init(|| SegmentCache::new(ZONE_USE_CACHE_BYTES))
 }
 
-/// Marks `slot` of `segment` in [`compared_zones`]; whether it was not marked before.
-pub fn first_comparison(segment: SegmentKey<'_>, slot: Slot) -> bool {
-    let cache = compared_zones();
+/// Marks `slot` of `segment` in [`used_zones`]; whether it was not marked before.
+pub fn first_use(segment: SegmentKey, slot: Slot) -> bool {
+    let cache = used_zones();
     let first = !cache.contains(segment, slot);
     // Marks it (or, if marked, touches it as used now).
-    let marked = cache.get_or_build(segment, slot, || Ok::<_, ()>(()), |_| COMPARED_MARKER_BYTES);
+    let marked = cache.get_or_build(segment, slot, || Ok::<_, ()>(()), |_| ZONE_USE_MARKER_BYTES);
     debug_assert!(marked.is_ok());
     first
 }
@@ -263,12 +267,12 @@ mod tests {
     use super::*;
     use arrow::array::LargeStringArray;
 
-    fn key(len: u64) -> SegmentKey<'static> {
-        SegmentKey {
-            path: Path::new("/nonexistent/seg-test-segment-cache.qseg"),
+    fn key(len: u64) -> SegmentKey {
+        SegmentKey::of(
+            Path::new("/nonexistent/seg-test-segment-cache.qseg"),
             len,
-            footer_crc32c: 7,
-        }
+            7,
+        )
     }
 
     #[test]

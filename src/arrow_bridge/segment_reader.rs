@@ -37,7 +37,7 @@ use super::distinct::DistinctValues;
 use super::owned_slices::owned_slice;
 use super::placement::{map_columns, Placement};
 use super::segment_cache::{
-    decoded_columns, distinct_tables, first_comparison, DecodedColumn, SegmentKey, Slot,
+    decoded_columns, distinct_tables, first_use, DecodedColumn, SegmentKey, Slot,
 };
 use super::types::{read_schema, view_type};
 use super::views::{to_view, to_view_in_blocks, BlockViews};
@@ -107,6 +107,17 @@ pub struct SegmentReader {
     distinct: Vec<OnceLock<Option<Arc<DistinctValues>>>>,
     /// The overflow bag, opened (keys and offsets checked) on first use.
     bag: OnceLock<Bag>,
+    /// This segment as the process-wide caches know it (`segment_cache.rs`).
+    key: SegmentKey,
+}
+
+/// What a read answers from a zone's encoded form (`SegmentReader::answer_encoded`).
+#[derive(Hash)]
+enum ZoneUse {
+    /// A comparison with a literal (a hash of its bytes) on packed values.
+    Compare(Comparison, u64),
+    /// A gather of a few rows.
+    Gather,
 }
 
 impl SegmentReader {
@@ -154,7 +165,9 @@ impl SegmentReader {
         let columns = placements.iter().map(|_| OnceLock::new()).collect();
         let view_columns = placements.iter().map(|_| OnceLock::new()).collect();
         let distinct = placements.iter().map(|_| OnceLock::new()).collect();
+        let key = SegmentKey::of(file.path(), file.file_len(), file.footer_crc32c());
         Ok(Self {
+            key,
             file,
             schema: read_schema(table),
             placements,
@@ -272,12 +285,8 @@ impl SegmentReader {
     }
 
     /// This segment as the process-wide caches know it (`segment_cache.rs`).
-    fn segment_key(&self) -> SegmentKey<'_> {
-        SegmentKey {
-            path: self.file.path(),
-            len: self.file_len(),
-            footer_crc32c: self.file.footer_crc32c(),
-        }
+    fn segment_key(&self) -> SegmentKey {
+        self.key
     }
 
     /// The encoded footer column behind table column `index`, if it is one (stored dense,
@@ -424,6 +433,18 @@ impl SegmentReader {
             .any(|slot| cache.contains(self.segment_key(), slot))
     }
 
+    /// Whether `use_` of zone `zone` of encoded column `index` (not decoded there) is to be
+    /// answered from the encoded form, decoding nothing: the first time this use reaches the
+    /// zone, and always when the decoded-column cache keeps nothing. The next time (a query
+    /// run again) the caller decodes the zone instead, which the cache then keeps, so repeated
+    /// queries read decoded values as fast as the raw layout's.
+    fn answer_encoded(&self, index: usize, zone: usize, use_: ZoneUse) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (zone, use_).hash(&mut h);
+        first_use(self.segment_key(), (index, h.finish() as usize))
+            || decoded_columns().budget() == 0
+    }
+
     /// Which of rows `rows` of table column `index` (or of offsets `at` into them) satisfy
     /// `column OP literal`, answered on its packed values without decoding them
     /// (`ColumnArrays::compare_packed`); NULL rows are false. `None` when the column is not
@@ -447,21 +468,17 @@ impl SegmentReader {
         if self.is_decoded(index, zone) {
             return Ok(None);
         }
-        // Compared on packed values the first time; the second time (a query run again), the
-        // zone is decoded and cached instead, unless the cache keeps nothing.
         if let Some(z) = zone {
             // One mark per zone and comparison: the conjuncts of one query (`a >= x AND a < y`)
             // are each a first time.
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (z, comparison.0).hash(&mut h);
             let literal = comparison.1.to_data();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
             literal.offset().hash(&mut h);
             literal
                 .buffers()
                 .iter()
                 .for_each(|b| b.as_slice().hash(&mut h));
-            let first = first_comparison(self.segment_key(), (index, h.finish() as usize));
-            if !first && decoded_columns().budget() > 0 {
+            if !self.answer_encoded(index, z, ZoneUse::Compare(comparison.0, h.finish())) {
                 return Ok(None);
             }
         }
@@ -724,7 +741,12 @@ impl SegmentReader {
                         None if few && self.columns[c].get().is_none() => {
                             arrays.gather_variable(meta, rows)?
                         }
-                        Some(_) if few && !self.is_decoded(c, span) => {
+                        Some(_)
+                            if few
+                                && !self.is_decoded(c, span)
+                                && span
+                                    .is_none_or(|z| self.answer_encoded(c, z, ZoneUse::Gather)) =>
+                        {
                             arrays.gather_encoded(meta, rows, self.dictionary(c)?.as_ref())?
                         }
                         Some(_) => {
