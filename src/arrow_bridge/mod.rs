@@ -49,6 +49,7 @@ mod widen;
 mod writer;
 
 pub use crate::native::footer::ColumnStats;
+#[cfg(feature = "sql")]
 pub use crate::native::packed_predicate::Comparison;
 pub use crate::native::table_dir::describe_versions;
 #[cfg(feature = "sql")]
