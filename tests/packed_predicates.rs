@@ -11,6 +11,8 @@
 //!
 //! One test in this file, so that the process-wide decoded-column cache it watches is its own.
 
+#![cfg(feature = "sql")]
+
 mod common;
 
 use std::sync::Arc;
