@@ -89,6 +89,13 @@ impl<'a> Unpacker<'a> {
     /// Value `i` (`i < len`; panics otherwise, like slice indexing).
     pub fn get(&self, i: usize) -> u64 {
         assert!(i < self.len, "value {i} of a run of {}", self.len);
+        self.value(i, mask(self.width))
+    }
+
+    /// Value `i`, its bits masked with `m` (`mask(width)`), for `i < len` as the callers
+    /// assert (past it, `word` panics on the slice bound or yields another value's bits).
+    #[inline]
+    fn value(&self, i: usize, m: u64) -> u64 {
         let w = usize::from(self.width);
         if w == 0 {
             return 0;
@@ -101,7 +108,7 @@ impl<'a> Unpacker<'a> {
             // holds `ceil(len * w / 64)` words (checked in `new`).
             v |= self.word(word + 1) << (64 - shift);
         }
-        v & mask(self.width)
+        v & m
     }
 
     /// Every value, in order.
@@ -117,21 +124,8 @@ impl<'a> Unpacker<'a> {
             "values {rows:?} of a run of {}",
             self.len
         );
-        let w = usize::from(self.width);
         let m = mask(self.width);
-        rows.map(move |i| {
-            if w == 0 {
-                return 0;
-            }
-            let bit = i * w;
-            let (word, shift) = (bit / 64, bit % 64);
-            let mut v = self.word(word) >> shift;
-            if shift + w > 64 {
-                // As in `get`: the next word exists, and the shift is in 1..64.
-                v |= self.word(word + 1) << (64 - shift);
-            }
-            v & m
-        })
+        rows.map(move |i| self.value(i, m))
     }
 }
 

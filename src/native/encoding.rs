@@ -210,15 +210,7 @@ pub fn unpack_fixed_rows(
     rows: Range<usize>,
 ) -> Result<Vec<u8>, RowError> {
     check_rows(&rows, n)?;
-    let run = Unpacker::new(bytes, width, n).ok_or_else(|| {
-        (
-            n,
-            format!(
-                "{} bytes cannot hold {n} values of {width} bits",
-                bytes.len()
-            ),
-        )
-    })?;
+    let run = packed_run(bytes, width, n, "values")?;
     // Every value lies in reference ..= reference + 2^width - 1: check each row only when
     // that range is not inside the type's.
     let proven = kind.holds_every(reference, width);
@@ -274,6 +266,23 @@ pub fn unpack_codes(
     unpack_codes_rows(bytes, width, n, dictionary_rows, 0..n)
 }
 
+/// The run of `n` packed `what` (values, codes) of `width` bits in `bytes`; an error (at row
+/// `n`) when `bytes` is too short to hold them.
+fn packed_run<'a>(
+    bytes: &'a [u8],
+    width: u8,
+    n: usize,
+    what: &str,
+) -> Result<Unpacker<'a>, RowError> {
+    Unpacker::new(bytes, width, n).ok_or_else(|| {
+        let len = bytes.len();
+        (
+            n,
+            format!("{len} bytes cannot hold {n} {what} of {width} bits"),
+        )
+    })
+}
+
 /// The codes of rows `rows` (inside `0..n`) of a dictionary column of `n` rows, with the
 /// checks of [`unpack_codes`]; only those rows' bits are read.
 pub fn unpack_codes_rows(
@@ -287,15 +296,7 @@ pub fn unpack_codes_rows(
     if width > MAX_CODE_WIDTH {
         return Err((0, format!("code width {width} is above {MAX_CODE_WIDTH}")));
     }
-    let run = Unpacker::new(bytes, width, n).ok_or_else(|| {
-        (
-            n,
-            format!(
-                "{} bytes cannot hold {n} codes of {width} bits",
-                bytes.len()
-            ),
-        )
-    })?;
+    let run = packed_run(bytes, width, n, "codes")?;
     let mut out = Vec::with_capacity(rows.len());
     for (row, code) in rows.clone().zip(run.iter_rows(rows)) {
         if code >= dictionary_rows {

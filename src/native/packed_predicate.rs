@@ -23,6 +23,19 @@ pub enum Comparison {
 }
 
 impl Comparison {
+    /// Whether `a OP b`.
+    #[inline]
+    pub fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Comparison::Eq => a == b,
+            Comparison::NotEq => a != b,
+            Comparison::Lt => a < b,
+            Comparison::LtEq => a <= b,
+            Comparison::Gt => a > b,
+            Comparison::GtEq => a >= b,
+        }
+    }
+
     /// The operator with its sides swapped: `literal OP column` is `column OP.flip() literal`.
     pub fn flip(self) -> Self {
         match self {
@@ -84,14 +97,7 @@ impl PackedTest {
         match self {
             PackedTest::Never => false,
             PackedTest::Always => true,
-            PackedTest::Compare(op, t) => match op {
-                Comparison::Eq => v == t,
-                Comparison::NotEq => v != t,
-                Comparison::Lt => v < t,
-                Comparison::LtEq => v <= t,
-                Comparison::Gt => v > t,
-                Comparison::GtEq => v >= t,
-            },
+            PackedTest::Compare(op, t) => op.holds(v, t),
         }
     }
 }
@@ -109,17 +115,6 @@ mod tests {
         Comparison::GtEq,
     ];
 
-    fn exact(op: Comparison, x: i128, literal: i128) -> bool {
-        match op {
-            Comparison::Eq => x == literal,
-            Comparison::NotEq => x != literal,
-            Comparison::Lt => x < literal,
-            Comparison::LtEq => x <= literal,
-            Comparison::Gt => x > literal,
-            Comparison::GtEq => x >= literal,
-        }
-    }
-
     #[test]
     fn translated_tests_agree_with_exact_comparison_for_every_value_of_small_widths() {
         for width in 0..=4u8 {
@@ -132,7 +127,7 @@ mod tests {
                                 let x = reference + i128::from(v);
                                 assert_eq!(
                                     test.matches(v),
-                                    exact(op, x, literal),
+                                    op.holds(x, literal),
                                     "{op:?} {literal} on {reference} + {v} ({width} bits)"
                                 );
                             }
@@ -164,7 +159,7 @@ mod tests {
                         let test = PackedTest::new(op, literal, reference, width);
                         for v in [0, 1, top / 2, top - 1, top] {
                             let x = reference + i128::from(v);
-                            assert_eq!(test.matches(v), exact(op, x, literal), "{op:?}");
+                            assert_eq!(test.matches(v), op.holds(x, literal), "{op:?}");
                         }
                     }
                 }
@@ -176,7 +171,7 @@ mod tests {
     fn flipping_sides_keeps_the_meaning() {
         for op in OPS {
             for (a, b) in [(1, 2), (2, 1), (3, 3)] {
-                assert_eq!(exact(op, a, b), exact(op.flip(), b, a), "{op:?}");
+                assert_eq!(op.holds(a, b), op.flip().holds(b, a), "{op:?}");
             }
         }
     }
