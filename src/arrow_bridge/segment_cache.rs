@@ -155,6 +155,13 @@ impl<V: Clone> SegmentCache<V> {
     pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        let mut c = self.lock();
+        c.map.clear();
+        c.bytes = 0;
+    }
 }
 
 impl<V: Clone> Entries<V> {
@@ -247,9 +254,14 @@ pub fn decoded_columns() -> &'static SegmentCache<DecodedColumn> {
 
 /// Sets the process-wide budget for decoded columns of encoded (format v3) segments, in bytes
 /// (default [`DEFAULT_DECODED_CACHE_BYTES`]). Columns beyond it are decoded again when next
-/// read; `0` keeps none. Raw columns are never decoded and never counted.
+/// read; `0` keeps none, and also forgets which zones were read before ([`used_zones`]), so
+/// reads from then on behave as in a new process. Raw columns are never decoded and never
+/// counted.
 pub fn set_decoded_cache_bytes(bytes: usize) {
     decoded_columns().set_budget(bytes);
+    if bytes == 0 {
+        used_zones().clear();
+    }
 }
 
 /// Bytes of decoded columns the cache holds now.
@@ -336,5 +348,16 @@ mod tests {
         assert!(cache.bytes() <= 100);
         cache.set_budget(0);
         assert_eq!(cache.bytes(), 0);
+    }
+
+    #[test]
+    fn a_zero_decoded_budget_forgets_which_zones_were_used() {
+        let segment = key(12_345);
+        assert!(first_use(segment, (3, 9)), "never used before");
+        assert!(!first_use(segment, (3, 9)), "used once already");
+        let budget = decoded_cache_budget();
+        set_decoded_cache_bytes(0);
+        set_decoded_cache_bytes(budget);
+        assert!(first_use(segment, (3, 9)), "as in a new process");
     }
 }

@@ -211,29 +211,30 @@ pub fn unpack_fixed_rows(
 ) -> Result<Vec<u8>, RowError> {
     check_rows(&rows, n)?;
     let run = packed_run(bytes, width, n, "values")?;
+    let mut out = vec![0u8; rows.len() * kind.width];
     // Every value lies in reference ..= reference + 2^width - 1: check each row only when
     // that range is not inside the type's.
-    let proven = kind.holds_every(reference, width);
-    if proven && kind.width <= 8 {
-        // In range, so the low 64 bits of the sum are the value's two's complement bits.
-        let base = reference as u64;
-        let mut out = vec![0u8; rows.len() * kind.width];
-        let values = run.iter_rows(rows).map(|v| base.wrapping_add(v));
-        match kind.width {
-            1 => store::<1>(&mut out, values),
-            2 => store::<2>(&mut out, values),
-            4 => store::<4>(&mut out, values),
-            _ => store::<8>(&mut out, values),
+    if kind.holds_every(reference, width) {
+        if kind.width <= 8 {
+            // In range, so the low 64 bits of the sum are the value's two's complement bits.
+            let base = reference as u64;
+            let values = run.iter_rows(rows).map(|v| base.wrapping_add(v));
+            match kind.width {
+                1 => store::<1, _>(&mut out, values),
+                2 => store::<2, _>(&mut out, values),
+                4 => store::<4, _>(&mut out, values),
+                _ => store::<8, _>(&mut out, values),
+            }
+        } else {
+            // 16 bytes: i128 holds every value of the range.
+            store::<16, _>(
+                &mut out,
+                run.iter_rows(rows).map(|v| reference + i128::from(v)),
+            );
         }
         return Ok(out);
     }
-    let mut out = Vec::with_capacity(rows.len() * kind.width);
-    if proven {
-        for v in run.iter_rows(rows) {
-            out.extend_from_slice(&(reference + i128::from(v)).to_le_bytes()[..kind.width]);
-        }
-        return Ok(out);
-    }
+    let mut checked = Vec::with_capacity(rows.len());
     for (row, v) in rows.clone().zip(run.iter_rows(rows)) {
         let value = packed_value(reference, v, kind).ok_or_else(|| {
             (
@@ -241,16 +242,49 @@ pub fn unpack_fixed_rows(
                 format!("value {reference} + {v} is outside the column type's range"),
             )
         })?;
-        out.extend_from_slice(&value.to_le_bytes()[..kind.width]);
+        checked.push(value);
+    }
+    let values = checked.into_iter();
+    match kind.width {
+        1 => store::<1, _>(&mut out, values),
+        2 => store::<2, _>(&mut out, values),
+        4 => store::<4, _>(&mut out, values),
+        8 => store::<8, _>(&mut out, values),
+        _ => store::<16, _>(&mut out, values),
     }
     Ok(out)
 }
 
-/// Stores each of `values` as its low `W` bytes, little-endian, one after another in `out`
-/// (which holds `W` bytes per value): a fixed-size store per value, not a copy of a slice.
-fn store<const W: usize>(out: &mut [u8], values: impl Iterator<Item = u64>) {
+/// Little-endian bytes of an integer, the low `W` of which [`store`] keeps.
+trait LeBytes: Copy {
+    /// Bytes of the widest value of the type.
+    const SIZE: usize;
+    /// The value's bytes, little-endian.
+    fn write_le(self, out: &mut [u8; 16]);
+}
+
+impl LeBytes for u64 {
+    const SIZE: usize = 8;
+    fn write_le(self, out: &mut [u8; 16]) {
+        out[..8].copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl LeBytes for i128 {
+    const SIZE: usize = 16;
+    fn write_le(self, out: &mut [u8; 16]) {
+        *out = self.to_le_bytes();
+    }
+}
+
+/// Stores each of `values` as its low `W` bytes (`W` at most the type's size), little-endian,
+/// one after another in `out` (which holds `W` bytes per value): a fixed-size store per value,
+/// not a copy of a slice of run-time length.
+fn store<const W: usize, T: LeBytes>(out: &mut [u8], values: impl Iterator<Item = T>) {
+    debug_assert!(W <= T::SIZE);
+    let mut bytes = [0u8; 16];
     for (slot, v) in out.chunks_exact_mut(W).zip(values) {
-        let bytes = v.to_le_bytes();
+        v.write_le(&mut bytes);
         slot.copy_from_slice(&bytes[..W]);
     }
 }
@@ -345,6 +379,51 @@ mod tests {
         let (row, msg) = unpack_fixed(&bytes, 32_760, 4, kind, 3).unwrap_err();
         assert_eq!(row, 2, "{msg}");
         assert!(unpack_fixed(&bytes[..0], 0, 4, kind, 3).is_err());
+    }
+
+    #[test]
+    fn every_byte_width_unpacks_to_its_raw_bytes_on_proven_and_checked_paths() {
+        use super::super::schema::ColumnType::*;
+        let packed = [0u64, 1, 6, 7];
+        let bytes = pack(packed.into_iter(), 3);
+        for t in [Int8, Int16, Int32, Int64, Decimal128(38, 2), UInt8, UInt64] {
+            let kind = IntKind::of(&t).unwrap();
+            // A reference a few below the type's top: the range 0..=7 above it is not inside
+            // the type's, so each row is checked (and the last rows are refused); one lower
+            // is proven.
+            let top = kind.max();
+            for (reference, proven) in [(kind.min(), true), (top - 7, true), (top - 6, false)] {
+                assert_eq!(kind.holds_every(reference, 3), proven, "{t:?}");
+                let expect = |rows: std::ops::Range<usize>| -> Vec<u8> {
+                    packed[rows]
+                        .iter()
+                        .flat_map(|&v| {
+                            (reference + i128::from(v)).to_le_bytes()[..kind.width].to_vec()
+                        })
+                        .collect()
+                };
+                if proven {
+                    assert_eq!(
+                        unpack_fixed(&bytes, reference, 3, kind, 4).unwrap(),
+                        expect(0..4)
+                    );
+                    assert_eq!(
+                        unpack_fixed_rows(&bytes, reference, 3, kind, 4, 1..3).unwrap(),
+                        expect(1..3)
+                    );
+                } else {
+                    assert_eq!(
+                        unpack_fixed_rows(&bytes, reference, 3, kind, 4, 0..3).unwrap(),
+                        expect(0..3),
+                        "{t:?}: checked rows in range"
+                    );
+                    assert_eq!(
+                        unpack_fixed(&bytes, reference, 3, kind, 4).unwrap_err().0,
+                        3
+                    );
+                }
+            }
+        }
     }
 
     #[test]
