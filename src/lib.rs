@@ -141,8 +141,8 @@ pub use native::vacuum::{vacuum, VacuumReport};
 #[doc(hidden)]
 pub mod format {
     pub use crate::native::{
-        bitpack, deletion, encoding, footer, manifest, schema, segment, ALIGNMENT, FORMAT_VERSION,
-        HEADER_LEN, RAW_FORMAT_VERSION, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
+        bitpack, deletion, delta, encoding, footer, manifest, schema, segment, ALIGNMENT,
+        FORMAT_VERSION, HEADER_LEN, RAW_FORMAT_VERSION, SEGMENT_MAGIC, TRAILER_LEN, TRAILER_MAGIC,
     };
     pub use crate::overflow::{BlobWriter, Entries, Tag, Value};
 }

@@ -256,6 +256,7 @@ fn every_single_bit_flip_in_a_segment_of_encoded_columns_is_detected_by_verify()
         Field::new("id", DataType::Int64, true),
         Field::new("word", DataType::Utf8, true),
         Field::new("text", DataType::Utf8, true),
+        Field::new("key", DataType::Int64, true),
     ]));
     let text = StringArray::from(vec![
         Some("some text"),
@@ -265,13 +266,27 @@ fn every_single_bit_flip_in_a_segment_of_encoded_columns_is_detected_by_verify()
         Some("é"),
         Some("end"),
     ]);
+    let keys = Int64Array::from(vec![
+        Some(-5),
+        Some(-5),
+        None,
+        Some(0),
+        Some(7),
+        Some(1 << 40),
+    ]);
     let batch = RecordBatch::try_new(
         Arc::clone(&schema),
-        vec![Arc::new(ids), Arc::new(words), Arc::new(text)],
+        vec![
+            Arc::new(ids),
+            Arc::new(words),
+            Arc::new(text),
+            Arc::new(keys),
+        ],
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let spec = quiver_store::EncodingSpec::parse("id=packed,word=dict,text=zstd").unwrap();
+    let spec =
+        quiver_store::EncodingSpec::parse("id=packed,word=dict,text=zstd,key=delta").unwrap();
     let options = quiver_store::WriteOptions::default().with_encoding(spec);
     let mut w = TableWriter::create_with(dir.path(), schema, options).unwrap();
     w.write(&batch).unwrap();

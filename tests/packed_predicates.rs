@@ -247,7 +247,14 @@ async fn comparisons_on_packed_columns_decode_nothing_and_match_datafusion() {
 
     let budget = quiver_store::decoded_cache_budget();
     for cache in [0, budget] {
-        quiver_store::set_decoded_cache_bytes(cache);
+        // The session setting sets the process-wide budget when the session next plans a scan.
+        let set = format!("SET quiver.decoded_cache_bytes = {cache}");
+        ctx.sql(&set).await.unwrap().collect().await.unwrap();
+        assert_eq!(count_of(ctx, &count.replace("{t}", "q")).await, want_count);
+        assert_eq!(quiver_store::decoded_cache_budget(), cache, "{set}");
+        if cache == 0 {
+            assert_eq!(quiver_store::decoded_cache_bytes(), 0, "{set}");
+        }
         for _ in 0..150 {
             let (name, t, base, span) = &specs[rng.random_range(0..specs.len())];
             let mut filter = comparison(&mut rng, name, t, *base, *span);

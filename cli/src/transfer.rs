@@ -103,10 +103,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "N")]
     pub auto_optimize: Option<usize>,
     /// How columns are stored: `raw` (zero-copy from the file, the default for a new table),
-    /// `compact` (dictionary codes, packed integers or zstd blocks of text, wherever smaller),
-    /// `auto` (only where that saves at least 25%), or per column, e.g.
-    /// `compact,l_comment=raw,l_shipmode=dict` (`dict`, `packed`, `zstd`). Remembered by the
-    /// table.
+    /// `compact` (dictionary codes, packed integers, deltas of sorted integers or zstd blocks
+    /// of text, wherever smaller), `auto` (only where that saves at least 25%), or per column,
+    /// e.g. `compact,l_comment=raw,l_shipmode=dict` (`dict`, `packed`, `delta`, `zstd`).
+    /// Remembered by the table.
     #[arg(long, value_name = "SPEC")]
     pub encoding: Option<String>,
 }

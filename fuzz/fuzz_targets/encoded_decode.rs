@@ -1,11 +1,13 @@
 //! The encoded-column decoders (format v3) on arbitrary bytes: bit unpacking, frame-of-reference
-//! values of every integer kind and dictionary codes never panic, never read out of bounds and
-//! never allocate more than the row count asks; whatever they accept re-packs to the same
-//! values.
+//! values of every integer kind, deltas with block anchors and dictionary codes never panic,
+//! never read out of bounds and never allocate more than the row count asks; whatever they
+//! accept re-packs to the same values, and a range of delta rows decodes as the same rows of
+//! the whole column.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use quiver_store::format::bitpack::{pack, Unpacker};
+use quiver_store::format::delta::DeltaColumn;
 use quiver_store::format::encoding::{unpack_codes, unpack_fixed, IntKind};
 use quiver_store::format::schema::ColumnType;
 
@@ -38,6 +40,28 @@ fuzz_target!(|data: &[u8]| {
             let v = kind.read(row);
             assert!(v >= kind.min() && v <= kind.max());
         }
+    }
+    // Deltas: the low 16 bits of `dictionary_rows` as the block size, anchors first.
+    let block_rows = (dictionary_rows as u16).max(1);
+    let anchors = (8 * rows.div_ceil(usize::from(block_rows))).min(bytes.len());
+    let delta = DeltaColumn {
+        deltas: &bytes[anchors..],
+        anchors: &bytes[..anchors],
+        reference,
+        width,
+        block_rows: u32::from(block_rows),
+        kind,
+        rows,
+    };
+    if let Ok(all) = delta.rows(0..rows) {
+        assert_eq!(all.len(), rows * kind.width);
+        for row in all.chunks(kind.width) {
+            let v = kind.read(row);
+            assert!(v >= kind.min() && v <= kind.max());
+        }
+        let (start, end) = (rows / 3, rows - rows / 5);
+        let part = delta.rows(start..end).unwrap();
+        assert_eq!(part, all[start * kind.width..end * kind.width]);
     }
     if let Ok(codes) = unpack_codes(bytes, width, rows, dictionary_rows) {
         assert!(codes.iter().all(|&c| u64::from(c) < dictionary_rows));

@@ -92,9 +92,10 @@ fuzz_target!(|data: &[u8]| {
                 quiver_store::EncodingChoice::Raw,
                 quiver_store::EncodingChoice::Dictionary,
                 quiver_store::EncodingChoice::Packed,
+                quiver_store::EncodingChoice::Delta,
                 quiver_store::EncodingChoice::Zstd,
                 quiver_store::EncodingChoice::Compact,
-            ][(input.byte() % 5) as usize],
+            ][(input.byte() % 6) as usize],
         ));
     let mut batches = Vec::new();
     for _ in 0..1 + input.byte() % 3 {

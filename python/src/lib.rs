@@ -72,7 +72,7 @@ fn open(py: Python<'_>, path: PathBuf, version: Option<u64>) -> PyResult<Table> 
 /// as one commit and returns the committed version. `mode`: "create" (the table must not
 /// exist), "append" (same schema) or "overwrite" (new rows and schema; created if missing).
 /// `encoding`: how columns are stored (`quiver import --encoding`'s text: "raw", "compact",
-/// "auto", or per column "COL=dict|packed|zstd|raw,..."); the table keeps it for appends.
+/// "auto", or per column "COL=dict|packed|delta|zstd|raw,..."); the table keeps it for appends.
 #[pyfunction]
 #[pyo3(signature = (path, data, mode="create", encoding=None))]
 fn write(

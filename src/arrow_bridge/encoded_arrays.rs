@@ -6,18 +6,19 @@
 //! # Contract
 //! - [`ColumnArrays::build_encoded`] decodes with every check of `SegmentFile::check_encoded`
 //!   (values in their type's range, codes inside the dictionary) and builds with Arrow's
-//!   checked constructors and kernels: a packed column becomes the primitive array of its
-//!   type; a dictionary column is its dictionary (built as a raw column) gathered by codes; a
-//!   block-compressed one the `LargeUtf8` / `LargeBinary` array of its decompressed values.
+//!   checked constructors and kernels: a packed or delta column becomes the primitive array
+//!   of its type; a dictionary column is its dictionary (built as a raw column) gathered by
+//!   codes; a block-compressed one the `LargeUtf8` / `LargeBinary` array of its decompressed
+//!   values.
 //! - [`ColumnArrays::dictionary_views`] gives a dictionary-encoded string or binary column
 //!   directly as a view array over the dictionary's bytes: only the 16-byte views are built
 //!   per row, no value bytes are copied; [`ColumnArrays::dictionary_distinct`] gives its
 //!   distinct-value table (`distinct.rs`) from the dictionary and codes, so predicates on the
 //!   column are decided once per dictionary value and then on codes.
 //! - [`ColumnArrays::gather_encoded`] reads a few rows (a cold `take`) without decoding the
-//!   column: their packed values or codes only (and the dictionary), and of zstd-block columns
-//!   only the blocks holding them — so it touches those rows' pages and blocks, checking what
-//!   it reads.
+//!   column: their packed values or codes only (and the dictionary), and of delta and
+//!   zstd-block columns only the blocks holding them — so it touches those rows' pages and
+//!   blocks, checking what it reads.
 //! - [`ColumnArrays::compare_packed`] answers `column OP literal` on a packed column's values
 //!   in the frame of reference, without decoding them (only when the reference and width
 //!   prove every value in range, so the answer is the decoded values' answer).
@@ -37,6 +38,7 @@ use super::views::{to_view, BlockViews};
 use crate::error::{Error, Result};
 use crate::native::bitpack::Unpacker;
 use crate::native::blocks::decompress_rows;
+use crate::native::delta::DeltaColumn;
 use crate::native::encoding::{packed_value, Encoding, IntKind};
 use crate::native::footer::ColumnMeta;
 use crate::native::packed_predicate::{Comparison, PackedTest};
@@ -135,8 +137,8 @@ impl ColumnArrays<'_> {
     }
 
     /// Rows `rows` (each `< meta.rows`, any order) of encoded column `meta`, decoding only what
-    /// they need (module contract): their packed values or codes, and of zstd blocks only the
-    /// blocks holding them; each row's validity bit read alone. `None` for raw columns.
+    /// they need (module contract): their packed values or codes, and of delta and zstd
+    /// columns only the blocks holding them; each row's validity bit read alone. `None` for raw columns.
     pub(crate) fn gather_encoded(
         &self,
         meta: &ColumnMeta,
@@ -172,6 +174,48 @@ impl ColumnArrays<'_> {
                         )
                     })?;
                     bytes.extend_from_slice(&v.to_le_bytes()[..kind.width]);
+                }
+                let nulls = validity.map(NullBuffer::from);
+                let buffers = vec![Buffer::from_vec(bytes)];
+                self.checked_array(meta, rows.len(), buffers, nulls)
+                    .map(Some)
+            }
+            Encoding::Delta {
+                reference,
+                width,
+                block_rows,
+            } => {
+                let kind = IntKind::of(&meta.def.column_type)
+                    .expect("check_layout guarantees an integer-like type for delta columns");
+                let anchors = self.file.region(
+                    meta.regions
+                        .offsets
+                        .expect("check_layout guarantees an offsets region for delta columns"),
+                );
+                let column = DeltaColumn {
+                    deltas: data,
+                    anchors,
+                    reference: *reference,
+                    width: *width,
+                    block_rows: *block_rows,
+                    kind,
+                    rows: n,
+                };
+                // Each block holding an asked row is summed once, from its first row.
+                let per_block = (*block_rows).max(1) as usize;
+                let mut blocks: HashMap<usize, Vec<u8>> = HashMap::new();
+                let mut bytes = Vec::with_capacity(rows.len() * kind.width);
+                for &r in rows {
+                    let b = r / per_block;
+                    if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(b) {
+                        let first = b * per_block;
+                        let block = column
+                            .rows(first..(first + per_block).min(n))
+                            .map_err(|(row, detail)| self.row_error(meta, row, detail))?;
+                        e.insert(block);
+                    }
+                    let at = (r % per_block) * kind.width;
+                    bytes.extend_from_slice(&blocks[&b][at..at + kind.width]);
                 }
                 let nulls = validity.map(NullBuffer::from);
                 let buffers = vec![Buffer::from_vec(bytes)];

@@ -17,6 +17,7 @@ use std::path::Path;
 use super::blocks::BLOCK_ROWS;
 use super::buffer::{BitBuilder, MmapBytes, MmapOrVec};
 use super::column_encoder::{plan_fixed, plan_variable, DictionaryValues, Plan};
+use super::delta;
 use super::encoding::{Encoding, ZSTD_CODEC};
 use super::encoding_choice::EncodingChoice;
 use super::footer::{ColumnMeta, ColumnRegions, ColumnStats, Region};
@@ -368,8 +369,8 @@ impl ColumnBuilder {
     }
 }
 
-/// Writes an encoded column's `data` region (and `offsets`, for blocks) and, for a
-/// dictionary, the dictionary's regions; returns those regions and the footer's encoding
+/// Writes an encoded column's `data` region (and `offsets`: block ends, delta anchors) and,
+/// for a dictionary, the dictionary's regions; returns those regions and the footer's encoding
 /// record.
 fn write_plan(
     w: &mut SegmentWriter,
@@ -385,14 +386,23 @@ fn write_plan(
             w.write_region(&[&packed])?,
             Encoding::Packed { reference, width },
         ),
+        Plan::Delta(plan) => {
+            let region = w.write_region(&[&plan.deltas])?;
+            let offsets = w.write_offsets_region(&[&le_words(&plan.anchors)])?;
+            let encoding = Encoding::Delta {
+                reference: plan.reference,
+                width: plan.width,
+                block_rows: delta::BLOCK_ROWS,
+            };
+            return Ok((region, Some(offsets), encoding));
+        }
         Plan::Blocks {
             data,
             block_ends,
             raw_data_len,
         } => {
             let region = w.write_region(&[&data])?;
-            let ends: Vec<u8> = block_ends.iter().flat_map(|e| e.to_le_bytes()).collect();
-            let offsets = w.write_offsets_region(&[&ends])?;
+            let offsets = w.write_offsets_region(&[&le_words(&block_ends)])?;
             let encoding = Encoding::Blocks {
                 codec: ZSTD_CODEC,
                 block_rows: BLOCK_ROWS,
@@ -413,8 +423,7 @@ fn write_plan(
                 DictionaryValues::Fixed(bytes) => regions.data = Some(w.write_region(&[&bytes])?),
                 DictionaryValues::Variable { data, ends } => {
                     regions.data = Some(w.write_region(&[&data])?);
-                    let ends: Vec<u8> = ends.iter().flat_map(|e| e.to_le_bytes()).collect();
-                    regions.offsets = Some(w.write_offsets_region(&[&ends])?);
+                    regions.offsets = Some(w.write_offsets_region(&[&le_words(&ends)])?);
                 }
             }
             let values = ColumnMeta {
@@ -437,4 +446,9 @@ fn write_plan(
         }
     };
     Ok((data, None, encoding))
+}
+
+/// `words` as little-endian bytes (an offsets region's contents).
+fn le_words(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|e| e.to_le_bytes()).collect()
 }

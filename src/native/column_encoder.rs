@@ -8,11 +8,14 @@
 //!   encoded form the choice allows, or `None` to store the column raw:
 //!   - `packed` (integer-like types, `IntKind::of`): frame of reference = the smallest
 //!     non-null value, width = the bits of `max - min` (at most 64); null rows pack 0.
+//!   - `delta` (integer-like types whose non-null values never decrease): steps from the row
+//!     before, with one anchor per block of rows (`delta.rs`).
 //!   - `dict` (fixed- or variable-width values): the distinct non-null values in order of first
 //!     appearance, at most [`MAX_DICTIONARY_VALUES`]; null rows get code 0.
 //!   - `zstd` (variable-width values): blocks of [`blocks::BLOCK_ROWS`] rows, each one zstd
 //!     frame (`blocks.rs`).
 //!   - `compact`: the smallest of these (where the type allows each), if smaller than raw —
+//!     for sorted integer-like values usually `delta`, for others `packed`;
 //!     for variable-width values a dictionary when the values fit one, else zstd blocks;
 //!     variable-width values are tried as a dictionary only while the first
 //!     [`SAMPLE_ROWS`] rows stay under half distinct (so high-cardinality text costs a sample,
@@ -24,6 +27,7 @@ use foldhash::HashMap;
 
 use super::bitpack::{bit_width, pack, packed_len};
 use super::blocks;
+use super::delta::{self, DeltaPlan};
 use super::encoding::IntKind;
 use super::encoding_choice::EncodingChoice;
 use super::schema::ColumnType;
@@ -72,6 +76,8 @@ pub enum Plan {
         /// The `data` region.
         packed: Vec<u8>,
     },
+    /// Deltas of a sorted column, with one anchor per block (`delta.rs`).
+    Delta(DeltaPlan),
     /// zstd-compressed blocks of rows (`blocks.rs`).
     Blocks {
         /// The `data` region: the blocks.
@@ -101,6 +107,7 @@ impl Plan {
     pub fn bytes(&self) -> u64 {
         match self {
             Plan::Packed { packed, .. } => packed.len() as u64,
+            Plan::Delta(d) => (d.deltas.len() + 8 * d.anchors.len()) as u64,
             Plan::Dictionary { packed, values, .. } => packed.len() as u64 + values.bytes(),
             Plan::Blocks {
                 data, block_ends, ..
@@ -118,9 +125,10 @@ fn pick(choice: EncodingChoice, raw: u64, candidates: Vec<Option<Plan>>) -> Opti
     let best = candidates.into_iter().flatten().min_by_key(Plan::bytes)?;
     let limit = match choice {
         EncodingChoice::Raw => return None,
-        EncodingChoice::Dictionary | EncodingChoice::Packed | EncodingChoice::Zstd => {
-            return Some(best)
-        }
+        EncodingChoice::Dictionary
+        | EncodingChoice::Packed
+        | EncodingChoice::Delta
+        | EncodingChoice::Zstd => return Some(best),
         EncodingChoice::Compact => raw.saturating_sub(1),
         EncodingChoice::Auto => ((1.0 - AUTO_MIN_SAVING) * raw as f64) as u64,
     };
@@ -143,6 +151,12 @@ pub fn plan_fixed(
         }
         _ => None,
     };
+    let delta = match (choice, kind) {
+        (EncodingChoice::Delta | EncodingChoice::Compact | EncodingChoice::Auto, Some(kind)) => {
+            delta::plan(data, kind, nulls).map(Plan::Delta)
+        }
+        _ => None,
+    };
     let dictionary = match (choice, kind) {
         (EncodingChoice::Dictionary, _)
         | (EncodingChoice::Compact | EncodingChoice::Auto, None) => {
@@ -159,7 +173,7 @@ pub fn plan_fixed(
         }
         _ => None,
     };
-    pick(choice, data.len() as u64, vec![packed, dictionary])
+    pick(choice, data.len() as u64, vec![packed, delta, dictionary])
 }
 
 /// Plans `n` variable-width values: bytes `data`, `n` little-endian `u64` cumulative end
@@ -419,5 +433,32 @@ mod tests {
             EncodingChoice::Packed
         )
         .is_none());
+    }
+
+    #[test]
+    fn compact_stores_sorted_integers_as_deltas_and_others_packed() {
+        let compact = |values: &[i64]| {
+            plan_fixed(
+                &le(values),
+                8,
+                &ColumnType::Int64,
+                None,
+                EncodingChoice::Compact,
+            )
+        };
+        let sorted: Vec<i64> = (0..5_000).map(|i| 1_000_000 + 3 * i).collect();
+        let plan = compact(&sorted).unwrap();
+        assert!(
+            matches!(&plan, Plan::Delta(d) if d.width == 2 && d.anchors.len() == 5),
+            "{plan:?}"
+        );
+        let mut shuffled = sorted.clone();
+        shuffled.swap(10, 4_000);
+        assert!(matches!(compact(&shuffled), Some(Plan::Packed { .. })));
+        // A constant column: zero-bit packing beats deltas with their anchors.
+        assert!(matches!(
+            compact(&[7; 3_000]),
+            Some(Plan::Packed { width: 0, .. })
+        ));
     }
 }

@@ -4,12 +4,14 @@
 //!
 //! # Contract
 //! - An encoded column has the same `nulls` / `validity` regions as a raw one; its `data`
-//!   region holds one bit-packed value per row (`bitpack.rs`) and it has no `offsets`
-//!   (docs/FORMAT.md, "Encoded columns"):
+//!   region holds one bit-packed value per row (`bitpack.rs`) and, unless said below, it has no
+//!   `offsets` (docs/FORMAT.md, "Encoded columns"):
 //!   - [`Encoding::Packed`] (frame of reference): row `i` is `reference + packed[i]`, for the
 //!     integer-like types of [`IntKind::of`]; served in the column's own type and width.
 //!   - [`Encoding::Dictionary`]: row `i` is value `packed[i]` of the dictionary, a raw column
 //!     of the same type stored once per segment (no nulls, no zones).
+//!   - [`Encoding::Delta`]: a sorted integer-like column as packed steps from the row before
+//!     and one anchor per block of rows in `offsets` (`delta.rs`); served as `Packed` is.
 //!   - [`Encoding::Blocks`]: variable-width values zstd-compressed in blocks of rows
 //!     (`blocks.rs`); its `data` holds the blocks and `offsets` their ends, not per-row.
 //! - Decoding trusts nothing: [`unpack_fixed`] checks every value against the range of its
@@ -30,6 +32,8 @@ pub const PACKED_TAG: u8 = 1;
 pub const DICTIONARY_TAG: u8 = 2;
 /// Footer tag of [`Encoding::Blocks`].
 pub const BLOCKS_TAG: u8 = 3;
+/// Footer tag of [`Encoding::Delta`].
+pub const DELTA_TAG: u8 = 4;
 /// [`Encoding::Blocks`] codec: zstd.
 pub const ZSTD_CODEC: u8 = 1;
 /// Widest dictionary code: a dictionary holds at most `2^32` values.
@@ -55,6 +59,16 @@ pub enum Encoding {
         /// The distinct values: a raw column of the encoded column's type, without nulls.
         values: Box<ColumnMeta>,
     },
+    /// Deltas of a sorted column (`delta.rs`): row `i` is `reference` plus its block's anchor
+    /// (`offsets`) plus the packed deltas from the block's first row to `i`.
+    Delta {
+        /// The value the sums start from (the smallest non-null value).
+        reference: i128,
+        /// Bits per delta, 0 to 64.
+        width: u8,
+        /// Rows per block, each with one anchor (at least 1).
+        block_rows: u32,
+    },
     /// Block compression of variable-width values (`blocks.rs`): `data` holds the compressed
     /// blocks, `offsets` their cumulative ends.
     Blocks {
@@ -68,11 +82,12 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// A short name for tools (`quiver info`): `packed 12-bit`, `dict 25 values`, `zstd
-    /// 4096-row blocks`.
+    /// A short name for tools (`quiver info`): `packed 12-bit`, `delta 3-bit`, `dict 25
+    /// values`, `zstd 4096-row blocks`.
     pub fn describe(&self) -> String {
         match self {
             Encoding::Packed { width, .. } => format!("packed {width}-bit"),
+            Encoding::Delta { width, .. } => format!("delta {width}-bit"),
             Encoding::Dictionary { values, .. } => format!("dict {} values", values.rows),
             Encoding::Blocks { block_rows, .. } => format!("zstd {block_rows}-row blocks"),
         }
@@ -244,15 +259,20 @@ pub fn unpack_fixed_rows(
         })?;
         checked.push(value);
     }
-    let values = checked.into_iter();
-    match kind.width {
-        1 => store::<1, _>(&mut out, values),
-        2 => store::<2, _>(&mut out, values),
-        4 => store::<4, _>(&mut out, values),
-        8 => store::<8, _>(&mut out, values),
-        _ => store::<16, _>(&mut out, values),
-    }
+    store_values(&mut out, kind.width, checked.into_iter());
     Ok(out)
+}
+
+/// Stores each of `values` (each in the range of a type of `width` bytes: 1, 2, 4, 8 or 16) as
+/// its `width` little-endian bytes, one after another in `out` (`width` bytes per value).
+pub(super) fn store_values(out: &mut [u8], width: usize, values: impl Iterator<Item = i128>) {
+    match width {
+        1 => store::<1, _>(out, values),
+        2 => store::<2, _>(out, values),
+        4 => store::<4, _>(out, values),
+        8 => store::<8, _>(out, values),
+        _ => store::<16, _>(out, values),
+    }
 }
 
 /// Little-endian bytes of an integer, the low `W` of which [`store`] keeps.
@@ -302,7 +322,7 @@ pub fn unpack_codes(
 
 /// The run of `n` packed `what` (values, codes) of `width` bits in `bytes`; an error (at row
 /// `n`) when `bytes` is too short to hold them.
-fn packed_run<'a>(
+pub(super) fn packed_run<'a>(
     bytes: &'a [u8],
     width: u8,
     n: usize,

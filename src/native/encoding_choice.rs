@@ -23,6 +23,8 @@ pub enum EncodingChoice {
     Dictionary,
     /// Frame of reference and bit packing for integer-like types.
     Packed,
+    /// Steps from the row before, for integer-like columns whose values never decrease.
+    Delta,
     /// zstd-compressed blocks of rows for string and binary columns.
     Zstd,
     /// The smallest encoding this writer has for the column, if it is smaller than raw.
@@ -39,6 +41,7 @@ impl EncodingChoice {
             EncodingChoice::Raw => "raw",
             EncodingChoice::Dictionary => "dict",
             EncodingChoice::Packed => "packed",
+            EncodingChoice::Delta => "delta",
             EncodingChoice::Zstd => "zstd",
             EncodingChoice::Compact => "compact",
             EncodingChoice::Auto => "auto",
@@ -50,6 +53,7 @@ impl EncodingChoice {
             EncodingChoice::Raw,
             EncodingChoice::Dictionary,
             EncodingChoice::Packed,
+            EncodingChoice::Delta,
             EncodingChoice::Zstd,
             EncodingChoice::Compact,
             EncodingChoice::Auto,
@@ -94,7 +98,7 @@ impl EncodingSpec {
 
     /// Parses the text form (`compact`, `raw,l_comment=dict`, `l_shipmode=dict`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let known = "raw, dict, packed, zstd, compact or auto";
+        let known = "raw, dict, packed, delta, zstd, compact or auto";
         let mut spec = Self::default();
         for (i, part) in text.split(',').map(str::trim).enumerate() {
             match part.split_once('=') {

@@ -8,7 +8,7 @@
 //!   [`SegmentFooter::check_layout`] (`layout.rs`).
 
 use super::codec::{DecodeError, DecodeResult, Decoder, Encoder};
-use super::encoding::{Encoding, BLOCKS_TAG, DICTIONARY_TAG, PACKED_TAG};
+use super::encoding::{Encoding, BLOCKS_TAG, DELTA_TAG, DICTIONARY_TAG, PACKED_TAG};
 use super::schema::ColumnDef;
 
 /// One region of a segment file: where it is and its CRC-32C.
@@ -114,7 +114,7 @@ impl ColumnMeta {
         };
         match &self.encoding {
             None => self.stored_bytes(),
-            Some(Encoding::Packed { .. }) => {
+            Some(Encoding::Packed { .. } | Encoding::Delta { .. }) => {
                 let width = match self.def.column_type.layout() {
                     super::schema::Layout::Fixed { width } => width as u64,
                     _ => 0,
@@ -262,6 +262,16 @@ fn encode_body(e: &mut Encoder, c: &ColumnMeta) {
             e.i128(*reference);
             e.u8(*width);
         }
+        Some(Encoding::Delta {
+            reference,
+            width,
+            block_rows,
+        }) => {
+            e.u8(DELTA_TAG);
+            e.i128(*reference);
+            e.u8(*width);
+            e.u32(*block_rows);
+        }
         Some(Encoding::Dictionary {
             width,
             raw_data_len,
@@ -358,6 +368,11 @@ fn decode_encoding(d: &mut Decoder<'_>, def: &ColumnDef) -> DecodeResult<Encodin
         PACKED_TAG => Ok(Encoding::Packed {
             reference: d.i128("frame of reference")?,
             width: d.u8("bit width")?,
+        }),
+        DELTA_TAG => Ok(Encoding::Delta {
+            reference: d.i128("delta reference")?,
+            width: d.u8("delta width")?,
+            block_rows: d.u32("delta block rows")?,
         }),
         DICTIONARY_TAG => {
             let width = d.u8("code width")?;
@@ -634,6 +649,14 @@ mod tests {
         });
         let bytes = f.encode();
         assert!(SegmentFooter::decode(&bytes, 3).is_ok());
+        let mut delta = f.clone();
+        delta.columns[0].encoding = Some(Encoding::Delta {
+            reference: -9,
+            width: 3,
+            block_rows: 1024,
+        });
+        let decoded = SegmentFooter::decode(&delta.encode(), 3).unwrap();
+        assert_eq!(decoded.columns[0].encoding, delta.columns[0].encoding);
         let err = SegmentFooter::decode(&bytes, 2).unwrap_err();
         assert!(err.detail.contains("unknown bits"), "{err}");
         // A child column's body with the encoded bit: refused even in version 3.

@@ -317,10 +317,46 @@ fn check_bound_widths(c: &ColumnMeta, width: usize, path: &str) -> Result<(), La
 /// The regions of a packed or dictionary column: a `data` region of exactly the packed length
 /// of its rows at `width` bits, and no `offsets`.
 fn check_packed_data(c: &ColumnMeta, width: u8, path: &str) -> Result<(), LayoutError> {
-    let fail = |region: &'static str, msg: String| Err((path.to_owned(), region, msg));
     if c.regions.offsets.is_some() {
-        return fail("offsets", "present but must be absent".into());
+        return Err((
+            path.to_owned(),
+            "offsets",
+            "present but must be absent".into(),
+        ));
     }
+    check_packed_run(c, width, path)
+}
+
+/// The `offsets` region of a column stored in blocks of `block_rows` rows (zstd blocks' ends,
+/// delta anchors): one `u64` per block, after the 8 zero bytes every offsets region has.
+fn check_block_offsets(
+    c: &ColumnMeta,
+    block_rows: u32,
+    what: &str,
+    path: &str,
+) -> Result<(), LayoutError> {
+    let blocks = c.rows.div_ceil(u64::from(block_rows.max(1)));
+    match c.regions.offsets {
+        Some(o) if o.len == blocks.saturating_mul(8) && o.offset >= HEADER_LEN + 8 => Ok(()),
+        Some(o) => Err((
+            path.to_owned(),
+            "offsets",
+            format!(
+                "length {} at byte {} but expected {blocks} {what} after a zero prefix",
+                o.len, o.offset
+            ),
+        )),
+        None => Err((
+            path.to_owned(),
+            "offsets",
+            format!("absent but must hold the {what}"),
+        )),
+    }
+}
+
+/// A `data` region of exactly the packed length of the column's rows at `width` bits.
+fn check_packed_run(c: &ColumnMeta, width: u8, path: &str) -> Result<(), LayoutError> {
+    let fail = |region: &'static str, msg: String| Err((path.to_owned(), region, msg));
     match (c.regions.data, packed_len(c.rows, width)) {
         (Some(r), Some(w)) if r.len == w => Ok(()),
         (Some(r), Some(w)) => fail("data", format!("length {} but expected {w}", r.len)),
@@ -363,26 +399,29 @@ fn check_encoded(
                     format!("codec {codec} with {block_rows}-row blocks is not known"),
                 );
             }
-            let blocks = c.rows.div_ceil(u64::from(*block_rows));
-            match (c.regions.data, c.regions.offsets) {
-                (Some(_), Some(o))
-                    if o.len == blocks.saturating_mul(8) && o.offset >= HEADER_LEN + 8 => {}
-                (Some(_), Some(o)) => {
-                    return fail(
-                        "offsets",
-                        format!(
-                            "length {} at byte {} but expected {} block ends after a zero prefix",
-                            o.len, o.offset, blocks
-                        ),
-                    )
-                }
-                _ => {
-                    return fail(
-                        "data",
-                        "block compression needs data and offsets regions".into(),
-                    )
-                }
+            if c.regions.data.is_none() {
+                return fail("data", "block compression needs a data region".into());
             }
+            check_block_offsets(c, *block_rows, "block ends", path)?;
+        }
+        Encoding::Delta {
+            width, block_rows, ..
+        } => {
+            let Some(kind) = IntKind::of(&c.def.column_type) else {
+                return fail(
+                    "encoding",
+                    "delta encoding needs an integer-like type".into(),
+                );
+            };
+            if *width > 64 || *block_rows == 0 {
+                return fail(
+                    "encoding",
+                    format!("{width}-bit deltas in {block_rows}-row blocks are not known"),
+                );
+            }
+            check_bound_widths(c, kind.width, path)?;
+            check_packed_run(c, *width, path)?;
+            check_block_offsets(c, *block_rows, "block anchors", path)?;
         }
         Encoding::Packed { width, .. } => {
             let Some(kind) = IntKind::of(&c.def.column_type) else {

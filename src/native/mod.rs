@@ -11,6 +11,7 @@ pub mod codec;
 pub mod column_builder;
 pub mod column_encoder;
 pub mod deletion;
+pub mod delta;
 pub mod encoding;
 pub mod encoding_choice;
 pub mod footer;

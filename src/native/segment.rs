@@ -20,6 +20,7 @@ use bytes::Bytes;
 use memmap2::Mmap;
 
 use super::blocks;
+use super::delta::DeltaColumn;
 use super::encoding::{unpack_codes_rows, unpack_fixed_rows, Encoding, IntKind, RowError};
 use super::footer::{ColumnMeta, Region, SegmentFooter};
 use super::schema::Layout;
@@ -50,7 +51,7 @@ pub struct SegmentFile {
 /// The rows of an encoded column's `data` region, decoded and checked.
 #[derive(Debug)]
 pub enum Decoded {
-    /// A packed column's values in the raw fixed-width layout.
+    /// A packed or delta column's values in the raw fixed-width layout.
     Fixed(Vec<u8>),
     /// A dictionary column's codes, each below the dictionary's size.
     Codes(Vec<u32>),
@@ -455,15 +456,16 @@ impl SegmentFile {
     }
 
     /// Decodes the `data` region of encoded column `col` with every check (values in their
-    /// type's range, codes inside the dictionary): the raw fixed-width bytes of a packed
-    /// column, or the codes of a dictionary column (whose dictionary is checked on its own).
+    /// type's range, codes inside the dictionary): the raw fixed-width bytes of a packed or
+    /// delta column, or the codes of a dictionary column (whose dictionary is checked on its
+    /// own).
     pub fn check_encoded(&self, col: &ColumnMeta, encoding: &Encoding) -> Result<Decoded> {
         self.check_encoded_rows(col, encoding, 0..col.rows as usize)
     }
 
     /// Rows `rows` of encoded column `col`, decoded and checked as by [`Self::check_encoded`]
-    /// but reading only what they need (their packed values or codes, the blocks holding
-    /// them); the whole-column checks (the blocks' total value bytes, the last block's end) are
+    /// but reading only what they need (their packed values or codes, the deltas from their
+    /// block's start, the blocks holding them); the whole-column checks (the blocks' total value bytes, the last block's end) are
     /// made only when `rows` is the whole column. An error names the row in the column.
     pub fn check_encoded_rows(
         &self,
@@ -482,6 +484,29 @@ impl SegmentFile {
                 let kind = IntKind::of(&col.def.column_type)
                     .expect("check_layout guarantees an integer-like type for packed columns");
                 unpack_fixed_rows(bytes, *reference, *width, kind, n, rows).map(Decoded::Fixed)
+            }
+            Encoding::Delta {
+                reference,
+                width,
+                block_rows,
+            } => {
+                let kind = IntKind::of(&col.def.column_type)
+                    .expect("check_layout guarantees an integer-like type for delta columns");
+                let anchors = self.region(
+                    col.regions
+                        .offsets
+                        .expect("check_layout guarantees an offsets region for delta columns"),
+                );
+                let column = DeltaColumn {
+                    deltas: bytes,
+                    anchors,
+                    reference: *reference,
+                    width: *width,
+                    block_rows: *block_rows,
+                    kind,
+                    rows: n,
+                };
+                column.rows(rows).map(Decoded::Fixed)
             }
             Encoding::Dictionary { width, values, .. } => {
                 unpack_codes_rows(bytes, *width, n, values.rows, rows).map(Decoded::Codes)

@@ -6,6 +6,10 @@
 //!   below, and optimizer rules read it from the session's `ConfigOptions` at planning time.
 //! - A session without the extension (plain DataFusion) behaves as if every setting had its
 //!   default.
+//! - `decoded_cache_bytes` is process-wide, as the decoded-column cache is (one per process,
+//!   [`crate::set_decoded_cache_bytes`]; like DuckDB's global `memory_limit`): once set in a
+//!   session, it takes effect when that session next plans a scan of a Quiver table, for every
+//!   session of the process. Unset (the default), the budget stays what the process set.
 
 use datafusion::common::config::ConfigExtension;
 use datafusion::common::extensions_options;
@@ -16,6 +20,10 @@ extensions_options! {
         /// Whether partial aggregates over one Quiver table run inside the scan
         /// (`QuiverAggregateExec`) instead of DataFusion's `AggregateExec`.
         pub aggregate_pushdown: bool, default = true
+        /// The process-wide byte budget for decoded columns of encoded segments
+        /// (`SET quiver.decoded_cache_bytes = 1073741824`; `0` keeps none): see the module
+        /// contract. Unset by default.
+        pub decoded_cache_bytes: Option<usize>, default = None
     }
 }
 
@@ -31,5 +39,15 @@ impl QuiverOptions {
             .get::<QuiverOptions>()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Applies the process-wide settings this session has set (`decoded_cache_bytes`); called
+    /// when the session plans a scan of a Quiver table.
+    pub(crate) fn apply_process_wide(&self) {
+        if let Some(bytes) = self.decoded_cache_bytes {
+            if bytes != crate::decoded_cache_budget() {
+                crate::set_decoded_cache_bytes(bytes);
+            }
+        }
     }
 }

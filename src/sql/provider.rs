@@ -38,6 +38,7 @@ use super::dml_guard::ensure_checked;
 use super::exact_filters::applies_exactly;
 use super::external;
 use super::merge_into::MergePlan;
+use super::options::QuiverOptions;
 use super::scan_planning::table_statistics;
 use super::sink::QuiverSink;
 use super::source::{QuiverSource, ScanRequest};
@@ -193,6 +194,7 @@ impl TableProvider for QuiverTableProvider {
         // A limit is a row limit for the scan only when no filter is left to DataFusion.
         let fetch = if inexact.is_empty() { limit } else { None };
         let config = state.config_options();
+        QuiverOptions::of(config).apply_process_wide();
         let mut request = ScanRequest::default()
             .with_filters(plan(exact)?)
             .with_pruning(plan(inexact)?)

@@ -530,10 +530,10 @@ pub fn check_round_trip(
     table
 }
 
-/// A random table-wide column encoding (raw, dict, packed, zstd, compact or auto), for differential
+/// A random table-wide column encoding (raw, dict, packed, delta, zstd, compact or auto), for differential
 /// tests that must hold over every storage.
 pub fn random_encoding(rng: &mut SmallRng) -> quiver_store::EncodingSpec {
     use quiver_store::EncodingChoice::*;
-    let choices = [Raw, Dictionary, Packed, Zstd, Compact, Auto];
+    let choices = [Raw, Dictionary, Packed, Delta, Zstd, Compact, Auto];
     quiver_store::EncodingSpec::all(choices[rng.random_range(0..choices.len())])
 }
