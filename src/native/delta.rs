@@ -12,16 +12,16 @@
 //!   (smallest) non-null value, null rows store delta 0 (so they carry the value before them),
 //!   `width` is the bits of the largest step. `None` when a value decreases or the column's
 //!   range exceeds 64 bits (anchors are `u64`), or for an all-null column.
-//! - [`DeltaColumn::rows`] trusts nothing: the anchors' count, the run's length, and every
-//!   value against its type's range (sums are taken in `u128`, which cannot overflow: one
-//!   `u64` anchor plus at most `2^32` deltas below `2^64` each); a failure names the row.
+//! - [`DeltaColumn::rows`] trusts nothing: the anchors' count, the run's length, every sum of
+//!   an anchor and its block's deltas (at most `2^64 - 1`, checked), and every value against
+//!   its type's range; a failure names the row.
 //!   Decoding rows `s..e` reads only the deltas from the start of `s`'s block to `e`, so a
 //!   `take` of one row reads at most `block_rows` of them.
 
 use std::ops::Range;
 
 use super::bitpack::{bit_width, pack};
-use super::encoding::{check_rows, packed_run, store_values, IntKind, RowError};
+use super::encoding::{check_rows, packed_run, store_low_bytes, store_values, IntKind, RowError};
 use super::segment::u64_at;
 
 /// Rows per block written: an anchor costs 64 bits per block (1/16 bit a row at 1,024 rows),
@@ -129,33 +129,55 @@ impl DeltaColumn<'_> {
         if rows.is_empty() {
             return Ok(out);
         }
-        let start = rows.start - rows.start % per_block;
         let (kind, reference) = (self.kind, self.reference);
-        let mut values = Vec::with_capacity(rows.len());
-        let mut offset = 0u128;
-        let mut next_block = start;
-        for (row, delta) in (start..rows.end).zip(run.iter_rows(start..rows.end)) {
-            if row == next_block {
-                offset = u128::from(u64_at(self.anchors, 8 * (row / per_block)));
-                next_block += per_block;
+        // The offsets whose value `reference + offset` lies in the type's range, `lo ..= hi`
+        // (`None`: no offset does). Saturated differences are past every `u64` either way.
+        let lo = kind.min().saturating_sub(reference).max(0);
+        let hi = kind.max().saturating_sub(reference).min(u64::MAX.into());
+        let window = (lo <= hi && lo <= u64::MAX.into()).then_some((lo as u64, hi as u64));
+        let outside = |row: usize, detail: String| (row, detail);
+        let anchor = |b: usize| u64_at(self.anchors, 8 * b);
+        let overflow = |row: usize| {
+            outside(
+                row,
+                "the block's anchor and deltas sum past 2^64 - 1".into(),
+            )
+        };
+        // The offset just before `rows.start`, summed from the start of its block.
+        let first = rows.start - rows.start % per_block;
+        let mut offset = anchor(first / per_block);
+        for (row, delta) in (first..rows.start).zip(run.iter_rows(first..rows.start)) {
+            offset = offset.checked_add(delta).ok_or_else(|| overflow(row))?;
+        }
+        let mut offsets = Vec::with_capacity(rows.len());
+        let mut row = rows.start;
+        while row < rows.end {
+            let block_end = ((row / per_block + 1) * per_block).min(rows.end);
+            if row.is_multiple_of(per_block) {
+                offset = anchor(row / per_block);
             }
-            offset += u128::from(delta);
-            if row < rows.start {
-                continue;
-            }
-            // `offset` < 2^97 (module contract), so it converts to i128 losslessly.
-            let value = reference
-                .checked_add(offset as i128)
-                .filter(|v| (kind.min()..=kind.max()).contains(v))
-                .ok_or_else(|| {
-                    (
+            for delta in run.iter_rows(row..block_end) {
+                offset = offset.checked_add(delta).ok_or_else(|| overflow(row))?;
+                if !window.is_some_and(|(lo, hi)| (lo..=hi).contains(&offset)) {
+                    return Err(outside(
                         row,
                         format!("value {reference} + {offset} is outside the column type's range"),
-                    )
-                })?;
-            values.push(value);
+                    ));
+                }
+                offsets.push(offset);
+                row += 1;
+            }
         }
-        store_values(&mut out, kind.width, values.into_iter());
+        if kind.width <= 8 {
+            // In range (checked above), so the low 64 bits of the sum are the value's two's
+            // complement bits.
+            let base = reference as u64;
+            let values = offsets.iter().map(|&o| base.wrapping_add(o));
+            store_low_bytes!(&mut out, kind.width, values);
+        } else {
+            let values = offsets.iter().map(|&o| reference + i128::from(o));
+            store_values(&mut out, kind.width, values);
+        }
         Ok(out)
     }
 }
@@ -279,5 +301,31 @@ mod tests {
             ..column(&plan, &anchors, kind, 2)
         };
         assert_eq!(hostile.rows(0..2).unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn references_far_outside_the_type_are_checked_without_overflow() {
+        let zeros = [0u8; 8];
+        let column = |kind: ColumnType, reference: i128, anchor: u64| {
+            let anchor = anchor.to_le_bytes();
+            DeltaColumn {
+                deltas: &zeros,
+                anchors: &anchor,
+                reference,
+                width: 1,
+                block_rows: BLOCK_ROWS,
+                kind: IntKind::of(&kind).unwrap(),
+                rows: 2,
+            }
+            .rows(0..2)
+        };
+        let wide = ColumnType::Decimal128(38, 0);
+        assert_eq!(column(wide.clone(), i128::MIN, 7).unwrap().len(), 32);
+        assert!(column(wide, i128::MAX, 1).is_err());
+        // Far below an unsigned type's range: only the offsets that reach it are values.
+        assert_eq!(column(ColumnType::UInt8, -300, 300).unwrap(), vec![0, 0]);
+        assert!(column(ColumnType::UInt8, -300, 299).is_err());
+        assert!(column(ColumnType::UInt64, i128::MIN, u64::MAX).is_err());
+        assert!(column(ColumnType::Int8, i128::MAX, 0).is_err());
     }
 }
