@@ -41,6 +41,16 @@ fn few_distinct(rng: &mut rand::rngs::SmallRng, array: &ArrayRef, distinct: usiz
     arrow::compute::take(array.as_ref(), &UInt32Array::from(picks), None).unwrap()
 }
 
+/// A batch of `arrays` as nullable columns `c0`, `c1`, ...
+fn numbered_columns(arrays: Vec<ArrayRef>) -> RecordBatch {
+    let fields: Vec<Field> = arrays
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
+}
+
 /// Encodings used by the table's segments, over all columns.
 fn encodings_used(table: &Table) -> Vec<String> {
     table
@@ -151,13 +161,7 @@ fn values_at_the_edges_of_every_width_survive_packing() {
         // One value, many times: zero-bit packing.
         Arc::new(Int32Array::from(vec![Some(-42); 7])),
     ];
-    let fields: Vec<Field> = arrays
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true))
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).unwrap();
+    let batch = numbered_columns(arrays);
     let options = WriteOptions::default().with_encoding(EncodingSpec::all(EncodingChoice::Packed));
     let table = check_round_trip(1, &[batch], options);
     table.verify().unwrap();
@@ -216,13 +220,7 @@ fn sorted_integer_columns_are_stored_as_deltas_and_read_back_exactly() {
                 .unwrap(),
         ),
     ];
-    let fields: Vec<Field> = arrays
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Field::new(format!("c{i}"), a.data_type().clone(), true))
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).unwrap();
+    let batch = numbered_columns(arrays);
     for (seed, choice) in [(5, EncodingChoice::Delta), (6, EncodingChoice::Compact)] {
         let options = WriteOptions::default()
             .with_segment_rows(2_000)

@@ -38,8 +38,7 @@ use super::views::{to_view, BlockViews};
 use crate::error::{Error, Result};
 use crate::native::bitpack::Unpacker;
 use crate::native::blocks::decompress_rows;
-use crate::native::delta::DeltaColumn;
-use crate::native::encoding::{packed_value, Encoding, IntKind};
+use crate::native::encoding::{packed_value, Encoding, IntKind, RowError};
 use crate::native::footer::ColumnMeta;
 use crate::native::packed_predicate::{Comparison, PackedTest};
 use crate::native::segment::Decoded;
@@ -180,42 +179,16 @@ impl ColumnArrays<'_> {
                 self.checked_array(meta, rows.len(), buffers, nulls)
                     .map(Some)
             }
-            Encoding::Delta {
-                reference,
-                width,
-                block_rows,
-            } => {
-                let kind = IntKind::of(&meta.def.column_type)
-                    .expect("check_layout guarantees an integer-like type for delta columns");
-                let anchors = self.file.region(
-                    meta.regions
-                        .offsets
-                        .expect("check_layout guarantees an offsets region for delta columns"),
-                );
-                let column = DeltaColumn {
-                    deltas: data,
-                    anchors,
-                    reference: *reference,
-                    width: *width,
-                    block_rows: *block_rows,
-                    kind,
-                    rows: n,
-                };
+            Encoding::Delta { block_rows, .. } => {
+                let column = self.file.delta_column(meta).expect("a delta column");
+                let width = column.kind.width;
                 // Each block holding an asked row is summed once, from its first row.
+                let blocks = self.blocks_of(meta, rows, *block_rows, |r| column.rows(r))?;
                 let per_block = (*block_rows).max(1) as usize;
-                let mut blocks: HashMap<usize, Vec<u8>> = HashMap::new();
-                let mut bytes = Vec::with_capacity(rows.len() * kind.width);
+                let mut bytes = Vec::with_capacity(rows.len() * width);
                 for &r in rows {
-                    let b = r / per_block;
-                    if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(b) {
-                        let first = b * per_block;
-                        let block = column
-                            .rows(first..(first + per_block).min(n))
-                            .map_err(|(row, detail)| self.row_error(meta, row, detail))?;
-                        e.insert(block);
-                    }
-                    let at = (r % per_block) * kind.width;
-                    bytes.extend_from_slice(&blocks[&b][at..at + kind.width]);
+                    let at = (r % per_block) * width;
+                    bytes.extend_from_slice(&blocks[&(r / per_block)][at..at + width]);
                 }
                 let nulls = validity.map(NullBuffer::from);
                 let buffers = vec![Buffer::from_vec(bytes)];
@@ -250,18 +223,10 @@ impl ColumnArrays<'_> {
                         .offsets
                         .expect("check_layout guarantees offsets for block-compressed columns"),
                 );
+                let blocks = self.blocks_of(meta, rows, *block_rows, |range| {
+                    decompress_rows(data, ends, *block_rows, n, range)
+                })?;
                 let per_block = (*block_rows).max(1) as usize;
-                let mut blocks: HashMap<usize, (Vec<u8>, Vec<u64>)> = HashMap::new();
-                for &r in rows {
-                    let b = r / per_block;
-                    if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(b) {
-                        let first = b * per_block;
-                        let block_range = first..(first + per_block).min(n);
-                        let block = decompress_rows(data, ends, *block_rows, n, block_range)
-                            .map_err(|(row, detail)| self.row_error(meta, row, detail))?;
-                        e.insert(block);
-                    }
-                }
                 let value = |r: usize| -> &[u8] {
                     let (bytes, ends) = &blocks[&(r / per_block)];
                     let i = r % per_block;
@@ -276,6 +241,28 @@ impl ColumnArrays<'_> {
                 self.gathered_bytes(meta, rows, values).map(Some)
             }
         }
+    }
+
+    /// Each block of `block_rows` rows of column `meta` that holds one of `rows`, decoded
+    /// once by `decode` (given the block's row range), by block number.
+    fn blocks_of<T>(
+        &self,
+        meta: &ColumnMeta,
+        rows: &[usize],
+        block_rows: u32,
+        decode: impl Fn(Range<usize>) -> std::result::Result<T, RowError>,
+    ) -> Result<HashMap<usize, T>> {
+        let (per_block, n) = (block_rows.max(1) as usize, meta.rows as usize);
+        let mut blocks = HashMap::new();
+        for &r in rows {
+            if let std::collections::hash_map::Entry::Vacant(e) = blocks.entry(r / per_block) {
+                let first = r / per_block * per_block;
+                let block = decode(first..(first + per_block).min(n))
+                    .map_err(|(row, detail)| self.row_error(meta, row, detail))?;
+                e.insert(block);
+            }
+        }
+        Ok(blocks)
     }
 
     /// Which of rows `rows` of column `meta` (or of offsets `at` into them) satisfy

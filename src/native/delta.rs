@@ -135,10 +135,9 @@ impl DeltaColumn<'_> {
         let lo = kind.min().saturating_sub(reference).max(0);
         let hi = kind.max().saturating_sub(reference).min(u64::MAX.into());
         let window = (lo <= hi && lo <= u64::MAX.into()).then_some((lo as u64, hi as u64));
-        let outside = |row: usize, detail: String| (row, detail);
         let anchor = |b: usize| u64_at(self.anchors, 8 * b);
         let overflow = |row: usize| {
-            outside(
+            (
                 row,
                 "the block's anchor and deltas sum past 2^64 - 1".into(),
             )
@@ -159,7 +158,7 @@ impl DeltaColumn<'_> {
             for delta in run.iter_rows(row..block_end) {
                 offset = offset.checked_add(delta).ok_or_else(|| overflow(row))?;
                 if !window.is_some_and(|(lo, hi)| (lo..=hi).contains(&offset)) {
-                    return Err(outside(
+                    return Err((
                         row,
                         format!("value {reference} + {offset} is outside the column type's range"),
                     ));

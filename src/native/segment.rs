@@ -455,6 +455,34 @@ impl SegmentFile {
         Ok(())
     }
 
+    /// Delta-encoded column `col` over its regions in this file (`delta.rs`); `None` for other
+    /// columns.
+    pub fn delta_column<'a>(&'a self, col: &ColumnMeta) -> Option<DeltaColumn<'a>> {
+        let Some(Encoding::Delta {
+            reference,
+            width,
+            block_rows,
+        }) = col.encoding
+        else {
+            return None;
+        };
+        let region = |r: Option<Region>, what: &str| {
+            self.region(r.unwrap_or_else(|| {
+                panic!("check_layout guarantees a {what} region for delta columns")
+            }))
+        };
+        Some(DeltaColumn {
+            deltas: region(col.regions.data, "data"),
+            anchors: region(col.regions.offsets, "offsets"),
+            reference,
+            width,
+            block_rows,
+            kind: IntKind::of(&col.def.column_type)
+                .expect("check_layout guarantees an integer-like type for delta columns"),
+            rows: col.rows as usize,
+        })
+    }
+
     /// Decodes the `data` region of encoded column `col` with every check (values in their
     /// type's range, codes inside the dictionary): the raw fixed-width bytes of a packed or
     /// delta column, or the codes of a dictionary column (whose dictionary is checked on its
@@ -485,29 +513,11 @@ impl SegmentFile {
                     .expect("check_layout guarantees an integer-like type for packed columns");
                 unpack_fixed_rows(bytes, *reference, *width, kind, n, rows).map(Decoded::Fixed)
             }
-            Encoding::Delta {
-                reference,
-                width,
-                block_rows,
-            } => {
-                let kind = IntKind::of(&col.def.column_type)
-                    .expect("check_layout guarantees an integer-like type for delta columns");
-                let anchors = self.region(
-                    col.regions
-                        .offsets
-                        .expect("check_layout guarantees an offsets region for delta columns"),
-                );
-                let column = DeltaColumn {
-                    deltas: bytes,
-                    anchors,
-                    reference: *reference,
-                    width: *width,
-                    block_rows: *block_rows,
-                    kind,
-                    rows: n,
-                };
-                column.rows(rows).map(Decoded::Fixed)
-            }
+            Encoding::Delta { .. } => self
+                .delta_column(col)
+                .expect("a delta column")
+                .rows(rows)
+                .map(Decoded::Fixed),
             Encoding::Dictionary { width, values, .. } => {
                 unpack_codes_rows(bytes, *width, n, values.rows, rows).map(Decoded::Codes)
             }
