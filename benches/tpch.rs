@@ -7,11 +7,14 @@
 //! `quiver-compact/`, from a scan of the raw tables); asking for it also prints the bytes on
 //! disk of raw, compact and Parquet, the time to write each table raw and compact from the
 //! same scan, and the decode speed of each encoding (GB/s of decoded Arrow bytes, one core).
+//! Engine `quiver-dynamic-off` is `quiver` with `SET quiver.dynamic_filter_rows = false`
+//! (join and TopK filters only prune zones, never rows).
 //!
 //! ```sh
 //! cargo bench --bench tpch -- --scale 1 --runs 5
 //! cargo bench --bench tpch -- --scale 1 --queries 1,6 --engines quiver,memtable
 //! cargo bench --bench tpch -- --scale 1 --runs 5 --engines quiver,quiver-compact,parquet
+//! cargo bench --bench tpch -- --scale 1 --queries 17 --engines quiver --explain
 //! ```
 //!
 //! Data is generated once into `target/quiver-bench/sf<scale>` (or `--data DIR`) and reused.
@@ -34,6 +37,8 @@ struct Args {
     queries: Vec<usize>,
     engines: Vec<String>,
     output: Option<PathBuf>,
+    /// Print each engine's `EXPLAIN ANALYZE` of each query (after the timed runs).
+    explain: bool,
 }
 
 fn parse_args() -> Args {
@@ -46,6 +51,7 @@ fn parse_args() -> Args {
             .map(String::from)
             .to_vec(),
         output: None,
+        explain: false,
     };
     let mut data = None;
     let mut it = std::env::args().skip(1);
@@ -63,6 +69,7 @@ fn parse_args() -> Args {
             }
             "--engines" => args.engines = value().split(',').map(String::from).collect(),
             "--output" => args.output = Some(PathBuf::from(value())),
+            "--explain" => args.explain = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -227,7 +234,7 @@ async fn engine(kind: &str, db: &Path, pq: &Path, compact: &Path) -> QuiverSessi
     let ctx = session.context();
     for name in quiver_store::tpch::TABLES {
         match kind {
-            "quiver" => session.register_table(name, db.join(name)).unwrap(),
+            "quiver" | "quiver-dynamic-off" => session.register_table(name, db.join(name)).unwrap(),
             "quiver-compact" => session.register_table(name, compact.join(name)).unwrap(),
             "quiver-large" => {
                 let p = QuiverTableProvider::try_new(db.join(name))
@@ -263,6 +270,14 @@ async fn engine(kind: &str, db: &Path, pq: &Path, compact: &Path) -> QuiverSessi
             other => panic!("unknown engine {other}"),
         }
     }
+    if kind == "quiver-dynamic-off" {
+        ctx.sql("SET quiver.dynamic_filter_rows = false")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+    }
     session
 }
 
@@ -280,6 +295,37 @@ async fn time_query(session: &QuiverSession, sql: &str, runs: usize) -> (Duratio
     }
     times.sort();
     (times[times.len() / 2], rows)
+}
+
+/// `EXPLAIN ANALYZE` of the last query of `sql` (a `SELECT`); the statements around it run
+/// before and after it (Q15's view).
+async fn explain_analyze(session: &QuiverSession, sql: &str) -> String {
+    let statements: Vec<&str> = sql.split(';').filter(|s| !s.trim().is_empty()).collect();
+    let is_query = |s: &&str| {
+        let code = s.lines().filter(|l| !l.trim_start().starts_with("--"));
+        code.collect::<String>()
+            .trim_start()
+            .to_lowercase()
+            .starts_with("select")
+    };
+    let at = statements.iter().rposition(is_query).expect("a query");
+    let ctx = session.context();
+    for s in &statements[..at] {
+        ctx.sql(s).await.unwrap().collect().await.unwrap();
+    }
+    let batches = ctx
+        .sql(&format!("EXPLAIN ANALYZE {}", statements[at]))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    for s in &statements[at + 1..] {
+        ctx.sql(s).await.unwrap().collect().await.unwrap();
+    }
+    arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
 }
 
 fn ms(d: Duration) -> String {
@@ -341,6 +387,11 @@ async fn main() {
             row_counts.windows(2).all(|w| w[0] == w[1]),
             "{name}: engines disagree on row counts {row_counts:?}"
         );
+        if args.explain {
+            for (engine, s) in &sessions {
+                eprintln!("{name} on {engine}:\n{}", explain_analyze(s, sql).await);
+            }
+        }
         let cells: Vec<String> = medians.iter().map(|d| ms(*d)).collect();
         let ratios = ratios(&args.engines, &medians);
         let line = format!(

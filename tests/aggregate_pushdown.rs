@@ -21,7 +21,6 @@ use arrow::datatypes::{Field, Schema};
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::context::SessionConfig;
 use quiver_store::sql::QuiverSession;
-use quiver_store::WriteOptions;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -148,24 +147,7 @@ fn random_table(rng: &mut SmallRng, rows: usize) -> RecordBatch {
 }
 
 fn write_table(rng: &mut SmallRng, dir: &std::path::Path, data: &RecordBatch) {
-    let mut offset = 0;
-    let mut first = true;
-    while offset < data.num_rows() || first {
-        let len = match data.num_rows() - offset {
-            0 => 0,
-            left => rng.random_range(1..=left),
-        };
-        let mut options = WriteOptions::default()
-            .with_segment_rows(rng.random_range(100..3000))
-            .with_zone_rows(rng.random_range(16..900));
-        if first {
-            // Any storage: the table keeps its encoding for the later pieces.
-            options = options.with_encoding(common::random_encoding(rng));
-        }
-        common::commit_piece(dir, first, &data.slice(offset, len), options);
-        offset += len;
-        first = false;
-    }
+    common::write_in_random_pieces(rng, dir, data, 100..3000, 16..900, None);
 }
 
 fn pick<'a>(rng: &mut SmallRng, from: &[&'a str]) -> &'a str {

@@ -17,8 +17,7 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array,
     Int64Array, Int8Array, RecordBatch, StringArray,
 };
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
@@ -26,7 +25,6 @@ use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::SessionContext;
 use quiver_store::sql::QuiverSession;
-use quiver_store::WriteOptions;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -258,35 +256,8 @@ fn write_quiver(rng: &mut SmallRng, dir: &std::path::Path, data: &RecordBatch, c
     let sort_by: Vec<String> = (0..rng.random_range(1..3))
         .map(|i| KEYS[(first_key + i) % KEYS.len()].to_string())
         .collect();
-    let mut offset = 0;
-    let mut first = true;
-    while offset < data.num_rows() {
-        let len = rng.random_range(1..=data.num_rows() - offset);
-        let mut options = WriteOptions::default()
-            .with_segment_rows(rng.random_range(200..3000))
-            .with_zone_rows(rng.random_range(16..700));
-        if clustered && first {
-            options = options.with_sort_by(sort_by.clone());
-        }
-        if first {
-            // Any storage: the table keeps its encoding for the later pieces.
-            options = options.with_encoding(common::random_encoding(rng));
-        }
-        common::commit_piece(dir, first, &data.slice(offset, len), options);
-        offset += len;
-        first = false;
-    }
-}
-
-/// `data` cast to `schema` (the types the Quiver provider serves).
-fn as_served(data: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
-    let columns = data
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| cast(c, f.data_type()).unwrap())
-        .collect();
-    RecordBatch::try_new(Arc::clone(schema), columns).unwrap()
+    let sort_by = clustered.then_some(sort_by);
+    common::write_in_random_pieces(rng, dir, data, 200..3000, 16..700, sort_by);
 }
 
 async fn rows_of(df: datafusion::dataframe::DataFrame) -> datafusion::common::Result<String> {
@@ -342,8 +313,11 @@ async fn random_predicates_return_exactly_the_rows_datafusion_returns_over_a_mem
         session.register_table("q", dir.path()).unwrap();
         let ctx = session.context();
         let served = ctx.table("q").await.unwrap().schema().inner().clone();
-        let mem =
-            MemTable::try_new(Arc::clone(&served), vec![vec![as_served(&data, &served)]]).unwrap();
+        let mem = MemTable::try_new(
+            Arc::clone(&served),
+            vec![vec![common::as_read_batch(&data, &served)]],
+        )
+        .unwrap();
         ctx.register_table("m", Arc::new(mem)).unwrap();
         for _ in 0..80 {
             let filter = predicate(&mut rng, &data, 3);

@@ -4,7 +4,8 @@
 //! - [`QuiverSource`] (`source.rs`): the scan's planning — partitions, projection, filter and
 //!   limit pushdown; `scan_planning.rs` the zones it reads, what it evaluates in each and its
 //!   statistics; `scan_units.rs` those zones and their split into partitions;
-//!   `partition_scan.rs` one partition's stream, re-pruned on dynamic filters; `ordering.rs`
+//!   `partition_scan.rs` one partition's stream, re-pruned on dynamic filters, which
+//!   `dynamic_rows.rs` also applies to rows while they pay; `ordering.rs`
 //!   the key order of clustered tables, declared where it holds.
 //! - Filtering: `exact_filters.rs` which filters the scan applies itself; `zone_proofs.rs`
 //!   what zone statistics decide (skip, pass whole, evaluate); `row_filter.rs` evaluating the
@@ -33,6 +34,7 @@ mod aggregate;
 mod catalog;
 mod dml;
 mod dml_guard;
+mod dynamic_rows;
 mod exact_filters;
 mod merge_into;
 mod options;

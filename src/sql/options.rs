@@ -24,6 +24,14 @@ extensions_options! {
         /// (`SET quiver.decoded_cache_bytes = 1073741824`; `0` keeps none): see the module
         /// contract. Unset by default.
         pub decoded_cache_bytes: Option<usize>, default = None
+        /// Whether scans also apply the filters DataFusion pushes at run time (a hash join's
+        /// build-side keys, a TopK's bound) to rows, while those filters drop enough rows to
+        /// pay for themselves, instead of only pruning zones with them.
+        pub dynamic_filter_rows: bool, default = true
+        /// What a row dropped in the scan by such a filter is taken to save the operators
+        /// above it, in nanoseconds of one core: a filter whose measured cost per row exceeds
+        /// this times the fraction of rows it drops stops being applied to rows.
+        pub dynamic_filter_saved_ns: u64, default = 60
     }
 }
 

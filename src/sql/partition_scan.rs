@@ -12,7 +12,9 @@
 //!   some row of it survives.
 //! - Each time the scan enters a segment it snapshots the dynamic filters (TopK, hash join)
 //!   and skips that segment's zones the snapshot proves empty (`zones_pruned_dynamic`); a
-//!   predicate that cannot be snapshotted prunes nothing (`pruning_errors`).
+//!   predicate that cannot be snapshotted prunes nothing (`pruning_errors`). The same
+//!   snapshots are applied to the rows of the chunks read (`dynamic_rows.rs`), unless
+//!   `SET quiver.dynamic_filter_rows = false`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr_opt;
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 
+use super::dynamic_rows::DynamicRows;
 use super::pruning::{prune, Containers};
 use super::row_filter::{unit_survivors, RowFilter, Survivors};
 use super::scan_units::Unit;
@@ -45,6 +48,9 @@ pub(super) struct PartitionInput {
     pub(super) pruning: Option<Arc<dyn PhysicalExpr>>,
     pub(super) batch_size: usize,
     pub(super) fetch: Option<usize>,
+    /// Whether dynamic filters are also applied to rows (`dynamic_rows.rs`), with the
+    /// nanoseconds a dropped row is taken to save.
+    pub(super) dynamic_filter_rows: Option<f64>,
 }
 
 /// The stream of one partition.
@@ -60,6 +66,8 @@ pub(super) struct PartitionScan {
     remaining: usize,
     /// Dynamic-filter pruning of the current segment's zones: (segment, keep per zone).
     dynamic: Option<(usize, Vec<bool>)>,
+    /// Dynamic filters applied to rows, when on.
+    dynamic_rows: Option<DynamicRows>,
     /// Surviving rows of evaluated chunks, gathered into full batches.
     coalescer: BatchCoalescer,
     /// Batches ready to emit, in order.
@@ -84,6 +92,15 @@ impl PartitionScan {
         metrics: &ExecutionPlanMetricsSet,
         partition: usize,
     ) -> Self {
+        let dynamic_rows = source.dynamic_filter_rows.and_then(|saved_ns| {
+            DynamicRows::new(
+                source.pruning.as_ref(),
+                saved_ns,
+                &source.schema,
+                metrics,
+                partition,
+            )
+        });
         let m = |name: &'static str| MetricBuilder::new(metrics).counter(name, partition);
         let metrics = Metrics {
             zones_passed_whole: m("zones_passed_whole"),
@@ -102,6 +119,7 @@ impl PartitionScan {
         let coalescer =
             BatchCoalescer::new(Arc::clone(&source.projected_schema), source.batch_size);
         Self {
+            dynamic_rows,
             remaining: source.fetch.unwrap_or(usize::MAX),
             source,
             wanted,
@@ -121,6 +139,11 @@ impl PartitionScan {
             return true;
         };
         if self.dynamic.as_ref().is_none_or(|(s, _)| *s != u.segment) {
+            if let Some(rows) = &mut self.dynamic_rows {
+                if rows.refresh().is_err() {
+                    self.metrics.errors.add(1);
+                }
+            }
             let keep = match snapshot_physical_expr_opt(Arc::clone(predicate)) {
                 // Static predicate: planning already pruned with it.
                 Ok(t) if !t.transformed => None,
@@ -211,6 +234,14 @@ impl PartitionScan {
             &u,
             rows.clone(),
         )?;
+        let survivors = match &mut self.dynamic_rows {
+            Some(d) => d.apply(
+                &self.source.table.segments()[u.segment],
+                rows.clone(),
+                survivors,
+            )?,
+            None => survivors,
+        };
         match survivors {
             Survivors::None => {}
             Survivors::All => {

@@ -89,6 +89,15 @@ pub(super) enum Survivors {
 }
 
 impl Survivors {
+    /// How many of a chunk's `n` rows survive.
+    pub(super) fn count(&self, n: usize) -> usize {
+        match self {
+            Survivors::All => n,
+            Survivors::None => 0,
+            Survivors::Some(mask) => mask.true_count(),
+        }
+    }
+
     /// Only the survivors also set in `visible`.
     fn restrict(self, visible: BooleanBuffer) -> Self {
         let kept = match self {
@@ -236,8 +245,52 @@ impl RowFilter {
         rows: Range<usize>,
         pending: ConjunctSet,
     ) -> Result<Survivors> {
+        self.evaluate_from(segment, rows, pending, Alive::All, SPARSE_FRACTION)
+    }
+
+    /// Which of `survivors` (of `rows` of `segment`) satisfy every conjunct, evaluated only
+    /// on those rows once fewer than `sparse_fraction` of the chunk survive (a selection list;
+    /// a mask over the whole chunk above that).
+    pub(super) fn evaluate_within(
+        &self,
+        segment: &SegmentReader,
+        rows: Range<usize>,
+        survivors: Survivors,
+        sparse_fraction: f64,
+    ) -> Result<Survivors> {
+        let alive = match survivors {
+            Survivors::None => return Ok(Survivors::None),
+            Survivors::All => Alive::All,
+            Survivors::Some(mask) => {
+                let mut kept = mask.values().clone();
+                if let Some(valid) = mask.nulls() {
+                    kept = &kept & valid.inner();
+                }
+                let count = kept.count_set_bits();
+                if count == 0 {
+                    return Ok(Survivors::None);
+                }
+                if (count as f64) < sparse_fraction * rows.len() as f64 {
+                    Alive::Rows(kept.set_indices().map(|i| i as u32).collect())
+                } else {
+                    Alive::Mask(kept)
+                }
+            }
+        };
+        self.evaluate_from(segment, rows, ConjunctSet::MAX, alive, sparse_fraction)
+    }
+
+    /// The rows of `alive` (of `rows` of `segment`) satisfying every conjunct in `pending`,
+    /// turning to a selection list below `sparse_fraction` survivors.
+    fn evaluate_from(
+        &self,
+        segment: &SegmentReader,
+        rows: Range<usize>,
+        pending: ConjunctSet,
+        mut alive: Alive,
+        sparse_fraction: f64,
+    ) -> Result<Survivors> {
         let n = rows.len();
-        let mut alive = Alive::All;
         // Columns read so far, each aligned with `alive` (whole chunk, or the selection).
         let mut read: Vec<((usize, bool), ArrayRef)> = Vec::new();
         let order: Vec<&Conjunct> = self
@@ -260,33 +313,21 @@ impl RowFilter {
                 Some(keep) => Some(keep),
                 None => conjunct.on_packed_values(segment, &rows, at_rows)?,
             };
-            if let Some(keep) = decided {
-                alive = narrow(alive, &keep, n, k + 1 < order.len(), &mut read)?;
-                if is_empty(&alive) {
-                    return Ok(Survivors::None);
+            let keep = match decided {
+                Some(keep) => keep,
+                None => {
+                    let columns = read_once(segment, &conjunct.reads, &rows, &alive, &mut read)?;
+                    conjunct.evaluate(columns, len)?
                 }
-                continue;
-            }
-            let mut columns = Vec::with_capacity(conjunct.reads.len());
-            for &key in &conjunct.reads {
-                if let Some((_, a)) = read.iter().find(|(k, _)| *k == key) {
-                    columns.push(Arc::clone(a));
-                    continue;
-                }
-                let array = match &alive {
-                    Alive::Rows(r) => {
-                        let at: Vec<usize> = r.iter().map(|&o| rows.start + o as usize).collect();
-                        segment.read_rows_as(&[key], &at)
-                    }
-                    _ => segment.read_range(&[key], rows.clone()),
-                }
-                .map_err(external)?
-                .remove(0);
-                read.push((key, Arc::clone(&array)));
-                columns.push(array);
-            }
-            let keep = conjunct.evaluate(columns, len)?;
-            alive = narrow(alive, &keep, n, k + 1 < order.len(), &mut read)?;
+            };
+            alive = narrow(
+                alive,
+                &keep,
+                n,
+                k + 1 < order.len(),
+                sparse_fraction,
+                &mut read,
+            )?;
             if is_empty(&alive) {
                 return Ok(Survivors::None);
             }
@@ -307,13 +348,45 @@ impl RowFilter {
 }
 
 /// `alive` narrowed to the rows where `keep` (aligned with `alive`) is true; once fewer than
-/// [`SPARSE_FRACTION`] of the `n` rows survive and `more` conjuncts follow, a selection list,
+/// `sparse_fraction` of the `n` rows survive and `more` conjuncts follow, a selection list,
 /// with the columns in `read` gathered for it.
+/// The columns `keys` of `rows` of `segment`, at the rows of `alive` (the whole chunk, or its
+/// selection list), each read once per chunk: a column already in `read` is reused, a new one
+/// is read and added to it.
+fn read_once(
+    segment: &SegmentReader,
+    keys: &[(usize, bool)],
+    rows: &Range<usize>,
+    alive: &Alive,
+    read: &mut Vec<((usize, bool), ArrayRef)>,
+) -> Result<Vec<ArrayRef>> {
+    let mut columns = Vec::with_capacity(keys.len());
+    for &key in keys {
+        if let Some((_, a)) = read.iter().find(|(k, _)| *k == key) {
+            columns.push(Arc::clone(a));
+            continue;
+        }
+        let array = match alive {
+            Alive::Rows(r) => {
+                let at: Vec<usize> = r.iter().map(|&o| rows.start + o as usize).collect();
+                segment.read_rows_as(&[key], &at)
+            }
+            _ => segment.read_range(&[key], rows.clone()),
+        }
+        .map_err(external)?
+        .remove(0);
+        read.push((key, Arc::clone(&array)));
+        columns.push(array);
+    }
+    Ok(columns)
+}
+
 fn narrow(
     alive: Alive,
     keep: &BooleanArray,
     n: usize,
     more: bool,
+    sparse_fraction: f64,
     read: &mut [((usize, bool), ArrayRef)],
 ) -> Result<Alive> {
     let alive = match alive {
@@ -332,7 +405,7 @@ fn narrow(
     };
     if let Alive::Mask(m) = &alive {
         let survivors = m.count_set_bits();
-        if more && survivors > 0 && (survivors as f64) < SPARSE_FRACTION * n as f64 {
+        if more && survivors > 0 && (survivors as f64) < sparse_fraction * n as f64 {
             let mask = BooleanArray::new(m.clone(), None);
             for (_, a) in read.iter_mut() {
                 *a = filter(a.as_ref(), &mask)?;

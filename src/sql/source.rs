@@ -23,7 +23,10 @@
 //! - A predicate that cannot be evaluated on statistics keeps the container (counted in
 //!   `pruning_errors`).
 //! - Dynamic filters (TopK, hash join) pushed at run time are snapshotted each time the scan
-//!   enters a segment and prune that segment's zones; they are never applied to rows.
+//!   enters a segment and prune that segment's zones; they are also applied to rows while
+//!   they pay for themselves (`dynamic_rows.rs`; `SET quiver.dynamic_filter_rows = false`
+//!   turns that off). They are reported unapplied: the operator that pushed one still
+//!   applies it.
 //! - `fetch` (a pushed limit) stops each partition after that many output rows; at planning
 //!   the scan also drops the zones past the first `fetch` rows that zones passed whole are
 //!   sure to give (unless dynamic filters may prune).
@@ -53,6 +56,7 @@ use datafusion::physical_plan::projection::{all_alias_free_columns, new_projecti
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayFormatType, Partitioning, SendableRecordBatchStream};
 
+use super::options::QuiverOptions;
 use super::ordering::output_ordering;
 use super::partition_scan::{PartitionInput, PartitionScan};
 use super::row_filter::RowFilter;
@@ -334,11 +338,20 @@ impl QuiverSource {
     }
 }
 
+/// Whether the session applies dynamic filters to rows, and what it takes a dropped row to
+/// save (`SET quiver.dynamic_filter_rows`, `quiver.dynamic_filter_saved_ns`).
+fn dynamic_filter_rows(context: &TaskContext) -> Option<f64> {
+    let options = QuiverOptions::of(context.session_config().options());
+    options
+        .dynamic_filter_rows
+        .then_some(options.dynamic_filter_saved_ns as f64)
+}
+
 impl DataSource for QuiverSource {
     fn open(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let range = self.partitions.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("Quiver scan has no partition {partition}"))
@@ -352,6 +365,7 @@ impl DataSource for QuiverSource {
             pruning: self.pruning.clone(),
             batch_size: self.batch_size,
             fetch: self.fetch,
+            dynamic_filter_rows: dynamic_filter_rows(&context),
         };
         let scan = PartitionScan::new(input, self.units[range].to_vec(), &self.metrics, partition);
         let stream = futures::stream::iter(scan);
@@ -490,8 +504,9 @@ impl DataSource for QuiverSource {
                 result,
             ));
         }
-        // Keep the filters for pruning (dynamic ones are re-read at run time); report them
-        // unapplied, since rows are never filtered here.
+        // Keep the filters for pruning (dynamic ones are re-read at run time, and applied to
+        // rows where they pay); report them unapplied: static ones are never applied to rows
+        // here, and dynamic ones not always.
         let mapped = filters
             .into_iter()
             .map(|f| self.to_table_column(f))

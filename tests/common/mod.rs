@@ -442,6 +442,40 @@ pub fn commit_piece(
     w.commit().unwrap();
 }
 
+/// Writes `data` as a Quiver table at `dir` in random pieces (one empty piece when `data` has no
+/// rows), each with a random segment size from `segment_rows` and zone size from `zone_rows`.
+/// The first piece creates the table with a random encoding (which the table keeps for later
+/// pieces) and, when given, the clustering key `sort_by`.
+pub fn write_in_random_pieces(
+    rng: &mut SmallRng,
+    dir: &std::path::Path,
+    data: &RecordBatch,
+    segment_rows: std::ops::Range<usize>,
+    zone_rows: std::ops::Range<usize>,
+    sort_by: Option<Vec<String>>,
+) {
+    let mut offset = 0;
+    let mut first = true;
+    while offset < data.num_rows() || first {
+        let len = match data.num_rows() - offset {
+            0 => 0,
+            left => rng.random_range(1..=left),
+        };
+        let mut options = quiver_store::WriteOptions::default()
+            .with_segment_rows(rng.random_range(segment_rows.clone()))
+            .with_zone_rows(rng.random_range(zone_rows.clone()));
+        if first {
+            if let Some(keys) = &sort_by {
+                options = options.with_sort_by(keys.clone());
+            }
+            options = options.with_encoding(random_encoding(rng));
+        }
+        commit_piece(dir, first, &data.slice(offset, len), options);
+        offset += len;
+        first = false;
+    }
+}
+
 /// Writes `batches` with `options`, reopens, and checks scan (several batch sizes and row
 /// ranges, projections) and take (random order with repeats) against the input. Returns the
 /// reopened table.
