@@ -185,9 +185,9 @@ impl DynamicRows {
             .collect();
         order.sort_by(|&a, &b| self.applied[a].keeps().total_cmp(&self.applied[b].keeps()));
         let start = survivors.count(n);
+        let mut alive = start;
         for i in order {
-            let before = survivors.count(n);
-            if before == 0 {
+            if alive == 0 {
                 break;
             }
             let one = &mut self.applied[i];
@@ -196,15 +196,16 @@ impl DynamicRows {
                 one.filter
                     .evaluate_within(segment, rows.clone(), survivors, SPARSE_FRACTION)?;
             one.spent += started.elapsed();
-            one.evaluated += before;
-            one.kept += survivors.count(n);
-            self.metrics.rows_evaluated.add(before);
+            self.metrics.rows_evaluated.add(alive);
+            one.evaluated += alive;
+            alive = survivors.count(n);
+            one.kept += alive;
             if one.costs_more_than_it_saves(self.saved_ns) {
                 one.stopped = true;
                 self.metrics.stopped.add(1);
             }
         }
-        self.metrics.rows_dropped.add(start - survivors.count(n));
+        self.metrics.rows_dropped.add(start - alive);
         Ok(survivors)
     }
 }

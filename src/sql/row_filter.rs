@@ -262,19 +262,23 @@ impl RowFilter {
             Survivors::None => return Ok(Survivors::None),
             Survivors::All => Alive::All,
             Survivors::Some(mask) => {
-                let mut kept = mask.values().clone();
-                if let Some(valid) = mask.nulls() {
-                    kept = &kept & valid.inner();
-                }
-                let count = kept.count_set_bits();
-                if count == 0 {
+                let kept = match mask.nulls() {
+                    Some(valid) => mask.values() & valid.inner(),
+                    None => mask.values().clone(),
+                };
+                let kept = BooleanArray::new(kept, None);
+                let alive = narrow(
+                    Alive::All,
+                    &kept,
+                    rows.len(),
+                    true,
+                    sparse_fraction,
+                    &mut [],
+                )?;
+                if is_empty(&alive) {
                     return Ok(Survivors::None);
                 }
-                if (count as f64) < sparse_fraction * rows.len() as f64 {
-                    Alive::Rows(kept.set_indices().map(|i| i as u32).collect())
-                } else {
-                    Alive::Mask(kept)
-                }
+                alive
             }
         };
         self.evaluate_from(segment, rows, ConjunctSet::MAX, alive, sparse_fraction)
@@ -347,9 +351,6 @@ impl RowFilter {
     }
 }
 
-/// `alive` narrowed to the rows where `keep` (aligned with `alive`) is true; once fewer than
-/// `sparse_fraction` of the `n` rows survive and `more` conjuncts follow, a selection list,
-/// with the columns in `read` gathered for it.
 /// The columns `keys` of `rows` of `segment`, at the rows of `alive` (the whole chunk, or its
 /// selection list), each read once per chunk: a column already in `read` is reused, a new one
 /// is read and added to it.
@@ -381,6 +382,9 @@ fn read_once(
     Ok(columns)
 }
 
+/// `alive` narrowed to the rows where `keep` (aligned with `alive`) is true; once fewer than
+/// `sparse_fraction` of the `n` rows survive and `more` conjuncts follow, a selection list,
+/// with the columns in `read` gathered for it.
 fn narrow(
     alive: Alive,
     keep: &BooleanArray,
