@@ -8,13 +8,16 @@
 //! disk of raw, compact and Parquet, the time to write each table raw and compact from the
 //! same scan, and the decode speed of each encoding (GB/s of decoded Arrow bytes, one core).
 //! Engine `quiver-dynamic-off` is `quiver` with `SET quiver.dynamic_filter_rows = false`
-//! (join and TopK filters only prune zones, never rows).
+//! (join and TopK filters only prune zones, never rows). Any engine may carry settings of its
+//! own (`quiver@KEY=VALUE@...`, run as `SET` in its session); `--set KEY=VALUE` gives one to
+//! every engine.
 //!
 //! ```sh
 //! cargo bench --bench tpch -- --scale 1 --runs 5
 //! cargo bench --bench tpch -- --scale 1 --queries 1,6 --engines quiver,memtable
 //! cargo bench --bench tpch -- --scale 1 --runs 5 --engines quiver,quiver-compact,parquet
 //! cargo bench --bench tpch -- --scale 1 --queries 17 --engines quiver --explain
+//! cargo bench --bench tpch -- --scale 1 --engines quiver,quiver@datafusion.execution.batch_size=16384
 //! ```
 //!
 //! Data is generated once into `target/quiver-bench/sf<scale>` (or `--data DIR`) and reused.
@@ -39,6 +42,8 @@ struct Args {
     output: Option<PathBuf>,
     /// Print each engine's `EXPLAIN ANALYZE` of each query (after the timed runs).
     explain: bool,
+    /// `SET key = value` statements run in every engine's session before the queries.
+    settings: Vec<(String, String)>,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +57,7 @@ fn parse_args() -> Args {
             .to_vec(),
         output: None,
         explain: false,
+        settings: Vec::new(),
     };
     let mut data = None;
     let mut it = std::env::args().skip(1);
@@ -70,6 +76,11 @@ fn parse_args() -> Args {
             "--engines" => args.engines = value().split(',').map(String::from).collect(),
             "--output" => args.output = Some(PathBuf::from(value())),
             "--explain" => args.explain = true,
+            "--set" => {
+                let setting = value();
+                let (key, v) = setting.split_once('=').expect("--set takes KEY=VALUE");
+                args.settings.push((key.trim().into(), v.trim().into()));
+            }
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -229,7 +240,18 @@ fn queries_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tpch-queries")
 }
 
-async fn engine(kind: &str, db: &Path, pq: &Path, compact: &Path) -> QuiverSession {
+/// The session of engine `spec`: a kind (`quiver`, `parquet`, ...), optionally followed by
+/// `@key=value` settings for that engine alone (`quiver@datafusion.execution.batch_size=16384`).
+async fn engine(args: &Args, spec: &str, db: &Path, pq: &Path, compact: &Path) -> QuiverSession {
+    let mut parts = spec.split('@');
+    let kind = parts.next().unwrap_or_default();
+    let mut settings = args.settings.clone();
+    for setting in parts {
+        let (key, v) = setting
+            .split_once('=')
+            .expect("engine settings are @KEY=VALUE");
+        settings.push((key.into(), v.into()));
+    }
     let session = QuiverSession::new(SessionConfig::new());
     let ctx = session.context();
     for name in quiver_store::tpch::TABLES {
@@ -271,12 +293,11 @@ async fn engine(kind: &str, db: &Path, pq: &Path, compact: &Path) -> QuiverSessi
         }
     }
     if kind == "quiver-dynamic-off" {
-        ctx.sql("SET quiver.dynamic_filter_rows = false")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        settings.push(("quiver.dynamic_filter_rows".into(), "false".into()));
+    }
+    for (key, value) in settings {
+        let set = format!("SET {key} = '{value}'");
+        ctx.sql(&set).await.unwrap().collect().await.unwrap();
     }
     session
 }
@@ -347,7 +368,7 @@ async fn main() {
     }
     let mut sessions = Vec::new();
     for e in &args.engines {
-        sessions.push((e.clone(), engine(e, &db, &pq, &compact).await));
+        sessions.push((e.clone(), engine(&args, e, &db, &pq, &compact).await));
     }
     let mut workloads: Vec<(String, String)> = args
         .queries

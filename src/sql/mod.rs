@@ -48,6 +48,7 @@ mod scan_units;
 mod session;
 mod sink;
 mod source;
+mod true_rows;
 mod zone_proofs;
 
 /// Whether a column served as `t` is read from segments as a view (`Utf8View` /

@@ -26,12 +26,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::BooleanBufferBuilder;
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::{filter, prep_null_mask_filter};
+use arrow::compute::filter;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{ColumnStatistics, DataFusionError, Result};
+use datafusion::common::{ColumnStatistics, Result};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::analysis::{analyze, AnalysisContext};
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr, LikeExpr, Literal};
@@ -40,6 +40,7 @@ use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
 
 use super::scan_units::Unit;
+use super::true_rows::true_rows;
 use super::{external, read_as_view};
 use crate::arrow_bridge::visibility::visible_mask;
 use crate::arrow_bridge::{Comparison, SegmentReader};
@@ -609,18 +610,6 @@ impl Conjunct {
     fn evaluate(&self, columns: Vec<ArrayRef>, len: usize) -> Result<BooleanArray> {
         let options = RecordBatchOptions::new().with_row_count(Some(len));
         let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
-        let value = self.expr.evaluate(&batch)?.into_array(len)?;
-        let Some(keep) = value.as_boolean_opt() else {
-            return Err(DataFusionError::Internal(format!(
-                "filter {} evaluated to {}, not a boolean",
-                self.planned,
-                value.data_type()
-            )));
-        };
-        Ok(if keep.null_count() > 0 {
-            prep_null_mask_filter(keep)
-        } else {
-            keep.clone()
-        })
+        Ok(BooleanArray::new(true_rows(&self.expr, &batch)?, None))
     }
 }
