@@ -202,7 +202,7 @@ impl RowFilter {
         schema: &SchemaRef,
     ) -> Result<Option<Self>> {
         if conjuncts.len() > MAX_CONJUNCTS {
-            return Err(DataFusionError::Plan(format!(
+            return Err(datafusion::common::DataFusionError::Plan(format!(
                 "a Quiver scan applies at most {MAX_CONJUNCTS} conjuncts, got {}",
                 conjuncts.len()
             )));
