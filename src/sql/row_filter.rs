@@ -40,7 +40,7 @@ use datafusion::physical_expr::utils::{collect_columns, reassign_expr_columns};
 use datafusion::physical_expr::{conjunction, split_conjunction, PhysicalExpr};
 
 use super::scan_units::Unit;
-use super::true_rows::true_rows;
+use super::true_rows::{true_bits, true_rows};
 use super::{external, read_as_view};
 use crate::arrow_bridge::visibility::visible_mask;
 use crate::arrow_bridge::{Comparison, SegmentReader};
@@ -104,13 +104,7 @@ impl Survivors {
         let kept = match self {
             Survivors::None => return Survivors::None,
             Survivors::All => visible,
-            Survivors::Some(mask) => {
-                let mut kept = mask.values() & &visible;
-                if let Some(valid) = mask.nulls() {
-                    kept = &kept & valid.inner();
-                }
-                kept
-            }
+            Survivors::Some(mask) => &true_bits(&mask) & &visible,
         };
         match kept.count_set_bits() {
             0 => Survivors::None,
@@ -263,11 +257,7 @@ impl RowFilter {
             Survivors::None => return Ok(Survivors::None),
             Survivors::All => Alive::All,
             Survivors::Some(mask) => {
-                let kept = match mask.nulls() {
-                    Some(valid) => mask.values() & valid.inner(),
-                    None => mask.values().clone(),
-                };
-                let kept = BooleanArray::new(kept, None);
+                let kept = BooleanArray::new(true_bits(&mask), None);
                 let alive = narrow(
                     Alive::All,
                     &kept,

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
+use arrow::array::{Array, AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::take_record_batch;
@@ -64,10 +64,15 @@ pub(super) fn true_rows(
             value.data_type()
         )));
     };
-    Ok(match value.nulls() {
-        Some(valid) => value.values() & valid.inner(),
-        None => value.values().clone(),
-    })
+    Ok(true_bits(value))
+}
+
+/// The rows where `mask` is `true`: its values, with NULL rows cleared.
+pub(super) fn true_bits(mask: &BooleanArray) -> BooleanBuffer {
+    match mask.nulls() {
+        Some(valid) => mask.values() & valid.inner(),
+        None => mask.values().clone(),
+    }
 }
 
 /// Whether a `CASE` with a base expression sits anywhere in `expr`.
@@ -106,10 +111,7 @@ fn case_true_rows(
             ColumnarValue::Scalar(s) => eq(&base, &s.to_scalar()?)?,
             ColumnarValue::Array(a) => eq(&base, &a)?,
         };
-        let hit = match hit.nulls() {
-            Some(valid) => hit.values() & valid.inner(),
-            None => hit.values().clone(),
-        };
+        let hit = true_bits(&hit);
         let reached = &hit & &open;
         open = &open & &!&hit;
         branch_true_rows(then, batch, &reached, &mut result)?;
@@ -147,11 +149,11 @@ fn branch_true_rows(
         rows.set_indices().for_each(|i| result.set_bit(i, true));
         return Ok(());
     }
-    let at: Vec<u32> = reached.set_indices().map(|i| i as u32).collect();
-    let subset = take_record_batch(batch, &UInt32Array::from(at.clone()))?;
+    let at = UInt32Array::from_iter_values(reached.set_indices().map(|i| i as u32));
+    let subset = take_record_batch(batch, &at)?;
     let rows = true_rows(expr, &subset)?;
     rows.set_indices()
-        .for_each(|j| result.set_bit(at[j] as usize, true));
+        .for_each(|j| result.set_bit(at.value(j) as usize, true));
     Ok(())
 }
 
